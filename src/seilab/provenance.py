@@ -1,0 +1,185 @@
+"""Files with provenance: how stages hand results to each other.
+
+Every artefact a stage writes is either
+
+* an **extxyz** file ``name.extxyz`` with a JSON sidecar ``name.extxyz.json``, or
+* a **JSON** result file whose top-level ``"provenance"`` key holds the same record.
+
+The provenance record says which stage wrote it, with which settings, from which inputs (with
+SHA-256 hashes), with which package versions and when. Writes are atomic (temporary file +
+rename) so a killed stage never leaves a half-written artefact behind, and secrets (anything
+that looks like an API key) are never written.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import re
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from seilab.errors import SeilabError
+
+#: Packages whose versions are recorded when installed.
+TRACKED_PACKAGES = (
+    "seilab", "ase", "numpy", "scipy", "pymatgen", "chgnet", "torch", "python-ace",
+    "tensorpotential", "tensorflow", "pyxtal", "mp-api", "jobflow",
+)
+
+_SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password)", re.IGNORECASE)
+
+
+def package_versions(names: Iterable[str] = TRACKED_PACKAGES) -> dict[str, str]:
+    """Versions of the installed packages among ``names`` (missing ones are left out)."""
+    out = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    out["python"] = platform.python_version()
+    return out
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """SHA-256 hex digest of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def scrub(obj: Any) -> Any:
+    """Return a copy of ``obj`` with every value under a secret-looking key replaced by '***'.
+
+    Also replaces the literal value of ``$MP_API_KEY`` wherever it appears in strings.
+    """
+    key = os.environ.get("MP_API_KEY")
+    if isinstance(obj, dict):
+        return {k: ("***" if _SECRET_KEY.search(str(k)) else scrub(v)) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [scrub(v) for v in obj]
+    if isinstance(obj, str) and key and key in obj:
+        return obj.replace(key, "***")
+    return obj
+
+
+def _jsonable(obj: Any) -> Any:
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, float) and obj != obj:  # NaN is not JSON
+        return None
+    return obj
+
+
+def record(stage: str, inputs: Sequence[str | os.PathLike] = (), settings: dict | None = None,
+           **extra: Any) -> dict:
+    """A provenance record: stage, settings, input files with hashes, versions, time."""
+    ins = []
+    for p in inputs:
+        p = Path(p)
+        ins.append({"path": str(p), "sha256": sha256_file(p) if p.is_file() else None})
+    rec = {
+        "stage": stage,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "inputs": ins,
+        "settings": settings or {},
+        "versions": package_versions(),
+        "host": platform.node(),
+    }
+    rec.update(extra)
+    return scrub(_jsonable(rec))
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (temp file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+
+def write_json(path: str | os.PathLike, data: dict, provenance: dict | None = None) -> Path:
+    """Write a JSON result (atomically); ``provenance`` goes under the ``"provenance"`` key."""
+    payload = dict(_jsonable(scrub(data)))
+    if provenance is not None:
+        payload["provenance"] = provenance
+    return atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise SeilabError(f"{path}: file not found")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise SeilabError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def sidecar_path(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    return path.with_name(path.name + ".json")
+
+
+def write_extxyz(path: str | os.PathLike, frames, provenance: dict) -> Path:
+    """Write frames to extxyz atomically and the provenance record beside it (``<name>.json``)."""
+    from ase.io import write
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    write(tmp, list(frames), format="extxyz")
+    os.replace(tmp, path)
+    prov = dict(provenance)
+    prov["sha256"] = sha256_file(path)
+    prov["n_frames"] = len(list(frames)) if not hasattr(frames, "__len__") else len(frames)
+    write_json(sidecar_path(path), prov)
+    return path
+
+
+def read_extxyz(path: str | os.PathLike, index: str | int = ":"):
+    """Read frames from an extxyz file, with a one-line error naming the file when it is bad."""
+    from ase.io import read
+
+    path = Path(path)
+    if not path.is_file():
+        raise SeilabError(f"{path}: file not found")
+    try:
+        return read(path, index=index, format="extxyz")
+    except Exception as exc:  # ASE raises many types for malformed files
+        raise SeilabError(f"{path}: not a readable extxyz file ({type(exc).__name__}: {exc})") from None
+
+
+def is_valid_artifact(path: str | os.PathLike) -> bool:
+    """True when ``path`` exists and (for extxyz) its sidecar's hash matches the file."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    side = sidecar_path(path)
+    if path.suffix == ".extxyz":
+        if not side.is_file():
+            return False
+        try:
+            return json.loads(side.read_text()).get("sha256") == sha256_file(path)
+        except (OSError, json.JSONDecodeError):
+            return False
+    return True

@@ -1,0 +1,203 @@
+"""The dataset store: labelled structures on disk, one file each, de-duplicated by structure hash.
+
+Layout of a store folder::
+
+    store.json                      reference name + settings + versions (one reference per store)
+    labels/<h[:2]>/<hash>.extxyz    one labelled structure (energy, forces, stress in the extxyz)
+    labels/<h[:2]>/<hash>.extxyz.json  its provenance sidecar (kind, phase, source, label time)
+
+One file per label makes labelling resumable and parallel-safe: a label exists once its file was
+atomically renamed into place, so a killed run loses at most the structures in flight, and a rerun
+skips every hash already present. :meth:`DatasetStore.to_pacemaker` exports the pandas pickle that
+pacemaker reads (``ase_atoms``, ``energy``, ``forces``, ``energy_corrected``, ...).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from seilab import provenance
+from seilab.errors import SeilabError
+
+#: Structure kinds the pipeline uses (free text is allowed, these get metrics of their own).
+KINDS = ("crystalline", "amorphous", "interface", "perturbed", "hot_md", "active_learning", "other")
+
+
+def structure_hash(atoms, decimals: int = 4) -> str:
+    """Hash of species, positions, cell and pbc (rounded to 1e-4 Å); order-sensitive.
+
+    Two structures with the same hash are the same labelling job. Positions are wrapped into the
+    cell first so that periodic images of the same structure hash alike.
+    """
+    h = hashlib.sha256()
+    h.update(np.asarray(atoms.numbers, dtype=np.int64).tobytes())
+    cell = np.round(np.asarray(atoms.cell.array, dtype=float), decimals) + 0.0
+    h.update(cell.tobytes())
+    h.update(np.asarray(atoms.pbc, dtype=bool).tobytes())
+    if atoms.cell.rank == 3 and all(atoms.pbc):
+        frac = atoms.get_scaled_positions(wrap=True)
+        pos = np.round(frac @ atoms.cell.array, decimals) + 0.0
+    else:
+        pos = np.round(atoms.positions, decimals) + 0.0
+    h.update(pos.tobytes())
+    return h.hexdigest()[:32]
+
+
+@dataclass
+class Label:
+    """One labelled structure as read back from the store."""
+
+    hash: str
+    atoms: object  # ase.Atoms with a SinglePointCalculator
+    meta: dict
+
+
+class DatasetStore:
+    """A folder of labelled structures for one reference.
+
+    Parameters
+    ----------
+    root:
+        Store folder (created when needed).
+    reference:
+        The reference description (:func:`seilab.reference.describe`). A store refuses labels from
+        a different reference so datasets never silently mix levels of theory.
+    """
+
+    def __init__(self, root: str | Path, reference: dict | None = None):
+        self.root = Path(root)
+        self.labels_dir = self.root / "labels"
+        meta_path = self.root / "store.json"
+        if meta_path.is_file():
+            meta = provenance.read_json(meta_path)
+            stored = meta.get("reference")
+            if reference is not None and stored is not None and _ref_key(stored) != _ref_key(reference):
+                raise SeilabError(
+                    f"{meta_path}: this store holds labels from reference {_ref_key(stored)}, "
+                    f"not {_ref_key(reference)}; use another output folder")
+            self.reference = stored
+        else:
+            self.reference = reference
+            if reference is not None:
+                provenance.write_json(meta_path, {"reference": reference},
+                                      provenance.record("reference-store"))
+
+    # -- paths -------------------------------------------------------------------------------
+    def path(self, h: str) -> Path:
+        return self.labels_dir / h[:2] / f"{h}.extxyz"
+
+    def __contains__(self, item) -> bool:
+        h = item if isinstance(item, str) else structure_hash(item)
+        return self.path(h).is_file()
+
+    def hashes(self) -> list[str]:
+        if not self.labels_dir.is_dir():
+            return []
+        return sorted(p.name[: -len(".extxyz")] for p in self.labels_dir.glob("*/*.extxyz"))
+
+    def __len__(self) -> int:
+        return len(self.hashes())
+
+    # -- writing -----------------------------------------------------------------------------
+    def add(self, labelled, kind: str = "other", phase: str = "", source: str = "", seconds: float | None = None,
+            extra: dict | None = None) -> str:
+        """Store one labelled structure (ASE Atoms carrying energy/forces); returns its hash.
+
+        Adding a structure already in the store is a no-op (de-duplication).
+        """
+        if labelled.calc is None or "energy" not in labelled.calc.results or "forces" not in labelled.calc.results:
+            raise SeilabError("dataset store: a structure must carry energy and forces to be stored")
+        h = structure_hash(labelled)
+        path = self.path(h)
+        if path.is_file():
+            return h
+        atoms = labelled.copy()
+        atoms.calc = labelled.calc
+        atoms.info.update(kind=kind, phase=phase, structure_hash=h)
+        meta = {"hash": h, "kind": kind, "phase": phase, "source": source,
+                "n_atoms": len(atoms), "formula": atoms.get_chemical_formula(),
+                "label_seconds": seconds, "reference": self.reference, **(extra or {})}
+        provenance.write_extxyz(path, [atoms], provenance.record("label", settings=meta))
+        return h
+
+    # -- reading -----------------------------------------------------------------------------
+    def get(self, h: str) -> Label:
+        path = self.path(h)
+        atoms = provenance.read_extxyz(path, index=0)
+        side = provenance.sidecar_path(path)
+        meta = json.loads(side.read_text())["settings"] if side.is_file() else {}
+        return Label(h, atoms, meta)
+
+    def __iter__(self) -> Iterator[Label]:
+        for h in self.hashes():
+            yield self.get(h)
+
+    def frames(self, kinds: Iterable[str] | None = None) -> list:
+        """All labelled structures (ASE Atoms), optionally only some kinds."""
+        keep = set(kinds) if kinds is not None else None
+        return [lab.atoms for lab in self if keep is None or lab.meta.get("kind") in keep]
+
+    def summary(self) -> list[dict]:
+        """Rows of (kind, phase, n_structures, n_atoms, label_seconds) for a summary table."""
+        rows: dict[tuple, dict] = {}
+        for lab in self:
+            key = (lab.meta.get("kind", ""), lab.meta.get("phase", ""))
+            row = rows.setdefault(key, {"kind": key[0], "phase": key[1], "structures": 0, "atoms": 0,
+                                        "label_seconds": 0.0})
+            row["structures"] += 1
+            row["atoms"] += len(lab.atoms)
+            row["label_seconds"] += lab.meta.get("label_seconds") or 0.0
+        return [rows[k] for k in sorted(rows)]
+
+    def to_dataframe(self, reference_energies: dict[str, float]):
+        """pacemaker's DataFrame: ase_atoms, energy, forces, energy_corrected (+ kind, phase, name).
+
+        ``energy_corrected = energy - Σ_atoms reference_energies[element]`` (eV).
+        """
+        import pandas as pd
+
+        rows = []
+        for lab in self:
+            atoms = lab.atoms
+            missing = set(atoms.get_chemical_symbols()) - set(reference_energies)
+            if missing:
+                raise SeilabError(f"reference_energies: no value for element(s) {sorted(missing)}")
+            energy = float(atoms.get_potential_energy())
+            e0 = sum(reference_energies[s] for s in atoms.get_chemical_symbols())
+            plain = atoms.copy()
+            plain.calc = None
+            plain.info = {}
+            rows.append({"name": lab.hash, "ase_atoms": plain, "energy": energy,
+                         "forces": np.asarray(atoms.get_forces()), "energy_corrected": energy - e0,
+                         "kind": lab.meta.get("kind", ""), "phase": lab.meta.get("phase", ""),
+                         "n_atoms": len(atoms)})
+        return pd.DataFrame(rows)
+
+    def to_pacemaker(self, path: str | Path, reference_energies: dict[str, float]) -> Path:
+        """Write the pacemaker pandas pickle (gzip) and its provenance sidecar; returns the path."""
+        import os
+
+        df = self.to_dataframe(reference_energies)
+        if df.empty:
+            raise SeilabError(f"{self.root}: the dataset store is empty, nothing to export")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        df.to_pickle(tmp, compression="gzip")
+        os.replace(tmp, path)
+        provenance.write_json(provenance.sidecar_path(path), {
+            "n_structures": len(df), "n_atoms": int(df["n_atoms"].sum()),
+            "reference_energies": reference_energies, "reference": self.reference,
+        }, provenance.record("export-pacemaker", settings={"path": str(path)}))
+        return path
+
+
+def _ref_key(ref: dict) -> str:
+    keys = ("name", "model", "xc", "ecut_Ry", "ecut_eV", "kpoint_density_per_A3")
+    return json.dumps({k: ref.get(k) for k in keys if k in ref}, sort_keys=True)

@@ -1,0 +1,1 @@
+"""seilab.report stage."""

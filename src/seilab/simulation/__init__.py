@@ -1,0 +1,1 @@
+"""seilab.simulation stage."""

@@ -1,0 +1,1 @@
+"""seilab.validation stage."""

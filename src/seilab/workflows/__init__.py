@@ -1,0 +1,1 @@
+"""seilab.workflows stage."""
