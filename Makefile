@@ -1,0 +1,52 @@
+# seilab: two commands set everything up on a fresh machine.
+#   make demo   installs into .venv and runs the worked example on the embedded reference (offline)
+#   make test   installs and runs the test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+CONFIG ?= examples/li-li7p3s11.yaml
+export OMP_NUM_THREADS ?= 1
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: setup system demo test test-fast bench clean-venv
+
+setup: $(VENV)/.seilab-installed
+
+# Pinned stack (requirements/lock.txt, measured in ../shared/STACK.md). Order matters: torch first takes the
+# CPU wheel; tensorpotential without its deps (its metadata would pull CUDA TensorFlow).
+$(VENV)/.seilab-installed: requirements/lock.txt pyproject.toml
+	@echo "== installing into $(VENV) (a few minutes on first run)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install torch==2.13.0
+	$(PIP) install -r requirements/lock.txt
+	$(PIP) install --no-deps tensorpotential==0.6.2.1
+	$(PIP) install --no-deps -e .
+	$(PY) -m pip check
+	$(PY) -c "import seilab, chgnet, pyace, tensorpotential, pymatgen, pyxtal"
+	@touch $@
+
+# System packages the real-DFT reference needs (Quantum ESPRESSO pw.x). Best effort: tests that need
+# pw.x skip with a reason when it is missing.
+system:
+	@if ! command -v pw.x >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "== installing quantum-espresso (pw.x) from Debian"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends quantum-espresso) >/dev/null 2>&1 \
+	  || echo "warning: could not install quantum-espresso; DFT tests will be skipped"; fi
+
+demo: setup
+	$(VENV)/bin/seilab chemistry $(CONFIG)
+
+test: setup system
+	$(PY) -m pytest -q -p no:cacheprovider
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow and not dft"
+
+bench: setup
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,135 @@
+"""The ``seilab`` command line (typer). Every stage runs alone: ``seilab <stage> CONFIG``.
+
+User errors print one line (``error: ...``) and exit with status 2; no tracebacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from seilab.errors import SeilabError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="seilab: from two reactants to a validated ML potential and an interphase report.")
+
+@app.callback()
+def _root():
+    """Stages run alone (`seilab <stage> CONFIG`) or all together (`seilab run CONFIG`)."""
+
+
+ConfigArg = typer.Argument(..., help="campaign YAML, e.g. examples/li-li7p3s11.yaml", show_default=False)
+
+
+def _echo(msg: str) -> None:
+    typer.echo(msg)
+
+
+@app.command()
+def chemistry(config: Path = ConfigArg):
+    """Relax every phase with the reference, build the phase diagram, react the two reactants.
+
+    Prints the products table and writes <output>/chemistry/{reaction.json, phase_diagram.png}.
+    """
+    from seilab.chemistry.stage import run_chemistry
+    from seilab.config import load_config
+
+    campaign = load_config(config)
+    result = run_chemistry(campaign, progress=_echo)
+    print_reaction(result)
+    typer.echo(f"wrote {campaign.stage_dir('chemistry') / 'reaction.json'}")
+
+
+def print_reaction(result: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=120)
+    t = Table(title=f"{result['anode']['formula']} + {result['electrolyte']['formula']}: interface reaction kinks")
+    for col in ("x(anode)", "E_rxn (eV/atom)", "products", "reaction"):
+        t.add_column(col)
+    for k in result["kinks"]:
+        t.add_row(f"{k['x_anode']:.3f}", f"{k['reaction_energy_eV_per_atom']:.3f}", ", ".join(k["products"]),
+                  k["reaction"])
+    console.print(t)
+    h = Table(title="Phases (formation energy, energy above hull; eV/atom)")
+    for col in ("phase", "formula", "origin", "E_f", "E_hull", "stable"):
+        h.add_column(col)
+    for r in result["hull"]:
+        h.add_row(r["phase"], r["formula"], str(r.get("origin")), f"{r['formation_energy_eV_per_atom']:.3f}",
+                  f"{r['e_above_hull_eV_per_atom']:.3f}", "yes" if r["stable"] else "")
+    console.print(h)
+    cp = result.get("chemical_potential_distance", {})
+    if "delta_mu_eV" in cp:
+        dm = ", ".join(f"Δμ_{k} = {v:+.3f}" for k, v in cp["delta_mu_eV"].items())
+        console.print(f"chemical-potential distance anode−electrolyte: {cp['distance_eV']:.3f} eV ({dm} eV)")
+
+
+def _register_optional():
+    """Stages live in their own subpackages; each exposes typer-compatible command functions."""
+    import importlib
+
+    for module, names in [
+        ("seilab.sampling.commands", ["sample", "label"]),
+        ("seilab.training.commands", ["train"]),
+        ("seilab.validation.commands", ["validate"]),
+        ("seilab.learning.commands", ["learn"]),
+        ("seilab.simulation.commands", ["simulate"]),
+        ("seilab.analysis.commands", ["analyze"]),
+        ("seilab.analysis.transport.commands", ["transport"]),
+        ("seilab.workflows.commands", ["run"]),
+    ]:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("seilab"):
+                continue  # stage not built yet
+            raise
+        for name in names:
+            fn = getattr(mod, name, None)
+            if fn is not None:
+                app.command(name=name)(fn)
+
+
+_register_optional()
+
+
+def _quiet_known_warnings() -> None:
+    """Third-party warnings that say nothing to a user of seilab (kept in the Python API)."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message="logm result may be inaccurate")
+    warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``seilab`` console script."""
+    _quiet_known_warnings()
+    logging.basicConfig(level=os.environ.get("SEILAB_LOG", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(args=argv, standalone_mode=False)
+    except SeilabError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except KeyboardInterrupt:
+        typer.echo("interrupted: finished work is on disk; rerun the same command to continue", err=True)
+        return 130
+    except Exception as exc:  # typer/click usage errors, --help exits
+        if hasattr(exc, "show") and hasattr(exc, "exit_code"):  # ClickException (usage errors)
+            exc.show()
+            return exc.exit_code
+        if type(exc).__name__ == "Exit":
+            return exc.exit_code
+        if type(exc).__name__ == "Abort":
+            return 1
+        raise
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
