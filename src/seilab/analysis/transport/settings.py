@@ -36,6 +36,7 @@ class TransportSettings(Settings):
     melt_temperature_K: float = Field(2000.0, description="melting temperature that amorphises the supercell, K")
     melt_steps: int = Field(2000, description="melting steps (0: keep the crystal)")
     friction_per_fs: float = Field(0.01, description="Langevin friction, 1/fs")
+    fix_com: bool = Field(True, description="keep the centre of mass fixed (ase.constraints.FixCom)")
     volume_scale: float = Field(1.0, description="scale the supercell volume by this factor before MD")
     rattle_A: float = Field(0.05, description="random displacement std before melting, Angstrom")
     seed: int = Field(0, description="random seed of velocities, rattling and the thermostat")
@@ -50,7 +51,8 @@ class TransportSettings(Settings):
     default_window_fraction: Tuple[float, float] = Field(
         (0.1, 0.6), description="fallback window as fractions of a block's lag range")
     error_method: Literal["blocks", "runs", "bootstrap"] = Field(
-        "blocks", description="how error bars are estimated")
+        "blocks", description="how error bars are estimated ('runs'/'bootstrap' need several "
+                              "independent runs; the campaign makes one per phase and temperature)")
     remove_drift: bool = Field(False, description="subtract the centre-of-mass drift of the whole cell")
 
     @field_validator("temperatures_K")

@@ -1,0 +1,132 @@
+"""A tiny EMT campaign: runs, writes files, resumes, and skips finished work."""
+
+import json
+
+import numpy as np
+import pytest
+from ase.build import bulk
+from ase.calculators.emt import EMT
+
+from seilab.analysis.transport.campaign import (Phase, count_complete_frames, run_campaign,
+                                                supercell_repeats)
+from seilab.analysis.transport.settings import TransportSettings
+from seilab.analysis.transport.trajectory import load_trajectory
+from seilab.errors import SeilabError
+from seilab.provenance import is_valid_artifact
+
+
+class CountingEMT(EMT):
+    """EMT that counts force evaluations and can fail after ``fail_after`` of them."""
+
+    def __init__(self, fail_after=None, **kw):
+        super().__init__(**kw)
+        self.calls = 0
+        self.fail_after = fail_after
+
+    def calculate(self, *args, **kwargs):
+        self.calls += 1
+        if self.fail_after is not None and self.calls > self.fail_after:
+            raise RuntimeError("simulated crash")
+        super().calculate(*args, **kwargs)
+
+
+def cuau():
+    a = bulk("Cu", "fcc", a=3.7, cubic=True)
+    a.symbols[::2] = "Au"
+    return a
+
+
+def small(**kw):
+    base = dict(temperatures_K=[900, 1200], n_steps=200, sample_every=2, n_equil_steps=20,
+                target_atoms=16, melt_steps=30, melt_temperature_K=2500, n_blocks=2, flush_every=20)
+    base.update(kw)
+    return TransportSettings(**base)
+
+
+def test_campaign_runs_writes_files_and_rerun_skips(tmp_path):
+    calc = CountingEMT()
+    s = small()
+    progress = []
+    entries = run_campaign([Phase("CuAu", cuau())], calc, tmp_path, s, progress=progress.append)
+    assert [(e.phase, e.temperature_K, e.status) for e in entries] == [
+        ("CuAu", 900.0, "computed"), ("CuAu", 1200.0, "computed")]
+    # melt + 2 x (equilibration + production) force calls, plus a few initial ones
+    assert calc.calls >= 30 + 2 * (20 + 200)
+    assert progress[-1] == {"phase": "CuAu", "temperature_K": 1200.0, "frames_done": 101, "frames_total": 101}
+    for e in entries:
+        assert is_valid_artifact(e.trajectory) and e.result_path.is_file()
+        assert count_complete_frames(e.trajectory, truncate=False) == 101
+        tr = load_trajectory(e.trajectory)  # refuses wrapped files: the MD output is unwrapped
+        assert len(tr.species) == 16 and tr.timestep_ps == pytest.approx(s.timestep_ps)
+        r = e.result
+        assert r.species == ("Au", "Cu") and r.L.shape == (2, 2) and np.all(np.isfinite(r.L_err))
+        assert r.temperature_K == e.temperature_K and r.meta["phase"] == "CuAu"
+        d = json.loads(e.result_path.read_text())
+        assert d["units"]["L"] == "1/(eV*Angstrom*ps)" and d["provenance"]["stage"] == "analysis.transport"
+    assert (tmp_path / "transport_summary.json").is_file()
+    assert (tmp_path / "CuAu" / "cell.extxyz").is_file()
+
+    mtimes = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.extxyz")}
+    calc2 = CountingEMT()
+    again = run_campaign([Phase("CuAu", cuau())], calc2, tmp_path, s)
+    assert calc2.calls == 0
+    assert [e.status for e in again] == ["skipped", "skipped"]
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.extxyz")} == mtimes
+    assert np.allclose(again[0].result.L, entries[0].result.L)
+
+
+def test_campaign_resumes_after_a_crash_and_extends(tmp_path):
+    s = small(temperatures_K=[900], n_steps=100, flush_every=10)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_campaign([("CuAu", cuau())], CountingEMT(fail_after=130), tmp_path, s)
+    part = tmp_path / "CuAu" / "T0900K" / "trajectory.part.extxyz"
+    done = count_complete_frames(part)
+    assert 10 <= done < 51  # melt 30 + equil 20, then 2 steps per frame, flushed by 10 frames
+
+    calc = CountingEMT()
+    (entry,) = run_campaign([("CuAu", cuau())], calc, tmp_path, s)
+    assert entry.status == "computed" and entry.md_steps == (51 - done) * 2
+    assert calc.calls <= (51 - done) * 2 + 3  # only the missing frames were computed
+    tr = load_trajectory(entry.trajectory)
+    assert tr.n_frames == 51
+    assert np.allclose(np.diff(tr.times_ps), s.timestep_ps)
+
+    # raising n_steps extends the finished trajectory instead of starting over
+    calc = CountingEMT()
+    (entry,) = run_campaign([("CuAu", cuau())], calc, tmp_path, small(temperatures_K=[900], n_steps=160,
+                                                                        flush_every=10))
+    assert entry.md_steps == 60 and calc.calls <= 63
+    assert load_trajectory(entry.trajectory).n_frames == 81
+
+
+def test_partial_last_frame_is_cut(tmp_path):
+    p = tmp_path / "t.extxyz"
+    frame = "2\nProperties=species:S:1:pos:R:3\nLi 0 0 0\nLi 1 1 1\n"
+    p.write_text(frame * 3 + "2\nProperties=species:S:1:pos:R:3\nLi 0 0")
+    assert count_complete_frames(p) == 3
+    assert p.read_text() == frame * 3
+
+
+def test_changed_md_settings_for_an_existing_folder_is_an_error(tmp_path):
+    s = small(temperatures_K=[900], n_steps=20, melt_steps=0, n_equil_steps=0)
+    run_campaign([cuau()], CountingEMT(), tmp_path, s)
+    with pytest.raises(SeilabError, match="timestep_fs"):
+        run_campaign([cuau()], CountingEMT(), tmp_path, small(temperatures_K=[900], n_steps=20, melt_steps=0,
+                                                              n_equil_steps=0, timestep_fs=2.0))
+
+
+def test_bad_campaign_input(tmp_path):
+    with pytest.raises(SeilabError, match="calculator"):
+        run_campaign([cuau()], None, tmp_path, small())
+    with pytest.raises(SeilabError, match="duplicated"):
+        run_campaign([("A", cuau()), ("A", cuau())], CountingEMT(), tmp_path, small())
+    with pytest.raises(SeilabError, match="phases"):
+        run_campaign([42], CountingEMT(), tmp_path, small())
+    with pytest.raises(SeilabError, match="error_method"):
+        run_campaign([cuau()], CountingEMT(), tmp_path, small(error_method="runs"))
+
+
+def test_supercell_repeats_aim_at_target():
+    assert np.prod(supercell_repeats(cuau(), 16)) == 4
+    a, b, c = supercell_repeats(cuau(), 100)
+    assert abs(4 * a * b * c - 100) <= 20
