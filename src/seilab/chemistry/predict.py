@@ -35,7 +35,8 @@ def generate_candidates(formula: str, spacegroup: int, z: int | None, n: int, se
     out = []
     for zz in candidate_z(formula, spacegroup, z, max_atoms):
         nums = [int(round(comp[e])) * zz for e in comp.elements]
-        for attempt in range(4 * n):
+        failures = 0
+        for attempt in range(10 * n + 10):
             if len(out) >= n:
                 return out
             rng_seed = seed + 1000 * zz + attempt
@@ -44,7 +45,10 @@ def generate_candidates(formula: str, spacegroup: int, z: int | None, n: int, se
                 crystal.from_random(3, spacegroup, species, nums, factor=1.1,
                                     random_state=np.random.default_rng(rng_seed))
             except Exception:
-                break  # this Z is not compatible with the space group's Wyckoff positions
+                failures += 1  # Z incompatible with the Wyckoff positions, or an unlucky draw
+                if failures >= 3 and not out:
+                    break
+                continue
             if not crystal.valid:
                 continue
             structure = crystal.to_pymatgen().get_primitive_structure()

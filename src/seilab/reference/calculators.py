@@ -156,16 +156,17 @@ def _espresso(settings, directory):
 
     class SeilabEspresso(_KptsFromDensity, Espresso):
         def calculate(self, atoms=None, properties=("energy",), system_changes=()):
+            out = Path(self.directory) / self.template.outputname
             try:
                 super().calculate(atoms, properties, system_changes)
-            except SeilabError:
-                raise
-            except Exception as exc:  # pw.x crashed or wrote nothing readable
-                raise SeilabError(f"espresso: pw.x failed in {self.directory} ({type(exc).__name__}: {exc})") from None
-            out = Path(self.directory) / self.template.outputname
+                failure = None
+            except Exception as exc:  # pw.x exits non-zero on unconverged SCF and on crashes
+                failure = f"{type(exc).__name__}: {exc}"
             text = out.read_text() if out.is_file() else ""
-            if "convergence NOT achieved" in text or "JOB DONE" not in text:
-                raise SeilabError(f"espresso: SCF did not converge or pw.x failed, see {out}")
+            if "convergence NOT achieved" in text:
+                raise SeilabError(f"espresso: SCF did not converge, see {out}")
+            if failure is not None or "JOB DONE" not in text:
+                raise SeilabError(f"espresso: pw.x failed, see {out} ({failure or 'no JOB DONE'})")
 
     pseudos = _PseudoMap(pseudo_dir)
     calc = SeilabEspresso(

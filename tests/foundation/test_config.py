@@ -1,0 +1,86 @@
+"""Campaign YAML: the worked example loads; nonsense is a one-line error naming the field."""
+
+import subprocess
+import sys
+
+import pytest
+
+from seilab.config import load_config, parse_formula
+from seilab.errors import SeilabError
+
+from conftest import EXAMPLE
+
+MINIMAL = """
+name: tiny
+output: out
+reactants: {anode: Li_bcc, electrolyte: Li2S}
+phases: [{name: Li_bcc}, {name: Li2S}, {name: S_alpha}]
+"""
+
+
+def test_worked_example_loads():
+    c = load_config(EXAMPLE)
+    assert c.reactants.anode == "Li_bcc" and c.reactants.electrolyte == "Li7P3S11"
+    assert c.elements == ["Li", "P", "S"]
+    assert c.output.is_absolute()
+    assert c.reference.name == "chgnet"
+
+
+def test_relative_output_resolved_against_config_folder(write_config, tmp_path):
+    c = load_config(write_config(MINIMAL))
+    assert c.output == (tmp_path / "out").resolve()
+
+
+@pytest.mark.parametrize("patch, field", [
+    ("surprise: 1\n", "surprise: unknown key"),
+    ("chemistry: {relax_max_steps: -3}\n", "chemistry.relax_max_steps"),
+    ("chemistry: {min_distance_A: -1.0}\n", "chemistry.min_distance_A"),
+    ("reference: {name: dftb}\n", "reference.name"),
+    ("reference: {kpoint_density_per_A3: 0}\n", "reference.kpoint_density_per_A3"),
+])
+def test_bad_fields_named(write_config, patch, field):
+    with pytest.raises(SeilabError) as exc:
+        load_config(write_config(MINIMAL + patch))
+    msg = str(exc.value)
+    assert field in msg and "\n" not in msg
+
+
+def test_unknown_element(write_config):
+    text = MINIMAL.replace("{name: S_alpha}", "{name: Xq, formula: XqS2}")
+    with pytest.raises(SeilabError, match=r"phases\.2\.formula: unknown element 'Xq'"):
+        load_config(write_config(text))
+
+
+def test_reactant_must_be_a_phase(write_config):
+    with pytest.raises(SeilabError, match="reactants.electrolyte 'Li7P3S11' is not in phases"):
+        load_config(write_config(MINIMAL.replace("electrolyte: Li2S", "electrolyte: Li7P3S11")))
+
+
+def test_missing_files_named(write_config):
+    with pytest.raises(SeilabError, match=r"phases\.1\.cif: file not found"):
+        load_config(write_config(MINIMAL.replace("{name: Li2S}", "{name: Li2S, cif: nowhere.cif}")))
+    with pytest.raises(SeilabError, match="chemistry.cif_dir: folder not found"):
+        load_config(write_config(MINIMAL + "chemistry: {cif_dir: no_such_dir}\n"))
+    with pytest.raises(SeilabError, match="config file not found"):
+        load_config("/nonexistent/campaign.yaml")
+
+
+def test_bad_yaml_is_one_line(write_config):
+    with pytest.raises(SeilabError, match="not valid YAML at line"):
+        load_config(write_config("name: [unclosed\n"))
+
+
+def test_parse_formula():
+    assert parse_formula("Li7P3S11") == {"Li": 7, "P": 3, "S": 11}
+    with pytest.raises(ValueError):
+        parse_formula("li2s")
+
+
+def test_cli_prints_one_line_error(write_config):
+    path = write_config(MINIMAL + "bogus_section: {}\n")
+    proc = subprocess.run([sys.executable, "-m", "seilab.cli", "chemistry", str(path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0
+    assert "bogus_section: unknown key" in proc.stderr
+    assert "Traceback" not in proc.stderr
