@@ -28,13 +28,16 @@ $(VENV)/.seilab-installed: requirements/lock.txt pyproject.toml
 	$(PY) -c "import seilab, chgnet, pyace, tensorpotential, pymatgen, pyxtal"
 	@touch $@
 
-# System packages the real-DFT reference needs (Quantum ESPRESSO pw.x). Best effort: tests that need
-# pw.x skip with a reason when it is missing.
+# System packages: Quantum ESPRESSO (pw.x) for the real-DFT reference, Chromium to check that the report
+# renders. Best effort: tests that need them skip with a reason when they are missing.
+SYSTEM_PKGS := quantum-espresso chromium
 system:
-	@if ! command -v pw.x >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "== installing quantum-espresso (pw.x) from Debian"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends quantum-espresso) >/dev/null 2>&1 \
-	  || echo "warning: could not install quantum-espresso; DFT tests will be skipped"; fi
+	@missing=""; command -v pw.x >/dev/null 2>&1 || missing="$$missing quantum-espresso"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "== installing$$missing from Debian"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing) >/dev/null 2>&1 \
+	  || echo "warning: could not install$$missing; the tests that need them will be skipped"; fi
 
 demo: setup
 	$(VENV)/bin/seilab chemistry $(CONFIG)

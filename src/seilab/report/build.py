@@ -1,0 +1,191 @@
+"""Build ``<output>/report/index.html`` and ``summary.json`` from the stages' artefacts."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+from seilab import provenance
+
+#: Report sections in pipeline order: (stage folder, title, main JSON files whose numbers are shown).
+SECTIONS = (
+    ("chemistry", "Phase diagram and interface reaction", ("reaction.json",)),
+    ("sampling", "Configurational sampling", ("manifest.json", "summary.json")),
+    ("dataset", "Labelled dataset", ("summary.json",)),
+    ("training", "Training (ACE / pacemaker)", ("metrics.json",)),
+    ("validation", "Validation", ("report.json",)),
+    ("learning", "Active learning", ("learning.json", "state.json")),
+    ("simulation", "Interface MD", ("simulation.json", "run.json")),
+    ("analysis", "Interphase analysis", ("analysis.json",)),
+    ("transport", "Onsager transport", ("transport_summary.json", "fluxes.json")),
+)
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222;
+background:#fff;line-height:1.45}h1{border-bottom:3px solid #c0392b;padding-bottom:.3rem}h2{margin-top:2.2rem;
+border-bottom:1px solid #ddd}table{border-collapse:collapse;margin:.6rem 0;font-size:.9rem}td,th{border:1px solid #ddd;
+padding:.25rem .6rem;text-align:left}th{background:#f4f4f4}figure{display:inline-block;margin:.5rem;vertical-align:top;
+max-width:520px}figure img{max-width:100%;border:1px solid #eee}figcaption{font-size:.8rem;color:#555}
+.missing{color:#999;font-style:italic}.pass{color:#1e8449;font-weight:bold}.fail{color:#c0392b;font-weight:bold}
+nav a{margin-right:.8rem}"""
+
+
+def _img(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    cap = html.escape(str(path.relative_to(path.parents[1]) if len(path.parents) > 1 else path.name))
+    return f'<figure><img alt="{cap}" src="data:image/png;base64,{data}"><figcaption>{cap}</figcaption></figure>'
+
+
+def _scalars(obj, prefix="", depth=0, out=None, limit=40):
+    """Flatten the scalar numbers/strings of a JSON result (first levels only) for a table."""
+    out = [] if out is None else out
+    if len(out) >= limit or depth > 3:
+        return out
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k in ("provenance", "hull", "versions"):
+                continue
+            _scalars(v, f"{prefix}{k}." if not isinstance(v, (int, float, str, bool)) else f"{prefix}{k}",
+                     depth + 1, out, limit)
+    elif isinstance(obj, (int, float, bool)) or (isinstance(obj, str) and len(obj) < 120):
+        out.append((prefix.rstrip("."), obj))
+    elif isinstance(obj, list) and obj and all(isinstance(x, (int, float, str)) for x in obj) and len(obj) <= 12:
+        out.append((prefix.rstrip("."), ", ".join(str(x) for x in obj)))
+    return out
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return html.escape(str(v))
+
+
+def _table(rows, header=("quantity", "value")) -> str:
+    if not rows:
+        return ""
+    body = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{_fmt(v)}</td></tr>" for k, v in rows)
+    return f"<table><tr><th>{header[0]}</th><th>{header[1]}</th></tr>{body}</table>"
+
+
+def _reaction_table(reaction: dict) -> str:
+    rows = "".join(
+        f"<tr><td>{k['x_anode']:.3f}</td><td>{k['reaction_energy_eV_per_atom']:.3f}</td>"
+        f"<td>{html.escape(', '.join(k['products']))}</td><td>{html.escape(k['reaction'])}</td></tr>"
+        for k in reaction.get("kinks", []))
+    hull = "".join(
+        f"<tr><td>{html.escape(r['phase'])}</td><td>{html.escape(r['formula'])}</td><td>{html.escape(str(r.get('origin')))}</td>"
+        f"<td>{r['formation_energy_eV_per_atom']:.3f}</td><td>{r['e_above_hull_eV_per_atom']:.3f}</td></tr>"
+        for r in reaction.get("hull", []))
+    cp = reaction.get("chemical_potential_distance", {})
+    dmu = ", ".join(f"Δμ<sub>{k}</sub> = {v:+.3f} eV" for k, v in cp.get("delta_mu_eV", {}).items())
+    return (f"<table><tr><th>x(anode)</th><th>E<sub>rxn</sub> (eV/atom)</th><th>products</th><th>reaction</th></tr>"
+            f"{rows}</table><table><tr><th>phase</th><th>formula</th><th>origin</th><th>E<sub>f</sub> (eV/atom)</th>"
+            f"<th>E<sub>hull</sub> (eV/atom)</th></tr>{hull}</table>"
+            + (f"<p>Chemical-potential distance anode − electrolyte: {cp['distance_eV']:.3f} eV ({dmu})</p>"
+               if "distance_eV" in cp else ""))
+
+
+def _validation_table(report: dict) -> str:
+    checks = report.get("checks") or report.get("results") or []
+    if isinstance(checks, dict):
+        checks = [{"name": k, **(v if isinstance(v, dict) else {"passed": v})} for k, v in checks.items()]
+    rows = []
+    for c in checks:
+        if not isinstance(c, dict):
+            continue
+        ok = c.get("passed", c.get("pass"))
+        cls, word = ("pass", "pass") if ok else ("fail", "FAIL") if ok is not None else ("", "skipped")
+        rows.append(f"<tr><td>{html.escape(str(c.get('name', c.get('check', '?'))))}</td>"
+                    f"<td class='{cls}'>{word}</td><td>{html.escape(str(c.get('detail', c.get('message', ''))))[:200]}</td></tr>")
+    if not rows:
+        return ""
+    return "<table><tr><th>check</th><th>result</th><th>detail</th></tr>" + "".join(rows) + "</table>"
+
+
+def _json_files(folder: Path, names) -> list[Path]:
+    found = []
+    for n in names:
+        found += sorted(folder.rglob(n))
+    return found
+
+
+def collect_summary(campaign) -> dict:
+    """Key numbers of every stage that ran (what ``summary.json`` holds)."""
+    out = {"campaign": campaign.name, "stages": {}}
+    for stage, _, names in SECTIONS:
+        folder = campaign.output / stage
+        files = _json_files(folder, names) if folder.is_dir() else []
+        if not files:
+            continue
+        try:
+            data = json.loads(files[-1].read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        out["stages"][stage] = {"file": str(files[-1].relative_to(campaign.output)),
+                                "numbers": dict(_scalars(data, limit=60))}
+    markers = campaign.output / ".seilab" / "stages"
+    if markers.is_dir():
+        out["wall_time_s"] = {p.stem: json.loads(p.read_text()).get("seconds") for p in sorted(markers.glob("*.json"))}
+    return out
+
+
+def build_report(campaign) -> dict:
+    """Write ``<output>/report/index.html`` + ``summary.json``; returns ``{"html": path, "summary": path}``."""
+    out_dir = campaign.output / "report"
+    summary = collect_summary(campaign)
+    parts = [f"<h1>seilab report: {html.escape(campaign.name)}</h1>",
+             f"<p>{html.escape(campaign.reactants.anode)} / {html.escape(campaign.reactants.electrolyte)} · "
+             f"reference: {html.escape(campaign.reference.name)} · output: {html.escape(str(campaign.output))}</p>",
+             "<nav>" + "".join(f'<a href="#{s}">{s}</a>' for s, _, _ in SECTIONS) + "</nav>"]
+    if summary.get("wall_time_s"):
+        parts.append("<h2>Wall time per stage</h2>" + _table(
+            [(k, f"{v:.1f} s" if isinstance(v, (int, float)) else v) for k, v in summary["wall_time_s"].items()],
+            ("stage", "wall time")))
+    for stage, title, names in SECTIONS:
+        folder = campaign.output / stage
+        parts.append(f'<h2 id="{stage}">{html.escape(title)}</h2>')
+        pngs = sorted(folder.rglob("*.png")) if folder.is_dir() else []
+        files = _json_files(folder, names) if folder.is_dir() else []
+        if not pngs and not files:
+            parts.append('<p class="missing">This stage has not run (no outputs).</p>')
+            continue
+        if files:
+            data = json.loads(files[-1].read_text())
+            if stage == "chemistry":
+                parts.append(_reaction_table(data))
+            elif stage == "validation":
+                parts.append(_validation_table(data) or _table(_scalars(data)))
+            else:
+                parts.append(_table(_scalars(data)))
+        parts.extend(_img(p) for p in pngs[:40])
+    doc = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>seilab: {html.escape(campaign.name)}"
+           f"</title><style>{_CSS}</style></head><body>{''.join(parts)}</body></html>")
+    html_path = provenance.atomic_write_text(out_dir / "index.html", doc)
+    summary_path = provenance.write_json(out_dir / "summary.json", summary, provenance.record("report"))
+    return {"html": str(html_path), "summary": str(summary_path)}
+
+
+def screenshot(html_path: str | Path, png_path: str | Path, width: int = 1200, height: int = 2400,
+               timeout_s: float = 60) -> Path:
+    """Render a page with headless Chromium (Debian's ``chromium``) to a PNG; returns the PNG path."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    from seilab.errors import SeilabError
+
+    exe = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if exe is None:
+        raise SeilabError("chromium not found (apt-get install chromium)")
+    png_path = Path(png_path).resolve()
+    with tempfile.TemporaryDirectory(prefix="seilab-chromium-") as profile:
+        cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               "--hide-scrollbars", f"--user-data-dir={profile}", f"--window-size={width},{height}",
+               f"--screenshot={png_path}", Path(html_path).resolve().as_uri()]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    if not png_path.is_file():
+        raise SeilabError(f"chromium wrote no screenshot ({proc.stderr.strip().splitlines()[-1:]})")
+    return png_path

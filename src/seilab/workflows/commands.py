@@ -1,0 +1,35 @@
+"""``seilab run``: the whole campaign, skipping stages that are already done."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def run(config: Path = typer.Argument(..., help="campaign YAML", show_default=False),
+        until: Optional[str] = typer.Option(None, help="stop after this stage"),
+        only: Optional[list[str]] = typer.Option(None, help="run only these stages (repeatable)"),
+        force: Optional[list[str]] = typer.Option(None, help="rerun these stages even if done (repeatable)"),
+        engine: str = typer.Option("local", help="'local' (in-process) or 'jobflow' (run_locally)")):
+    """Run chemistry → sampling → labelling → training → validation → learning → simulation →
+    analysis → transport → report, skipping stages whose outputs are on disk and valid."""
+    from seilab.config import load_config
+    from seilab.errors import SeilabError
+    from seilab.workflows.stages import run_campaign
+
+    campaign = load_config(config)
+    if engine == "local":
+        records = run_campaign(campaign, only=only, until=until, force=force or [], progress=typer.echo)
+    elif engine == "jobflow":
+        from seilab.workflows.flows import run_flow_locally
+
+        records = run_flow_locally(config, only=only, until=until)
+    else:
+        raise SeilabError(f"--engine: must be 'local' or 'jobflow', not {engine!r}")
+    total = sum(r.get("seconds", 0) for r in records if not r.get("skipped"))
+    typer.echo(f"campaign {campaign.name}: {len(records)} stages, {total:.0f} s of work; outputs in {campaign.output}")
+    report = campaign.output / "report" / "index.html"
+    if report.is_file():
+        typer.echo(f"report: {report}")

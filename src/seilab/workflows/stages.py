@@ -1,0 +1,127 @@
+"""The campaign's stages in pipeline order, and the runner behind ``seilab run``.
+
+Each stage is a function ``run(campaign) -> dict`` (a small JSON-able summary) living in its own
+subpackage. The runner calls them in order and writes a completion marker
+``<output>/.seilab/stages/<name>.json`` after each one finishes: its summary, its wall time and a key of
+the settings it ran with. A stage whose marker exists with the same key is skipped, so a rerun after a
+crash continues with the stage that was interrupted (which itself resumes from its own files).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from seilab import provenance
+from seilab.errors import SeilabError
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One pipeline stage: where its function lives and which config sections determine it."""
+
+    name: str
+    target: str  # "module:function", called as function(campaign) -> dict
+    sections: tuple[str, ...]  # campaign sections its result depends on (for the skip key)
+    description: str = ""
+
+    def load(self) -> Callable:
+        module, func = self.target.split(":")
+        try:
+            return getattr(importlib.import_module(module), func)
+        except (ImportError, AttributeError) as exc:
+            raise SeilabError(f"stage {self.name}: not available in this build ({exc})") from None
+
+
+#: Pipeline order. Each stage only reads files that earlier stages wrote.
+STAGES: tuple[Stage, ...] = (
+    Stage("chemistry", "seilab.workflows.runners:chemistry", ("phases", "reactants", "chemistry", "reference"),
+          "phases, relaxations, phase diagram, interface reaction"),
+    Stage("sampling", "seilab.workflows.runners:sampling", ("sampling",), "first-generation structures"),
+    Stage("labelling", "seilab.workflows.runners:labelling", ("reference",), "reference single points"),
+    Stage("training", "seilab.workflows.runners:training", ("training",), "ACE fit with pacemaker"),
+    Stage("validation", "seilab.workflows.runners:validation", ("validation",), "validation report"),
+    Stage("learning", "seilab.workflows.runners:learning", ("learning",), "active learning generations"),
+    Stage("simulation", "seilab.workflows.runners:simulation", ("simulation",), "interface MD"),
+    Stage("analysis", "seilab.workflows.runners:analysis", ("analysis",), "interphase analysis"),
+    Stage("transport", "seilab.workflows.runners:transport", ("transport",), "Onsager transport"),
+    Stage("report", "seilab.workflows.runners:report", (), "HTML report + summary.json"),
+)
+
+
+def stage_names() -> list[str]:
+    return [s.name for s in STAGES]
+
+
+def get_stage(name: str) -> Stage:
+    for s in STAGES:
+        if s.name == name:
+            return s
+    raise SeilabError(f"unknown stage {name!r}; stages are: {', '.join(stage_names())}")
+
+
+def marker_path(campaign, name: str) -> Path:
+    return campaign.output / ".seilab" / "stages" / f"{name}.json"
+
+
+def stage_key(campaign, stage: Stage) -> str:
+    """Hash of the config sections that determine a stage's result, plus every earlier stage's key."""
+    data = campaign.model_dump(mode="json")
+    parts = []
+    for s in STAGES:
+        parts.append({k: data.get(k) for k in s.sections})
+        if s.name == stage.name:
+            break
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def is_done(campaign, stage: Stage) -> bool:
+    path = marker_path(campaign, stage.name)
+    if not path.is_file():
+        return False
+    try:
+        return json.loads(path.read_text()).get("key") == stage_key(campaign, stage)
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def run_stage(campaign, stage: Stage, force: bool = False) -> dict:
+    """Run one stage unless it is done; write its completion marker. Returns the marker record."""
+    if not force and is_done(campaign, stage):
+        return {**json.loads(marker_path(campaign, stage.name).read_text()), "skipped": True}
+    t0 = time.perf_counter()
+    summary = stage.load()(campaign) or {}
+    seconds = time.perf_counter() - t0
+    record = {"stage": stage.name, "key": stage_key(campaign, stage), "seconds": round(seconds, 2),
+              "summary": summary}
+    provenance.write_json(marker_path(campaign, stage.name), record,
+                          provenance.record(f"run-{stage.name}", settings={"sections": list(stage.sections)}))
+    return {**record, "skipped": False}
+
+
+def run_campaign(campaign, only: list[str] | None = None, until: str | None = None, force: list[str] = (),
+                 progress: Callable[[str], None] | None = None) -> list[dict]:
+    """Run the pipeline in order (skipping finished stages); returns one record per stage run."""
+    names = stage_names()
+    if until is not None and until not in names:
+        raise SeilabError(f"--until: unknown stage {until!r}; stages are: {', '.join(names)}")
+    for n in list(only or []) + list(force):
+        get_stage(n)
+    records = []
+    for i, stage in enumerate(STAGES, 1):
+        if only and stage.name not in only:
+            continue
+        say = progress or (lambda m: None)
+        say(f"[{i}/{len(STAGES)}] {stage.name}: {stage.description}")
+        rec = run_stage(campaign, stage, force=stage.name in force)
+        say(f"[{i}/{len(STAGES)}] {stage.name}: {'skipped (done)' if rec['skipped'] else 'done'} "
+            f"in {rec['seconds']:.1f} s")
+        records.append(rec)
+        if stage.name == until:
+            break
+    return records

@@ -1,0 +1,99 @@
+"""Campaign runner: order, skip finished stages, continue after a crash; jobflow graph and local run."""
+
+import json
+import textwrap
+
+import pytest
+
+from seilab.config import load_config
+from seilab.workflows import stages as st
+
+import stage_fixtures
+
+TINY = """
+name: tiny
+output: out
+reactants: {anode: Li_bcc, electrolyte: Li2S}
+phases: [{name: Li_bcc}, {name: Li2S}, {name: S_alpha}]
+chemistry: {relax_max_steps: 40, relax_fmax_eV_per_A: 0.1}
+"""
+
+
+@pytest.fixture
+def campaign(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text(textwrap.dedent(TINY))
+    return load_config(p)
+
+
+@pytest.fixture
+def toy_stages(monkeypatch):
+    toy = tuple(st.Stage(n, f"stage_fixtures:{n}", ("chemistry",)) for n in ("first", "second", "third"))
+    monkeypatch.setattr(st, "STAGES", toy)
+    stage_fixtures.CALLS.clear()
+    return toy
+
+
+def test_crash_then_rerun_skips_finished_stages(campaign, toy_stages):
+    with pytest.raises(RuntimeError, match="killed"):
+        st.run_campaign(campaign)
+    assert stage_fixtures.CALLS == ["first", "second"]
+    assert st.is_done(campaign, toy_stages[0]) and not st.is_done(campaign, toy_stages[1])
+    records = st.run_campaign(campaign)
+    assert stage_fixtures.CALLS == ["first", "second", "second", "third"]
+    assert [r["skipped"] for r in records] == [True, False, False]
+    marker = json.loads(st.marker_path(campaign, "third").read_text())
+    assert marker["stage"] == "third" and "provenance" in marker
+
+
+def test_changed_settings_rerun_the_stage(campaign, toy_stages, tmp_path):
+    (campaign.output).mkdir(parents=True, exist_ok=True)
+    (campaign.output / "crash-once").write_text("x")
+    st.run_campaign(campaign)
+    changed = campaign.model_copy(update={"chemistry": campaign.chemistry.model_copy(update={"relax_max_steps": 7})})
+    records = st.run_campaign(changed)
+    assert [r["skipped"] for r in records] == [False, False, False]
+
+
+def test_until_and_bad_names(campaign, toy_stages):
+    (campaign.output).mkdir(parents=True, exist_ok=True)
+    (campaign.output / "crash-once").write_text("x")
+    assert [r["stage"] for r in st.run_campaign(campaign, until="second")] == ["first", "second"]
+    from seilab.errors import SeilabError
+
+    with pytest.raises(SeilabError, match="unknown stage"):
+        st.run_campaign(campaign, until="nonsense")
+
+
+def test_flow_graph_is_the_pipeline(campaign):
+    from seilab.workflows.flows import campaign_flow
+
+    flow = campaign_flow(campaign.output.parent / "c.yaml")
+    names = [j.name for j in flow.jobs]
+    assert names == [f"seilab-{n}" for n in st.stage_names()]
+    graph = flow.graph
+    for a, b in zip(flow.jobs, flow.jobs[1:]):
+        assert graph.has_edge(a.uuid, b.uuid)  # each stage waits for the one before
+    assert graph.number_of_edges() == len(flow.jobs) - 1
+    short = campaign_flow(campaign.output.parent / "c.yaml", until="training")
+    assert [j.name for j in short.jobs][-1] == "seilab-training"
+
+
+@pytest.mark.slow
+def test_jobflow_local_run_matches_seilab_run(tmp_path):
+    from seilab.workflows.flows import run_flow_locally
+
+    outs = {}
+    for engine in ("local", "jobflow"):
+        p = tmp_path / f"{engine}.yaml"
+        p.write_text(textwrap.dedent(TINY).replace("output: out", f"output: out-{engine}"))
+        c = load_config(p)
+        if engine == "local":
+            st.run_campaign(c, until="chemistry")
+        else:
+            recs = run_flow_locally(p, until="chemistry")
+            assert recs and recs[-1]["stage"] == "chemistry"
+        data = json.loads((c.output / "chemistry" / "reaction.json").read_text())
+        data.pop("provenance")
+        outs[engine] = data
+    assert outs["local"] == outs["jobflow"]
