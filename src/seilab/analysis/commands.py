@@ -1,0 +1,123 @@
+"""``seilab analyze TRAJECTORY``: the typer command function (registered by seilab.cli).
+
+Declared with ``Annotated`` so the function is also an ordinary Python function with real
+defaults (``analyze(Path("dump.lammpstrj"), type_map="Li,P,S")``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from seilab.errors import SeilabError
+
+__all__ = ["analyze", "load_analysis_settings"]
+
+
+def load_analysis_settings(path: Path | None = None, **overrides):
+    """AnalysisSettings from a YAML file (its ``analysis:`` section, or the whole mapping) plus
+    non-None ``overrides``; every problem is a one-line :class:`SeilabError` naming file and field."""
+    import yaml
+    from pydantic import ValidationError
+
+    from seilab.analysis.settings import AnalysisSettings
+
+    data: dict = {}
+    source = "analysis settings"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        if not path.is_file():
+            raise SeilabError(f"{path}: settings file not found")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError:
+            raise SeilabError(f"{path}: not valid YAML") from None
+        if not isinstance(raw, dict):
+            raise SeilabError(f"{path}: expected a mapping")
+        data = dict(raw.get("analysis", raw) or {})
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return AnalysisSettings(**data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+        raise SeilabError(f"{source}: analysis.{loc}: {msg}") from None
+
+
+def analyze(
+    trajectory: Annotated[
+        Path, typer.Argument(help="LAMMPS dump (dump custom text) or extxyz trajectory", show_default=False)
+    ],
+    type_map: Annotated[
+        Optional[str],
+        typer.Option("--type-map", help="LAMMPS type -> element, in type order, comma separated (e.g. Li,P,S)"),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="output folder")] = Path("analysis"),
+    stride: Annotated[Optional[int], typer.Option("--stride", help="analyse every n-th frame")] = None,
+    start: Annotated[Optional[int], typer.Option("--start", help="first frame (0-based)")] = None,
+    stop: Annotated[Optional[int], typer.Option("--stop", help="stop before this frame")] = None,
+    timestep_fs: Annotated[Optional[float], typer.Option("--timestep-fs", help="MD timestep (fs)")] = None,
+    bin_width: Annotated[Optional[float], typer.Option("--bin-width", help="z bin width (Å)")] = None,
+    interface_z: Annotated[
+        Optional[float],
+        typer.Option("--interface-z", help="initial interface position along the normal (Å); default: found"),
+    ] = None,
+    structure_every: Annotated[
+        Optional[int],
+        typer.Option("--structure-every", help="coordination / phases / crystals on every n-th analysed frame"),
+    ] = None,
+    settings: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--settings", help="YAML with analysis settings (a campaign file's `analysis:` section or a bare mapping)"
+        ),
+    ] = None,
+    fmt: Annotated[Optional[str], typer.Option("--format", help="lammps-dump | extxyz (default: detect)")] = None,
+    no_figures: Annotated[bool, typer.Option("--no-figures", help="skip the PNG figures")] = False,
+) -> None:
+    """Interphase analysis of a trajectory: growth regimes, ionic flux, coordination, phases, Li2S crystals.
+
+    Writes OUT/analysis.json (with provenance) and OUT/*.png.
+    """
+    from seilab.analysis.pipeline import analyze_trajectory
+
+    tm = None
+    if type_map is not None:
+        tm = [x.strip() for x in type_map.replace(" ", ",").split(",") if x.strip()]
+        if not tm:
+            raise SeilabError("--type-map: give element symbols in type order, e.g. Li,P,S")
+    s = load_analysis_settings(
+        settings,
+        type_map=tm,
+        stride=stride,
+        start_frame=start,
+        stop_frame=stop,
+        timestep_fs=timestep_fs,
+        bin_width_A=bin_width,
+        interface_position_A=interface_z,
+        structure_every=structure_every,
+        figures=False if no_figures else None,
+    )
+    result = analyze_trajectory(trajectory, s, out_dir=out, fmt=fmt)
+    sm = result.summary()
+    typer.echo(f"analysed {sm['n_frames']} frames of {sm['n_atoms']} atoms from {trajectory}")
+    if sm["final_thickness_A"] is not None:
+        typer.echo(
+            f"interphase thickness at the end: {sm['final_thickness_A']:.1f} Å "
+            f"(into metal {sm['final_growth_metal_A']:.1f}, into electrolyte {sm['final_growth_electrolyte_A']:.1f})"
+        )
+    if sm["crossover_time_ps"] is not None:
+        typer.echo(
+            f"growth regimes: fast n={sm['fast_exponent']:.2f}, slow n={sm['slow_exponent']:.2f}, "
+            f"crossover {sm['crossover_time_ps']:.3g} ps"
+            + ("" if sm["two_regimes_preferred"] else " (one power law fits as well)")
+        )
+    if sm["layer_sequence"]:
+        typer.echo("layers (metal -> electrolyte): " + " / ".join(sm["layer_sequence"]))
+    for note in result.notes:
+        typer.echo(f"note: {note}")
+    typer.echo(f"wrote {Path(out) / 'analysis.json'}")

@@ -1,0 +1,667 @@
+"""Streaming trajectory reader (LAMMPS ``dump custom`` text and extxyz) with unwrapping.
+
+Frames are yielded one at a time (a generator): a 500,000-atom, 1,000-frame dump is never held in
+memory. Every yielded :class:`Frame` has atoms sorted by id and carries
+
+* ``positions``: Cartesian coordinates wrapped into the cell (Å),
+* ``unwrapped``: Cartesian coordinates unwrapped across periodic boundaries (Å), from ``xu yu zu``
+  (or ``xsu ysu zsu``) columns when present, else from image flags ``ix iy iz``, else by
+  minimum-image unwrapping from the previous frame of the file (then *every* frame of the file is
+  parsed even with ``stride > 1``, because a skipped frame could hide a boundary crossing).
+
+LAMMPS dumps: ``ITEM: BOX BOUNDS`` orthorhombic, restricted triclinic (``xy xz yz``) and general
+triclinic (``abc origin``) boxes; atom species from an ``element`` column or from ``type`` through
+``type_map`` (``type_map[t - 1]`` is the symbol of type ``t``). ``ITEM: TIME`` (if dumped) is taken
+as picoseconds (LAMMPS ``metal`` units); otherwise time = step * ``timestep_fs``.
+
+extxyz: read with ASE's streaming ``iread``; time from ``info['time_ps']``, ``info['time_fs']`` or
+``info['step'|'timestep'] * timestep_fs``, else frame index * ``frame_interval_ps``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from seilab.errors import SeilabError
+
+__all__ = [
+    "Frame",
+    "TrajectoryReader",
+    "iter_frames",
+    "detect_format",
+    "frame_from_atoms",
+    "write_lammps_dump",
+    "minimum_image_unwrap",
+]
+
+_POS_SETS = (
+    ("xu", "yu", "zu"),  # unwrapped Cartesian
+    ("xsu", "ysu", "zsu"),  # unwrapped scaled
+    ("x", "y", "z"),  # wrapped Cartesian
+    ("xs", "ys", "zs"),  # wrapped scaled
+)
+_IMAGE = ("ix", "iy", "iz")
+
+
+@dataclass
+class Frame:
+    """One snapshot. Arrays are sorted by atom id. Lengths in Å, time in ps.
+
+    ``cell`` rows are the cell vectors a, b, c; ``origin`` is the cell's lower corner.
+    """
+
+    index: int
+    time_ps: float
+    cell: np.ndarray
+    origin: np.ndarray
+    pbc: np.ndarray
+    ids: np.ndarray
+    symbols: np.ndarray
+    positions: np.ndarray
+    unwrapped: np.ndarray | None = None
+    step: int | None = None
+    _inv: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def n_atoms(self) -> int:
+        return int(self.ids.shape[0])
+
+    @property
+    def inv_cell(self) -> np.ndarray:
+        if self._inv is None:
+            self._inv = np.linalg.inv(self.cell)
+        return self._inv
+
+    @property
+    def is_orthorhombic(self) -> bool:
+        c = self.cell
+        return bool(np.all(np.abs(c - np.diag(np.diag(c))) <= 1e-8 * max(1.0, np.abs(c).max())))
+
+    @property
+    def volume(self) -> float:
+        return float(abs(np.linalg.det(self.cell)))
+
+    def scaled(self, unwrapped: bool = False) -> np.ndarray:
+        """Fractional coordinates (of ``unwrapped`` positions when asked and available)."""
+        r = self.unwrapped if (unwrapped and self.unwrapped is not None) else self.positions
+        return (r - self.origin) @ self.inv_cell
+
+    def species(self) -> list[str]:
+        """Distinct species in order of first appearance."""
+        _, idx = np.unique(self.symbols, return_index=True)
+        return [str(self.symbols[i]) for i in sorted(idx)]
+
+    def mask(self, symbol: str) -> np.ndarray:
+        return self.symbols == symbol
+
+    def to_atoms(self):
+        """An ASE ``Atoms`` (wrapped positions, relative to the origin)."""
+        from ase import Atoms
+
+        return Atoms(symbols=list(self.symbols), positions=self.positions - self.origin, cell=self.cell, pbc=self.pbc)
+
+
+def _wrap_scaled(s: np.ndarray, pbc: np.ndarray) -> np.ndarray:
+    s = s.copy()
+    for k in range(3):
+        if pbc[k]:
+            s[:, k] -= np.floor(s[:, k])
+            s[:, k][s[:, k] >= 1.0] = 0.0
+    return s
+
+
+def minimum_image_unwrap(prev_scaled_unwrapped: np.ndarray, scaled: np.ndarray, pbc: np.ndarray) -> np.ndarray:
+    """Unwrapped fractional coordinates: previous unwrapped + minimum-image fractional step.
+
+    Correct when no atom moves more than half a cell vector between the two frames. Works in
+    fractional space, so it is valid for triclinic cells and for cells that change (NpT).
+    """
+    d = scaled - prev_scaled_unwrapped
+    for k in range(3):
+        if pbc[k]:
+            d[:, k] -= np.round(d[:, k])
+    return prev_scaled_unwrapped + d
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """'lammps-dump' or 'extxyz' from the file name, else from the first line."""
+    p = Path(path)
+    name = p.name.lower()
+    if name.endswith((".extxyz", ".xyz")):
+        return "extxyz"
+    if any(tok in name for tok in (".lammpstrj", ".dump", ".lammps", ".trj")) or name.startswith("dump"):
+        return "lammps-dump"
+    with open(p, "r", errors="replace") as fh:
+        first = fh.readline()
+    if first.startswith("ITEM:"):
+        return "lammps-dump"
+    if first.strip().isdigit():
+        return "extxyz"
+    raise SeilabError(f"{p}: unknown trajectory format (expected a LAMMPS dump or extxyz file)")
+
+
+# ----------------------------------------------------------------------------- LAMMPS dump
+@dataclass
+class _RawFrame:
+    step: int | None
+    time: float | None
+    cell: np.ndarray
+    origin: np.ndarray
+    pbc: np.ndarray
+    columns: list[str]
+    data: np.ndarray | None  # (N, n_numeric) float, numeric columns
+    numeric_cols: list[str]
+    elements: np.ndarray | None
+    n_atoms: int
+
+
+def _box_from_bounds(lines: list[str], header: str, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    toks = header.split()[3:]  # after "ITEM: BOX BOUNDS"
+    try:
+        vals = [[float(x) for x in ln.split()] for ln in lines]
+    except ValueError:
+        raise SeilabError(f"{path}: malformed ITEM: BOX BOUNDS lines {lines!r}") from None
+    if "abc" in toks:  # general triclinic: "ax ay az originx" per line
+        flags = [t for t in toks if t not in ("abc", "origin")]
+        cell = np.array([v[:3] for v in vals])
+        origin = np.array([v[3] for v in vals])
+    elif "xy" in toks:
+        flags = [t for t in toks if t not in ("xy", "xz", "yz")]
+        (xlo_b, xhi_b, xy), (ylo_b, yhi_b, xz), (zlo_b, zhi_b, yz) = (v[:3] for v in vals)
+        xlo = xlo_b - min(0.0, xy, xz, xy + xz)
+        xhi = xhi_b - max(0.0, xy, xz, xy + xz)
+        ylo = ylo_b - min(0.0, yz)
+        yhi = yhi_b - max(0.0, yz)
+        cell = np.array([[xhi - xlo, 0, 0], [xy, yhi - ylo, 0], [xz, yz, zhi_b - zlo_b]], float)
+        origin = np.array([xlo, ylo, zlo_b])
+    else:
+        flags = toks
+        (xlo, xhi), (ylo, yhi), (zlo, zhi) = (v[:2] for v in vals)
+        cell = np.diag([xhi - xlo, yhi - ylo, zhi - zlo]).astype(float)
+        origin = np.array([xlo, ylo, zlo])
+    pbc = np.array([f.startswith("p") for f in flags[:3]] if len(flags) >= 3 else [True] * 3)
+    return cell, origin, pbc
+
+
+def _read_lammps_frame(fh, path: Path, parse: bool) -> _RawFrame | None:
+    """Read one frame (None at end of file). With ``parse=False`` the atom lines are skipped."""
+    step = time = None
+    n_atoms = None
+    box = None
+    while True:
+        line = fh.readline()
+        if not line:
+            if step is None and n_atoms is None:
+                return None
+            warnings.warn(f"{path}: truncated last frame ignored", stacklevel=3)
+            return None
+        if not line.startswith("ITEM:"):
+            if not line.strip():
+                continue
+            raise SeilabError(f"{path}: expected an 'ITEM:' line, got {line.strip()[:60]!r}")
+        item = line[5:].strip()
+        if item.startswith("TIMESTEP"):
+            step = int(fh.readline().split()[0])
+        elif item.startswith("TIME"):
+            time = float(fh.readline().split()[0])
+        elif item.startswith("NUMBER OF ATOMS"):
+            n_atoms = int(fh.readline().split()[0])
+        elif item.startswith("BOX BOUNDS"):
+            blines = [fh.readline() for _ in range(3)]
+            box = _box_from_bounds(blines, line, path)
+        elif item.startswith("ATOMS"):
+            columns = item.split()[1:]
+            if n_atoms is None or box is None:
+                raise SeilabError(f"{path}: ITEM: ATOMS before NUMBER OF ATOMS / BOX BOUNDS")
+            lines = list(islice(fh, n_atoms))
+            if len(lines) < n_atoms:
+                warnings.warn(f"{path}: truncated last frame (step {step}) ignored", stacklevel=3)
+                return None
+            cell, origin, pbc = box
+            if not parse:
+                return _RawFrame(step, time, cell, origin, pbc, columns, None, [], None, n_atoms)
+            return _parse_atoms(lines, columns, path, step, time, cell, origin, pbc, n_atoms)
+        else:  # unknown ITEM (e.g. "ITEM: UNITS"): skip its value line
+            fh.readline()
+
+
+def _parse_atoms(lines, columns, path, step, time, cell, origin, pbc, n_atoms) -> _RawFrame:
+    if len(set(columns)) != len(columns):
+        raise SeilabError(f"{path}: duplicate column names in ITEM: ATOMS {' '.join(columns)}")
+    elements = None
+    text_cols = {"element"}
+    numeric_idx = [i for i, c in enumerate(columns) if c not in text_cols]
+    try:
+        if n_atoms == 0:
+            data = np.zeros((0, len(numeric_idx)))
+        else:
+            data = np.loadtxt(lines, usecols=numeric_idx, ndmin=2, dtype=float)
+            if "element" in columns:
+                elements = np.loadtxt(lines, usecols=[columns.index("element")], dtype="U8", ndmin=1)
+    except ValueError as exc:
+        raise SeilabError(
+            f"{path}: cannot parse atom lines of step {step} (columns {' '.join(columns)}): {str(exc).splitlines()[0]}"
+        ) from None
+    if data.shape != (n_atoms, len(numeric_idx)):
+        raise SeilabError(f"{path}: step {step}: expected {n_atoms} x {len(numeric_idx)} numbers")
+    return _RawFrame(step, time, cell, origin, pbc, columns, data, [columns[i] for i in numeric_idx], elements, n_atoms)
+
+
+class TrajectoryReader:
+    """Configure once, then iterate: ``for frame in TrajectoryReader(path, type_map=[...]): ...``.
+
+    Parameters
+    ----------
+    path: trajectory file (LAMMPS dump text or extxyz).
+    type_map: element symbol of each LAMMPS type, type 1 first (needed without an ``element``
+        column).
+    fmt: 'lammps-dump' | 'extxyz' | None (detect).
+    stride, start, stop: yield frames ``start, start+stride, ...`` before ``stop`` (file order).
+    unwrap: compute ``Frame.unwrapped``.
+    timestep_fs: MD timestep turning dump steps into time. frame_interval_ps: time between frames
+        when the file carries none.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        type_map: Sequence[str] | None = None,
+        fmt: str | None = None,
+        stride: int = 1,
+        start: int = 0,
+        stop: int | None = None,
+        unwrap: bool = True,
+        timestep_fs: float = 1.0,
+        frame_interval_ps: float = 1.0,
+    ):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise SeilabError(f"{self.path}: trajectory file not found")
+        if stride < 1 or start < 0 or (stop is not None and stop <= start):
+            raise SeilabError(f"{self.path}: bad frame selection start={start} stop={stop} stride={stride}")
+        self.fmt = fmt or detect_format(self.path)
+        if self.fmt not in ("lammps-dump", "extxyz"):
+            raise SeilabError(f"{self.path}: unknown format {self.fmt!r} (use lammps-dump or extxyz)")
+        self.type_map = list(type_map) if type_map is not None else None
+        self.stride, self.start, self.stop = stride, start, stop
+        self.unwrap = unwrap
+        self.timestep_fs = timestep_fs
+        self.frame_interval_ps = frame_interval_ps
+        #: how ``unwrapped`` was obtained: 'columns', 'image-flags', 'minimum-image' (after the first frame)
+        self.unwrap_method: str | None = None
+
+    def _wanted(self, i: int) -> bool:
+        return i >= self.start and (i - self.start) % self.stride == 0
+
+    def _done(self, i: int) -> bool:
+        return self.stop is not None and i >= self.stop
+
+    def count_frames(self) -> int:
+        """Number of frames in the file (one pass, atom lines skipped unparsed)."""
+        n = 0
+        if self.fmt == "lammps-dump":
+            with open(self.path, "r") as fh:
+                while _read_lammps_frame(fh, self.path, parse=False) is not None:
+                    n += 1
+            return n
+        with open(self.path, "r") as fh:
+            while True:
+                head = fh.readline()
+                if not head.strip():
+                    return n
+                try:
+                    na = int(head.split()[0])
+                except ValueError:
+                    raise SeilabError(
+                        f"{self.path}: frame {n}: expected an atom count, got {head.strip()[:40]!r}"
+                    ) from None
+                for _ in islice(fh, na + 1):
+                    pass
+                n += 1
+
+    def last_frame(self) -> Frame:
+        """The file's last frame (two unparsed passes, one parsed frame; not unwrapped)."""
+        n = self.count_frames()
+        if n == 0:
+            raise SeilabError(f"{self.path}: no frames found")
+        rd = TrajectoryReader(
+            self.path,
+            type_map=self.type_map,
+            fmt=self.fmt,
+            start=n - 1,
+            unwrap=False,
+            timestep_fs=self.timestep_fs,
+            frame_interval_ps=self.frame_interval_ps,
+        )
+        return next(iter(rd))
+
+    def __iter__(self) -> Iterator[Frame]:
+        if self.fmt == "lammps-dump":
+            yield from self._iter_lammps()
+        else:
+            yield from self._iter_extxyz()
+
+    # ------------------------------------------------------------------ LAMMPS
+    def _species(self, raw: _RawFrame, cols: dict[str, int]) -> np.ndarray:
+        if raw.elements is not None:
+            return raw.elements
+        if "type" not in cols:
+            raise SeilabError(
+                f"{self.path}: ITEM: ATOMS has neither 'element' nor 'type' column (columns: {' '.join(raw.columns)})"
+            )
+        types = raw.data[:, cols["type"]].astype(np.int64)
+        if self.type_map is None:
+            raise SeilabError(f"{self.path}: type_map is required (dump has 'type' but no 'element' column)")
+        tmax = int(types.max()) if types.size else 0
+        if tmax > len(self.type_map) or (types.size and types.min() < 1):
+            raise SeilabError(
+                f"type_map has {len(self.type_map)} symbols but {self.path} uses atom "
+                f"type {tmax if tmax > len(self.type_map) else int(types.min())}"
+            )
+        return np.asarray(self.type_map, dtype="U8")[types - 1]
+
+    def _iter_lammps(self) -> Iterator[Frame]:
+        prev_u = None  # previous unwrapped fractional coordinates (minimum-image mode)
+        prev_ids = None
+        need_all = None  # parse every frame (minimum-image unwrapping)
+        i = 0
+        with open(self.path, "r") as fh:
+            while not self._done(i):
+                wanted = self._wanted(i)
+                # minimum-image unwrapping needs every frame; the first frame tells whether it is needed
+                parse = wanted or (self.unwrap and need_all is not False)
+                raw = _read_lammps_frame(fh, self.path, parse=parse)
+                if raw is None:
+                    break
+                if raw.data is None:
+                    i += 1
+                    continue
+                frame, u_scaled, mode = self._assemble(raw, i, prev_u, prev_ids)
+                if need_all is None:
+                    need_all = self.unwrap and mode == "minimum-image"
+                    self.unwrap_method = mode
+                if mode == "minimum-image":
+                    prev_u, prev_ids = u_scaled, frame.ids
+                if wanted:
+                    yield frame
+                i += 1
+        if i == 0:
+            raise SeilabError(f"{self.path}: no frames found")
+
+    def _assemble(self, raw: _RawFrame, i: int, prev_u, prev_ids):
+        cols = {c: k for k, c in enumerate(raw.numeric_cols)}
+        if "id" in cols:
+            ids = raw.data[:, cols["id"]].astype(np.int64)
+        else:
+            ids = np.arange(1, raw.n_atoms + 1, dtype=np.int64)
+        pos_set = next((s for s in _POS_SETS if all(c in cols for c in s)), None)
+        if pos_set is None:
+            raise SeilabError(
+                f"{self.path}: ITEM: ATOMS has no position columns (need x y z, xu yu zu, "
+                f"xs ys zs or xsu ysu zsu); got: {' '.join(raw.columns)}"
+            )
+        symbols = self._species(raw, cols)
+        order = None
+        if ids.size > 1 and not np.all(ids[1:] > ids[:-1]):
+            order = np.argsort(ids, kind="stable")
+            ids = ids[order]
+            if np.any(ids[1:] == ids[:-1]):
+                raise SeilabError(f"{self.path}: duplicate atom ids in frame {i}")
+        data = raw.data if order is None else raw.data[order]
+        if order is not None:
+            symbols = symbols[order]
+        inv = np.linalg.inv(raw.cell)
+        xyz = data[:, [cols[c] for c in pos_set]]
+        scaled_in = pos_set[0] in ("xs", "xsu")
+        s = xyz if scaled_in else (xyz - raw.origin) @ inv
+        unwrapped_in = pos_set[0] in ("xu", "xsu")
+        mode = None
+        u = None
+        if self.unwrap:
+            if unwrapped_in:
+                u, mode = s, "columns"
+            elif all(c in cols for c in _IMAGE):
+                u, mode = s + data[:, [cols[c] for c in _IMAGE]], "image-flags"
+            else:
+                mode = "minimum-image"
+                if prev_u is None:
+                    u = s.copy()
+                else:
+                    if prev_ids.shape != ids.shape or not np.array_equal(prev_ids, ids):
+                        raise SeilabError(
+                            f"{self.path}: atom ids change at frame {i}; cannot unwrap "
+                            "without image flags or xu yu zu columns"
+                        )
+                    u = minimum_image_unwrap(prev_u, s, raw.pbc)
+        sw = _wrap_scaled(s, raw.pbc)
+        pos = raw.origin + sw @ raw.cell
+        unw = None if u is None else raw.origin + u @ raw.cell
+        if raw.time is not None:
+            t = float(raw.time)
+        elif raw.step is not None:
+            t = raw.step * self.timestep_fs * 1e-3
+        else:
+            t = i * self.frame_interval_ps
+        frame = Frame(
+            index=i,
+            time_ps=t,
+            cell=raw.cell,
+            origin=raw.origin,
+            pbc=raw.pbc,
+            ids=ids,
+            symbols=symbols,
+            positions=pos,
+            unwrapped=unw,
+            step=raw.step,
+            _inv=inv,
+        )
+        return frame, u, mode
+
+    # ------------------------------------------------------------------ extxyz
+    def _iter_extxyz(self) -> Iterator[Frame]:
+        from ase.io import iread
+
+        prev_u = prev_ids = None
+        i = -1
+        try:
+            for i, atoms in enumerate(iread(str(self.path), index=":", format="extxyz")):
+                if self._done(i):
+                    break
+                wanted = self._wanted(i)
+                if not wanted and not self.unwrap:
+                    continue
+                frame = frame_from_atoms(
+                    atoms, index=i, timestep_fs=self.timestep_fs, frame_interval_ps=self.frame_interval_ps, unwrap=False
+                )
+                if self.unwrap:
+                    s = frame.scaled()
+                    if prev_u is None:
+                        u = s
+                    else:
+                        if not np.array_equal(prev_ids, frame.ids):
+                            raise SeilabError(f"{self.path}: atom ids change at frame {i}; cannot unwrap")
+                        u = minimum_image_unwrap(prev_u, s, frame.pbc)
+                    prev_u, prev_ids = u, frame.ids
+                    frame.unwrapped = frame.origin + u @ frame.cell
+                    self.unwrap_method = "minimum-image"
+                if wanted:
+                    yield frame
+        except SeilabError:
+            raise
+        except Exception as exc:  # ASE raises many types for malformed files
+            raise SeilabError(
+                f"{self.path}: not a readable extxyz file ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''})"
+            ) from None
+        if i < 0:
+            raise SeilabError(f"{self.path}: no frames found")
+
+
+def frame_from_atoms(
+    atoms,
+    index: int = 0,
+    time_ps: float | None = None,
+    timestep_fs: float = 1.0,
+    frame_interval_ps: float = 1.0,
+    unwrap: bool = True,
+) -> Frame:
+    """A :class:`Frame` from an ASE ``Atoms`` (ids from ``arrays['id']`` when present).
+
+    Non-periodic directions without a cell vector get the bounding box (+1 Å) as cell vector.
+    With ``unwrap=True`` the given positions are taken as the unwrapped ones.
+    """
+    pos = np.asarray(atoms.get_positions(), float)
+    cell = np.array(atoms.cell.array, float)
+    pbc = np.array(atoms.pbc, bool)
+    origin = np.zeros(3)
+    for k in range(3):
+        if np.linalg.norm(cell[k]) < 1e-12:
+            if pbc[k]:
+                raise SeilabError(f"frame {index}: periodic direction {k} has a zero cell vector")
+            lo, hi = (pos[:, k].min(), pos[:, k].max()) if len(pos) else (0.0, 1.0)
+            cell[k, k] = hi - lo + 1.0
+            origin[k] = lo - 0.5
+    ids = np.asarray(atoms.arrays["id"], np.int64) if "id" in atoms.arrays else np.arange(1, len(atoms) + 1)
+    symbols = np.asarray(atoms.get_chemical_symbols(), dtype="U8")
+    order = np.argsort(ids, kind="stable")
+    if not np.all(order == np.arange(len(order))):
+        ids, symbols, pos = ids[order], symbols[order], pos[order]
+    info = atoms.info
+    if time_ps is None:
+        if "time_ps" in info:
+            time_ps = float(info["time_ps"])
+        elif "time_fs" in info:
+            time_ps = float(info["time_fs"]) * 1e-3
+        elif "step" in info or "timestep" in info:
+            time_ps = float(info.get("step", info.get("timestep"))) * timestep_fs * 1e-3
+        else:
+            time_ps = index * frame_interval_ps
+    inv = np.linalg.inv(cell)
+    s = _wrap_scaled((pos - origin) @ inv, pbc)
+    wrapped = origin + s @ cell
+    step = info.get("step", info.get("timestep"))
+    return Frame(
+        index=index,
+        time_ps=float(time_ps),
+        cell=cell,
+        origin=origin,
+        pbc=pbc,
+        ids=ids,
+        symbols=symbols,
+        positions=wrapped,
+        unwrapped=pos.copy() if unwrap else None,
+        step=int(step) if step is not None else None,
+        _inv=inv,
+    )
+
+
+def iter_frames(path: str | os.PathLike, type_map: Sequence[str] | None = None, **kwargs) -> Iterator[Frame]:
+    """Stream frames from ``path`` (see :class:`TrajectoryReader` for the options)."""
+    return iter(TrajectoryReader(path, type_map=type_map, **kwargs))
+
+
+# ----------------------------------------------------------------------------- writer
+def _lammps_box_lines(cell: np.ndarray, origin: np.ndarray, pbc: Sequence[bool]) -> list[str]:
+    flags = " ".join("pp" if p else "ff" for p in pbc)
+    if abs(cell[0, 1]) > 1e-10 or abs(cell[0, 2]) > 1e-10 or abs(cell[1, 2]) > 1e-10:
+        raise SeilabError("write_lammps_dump: cell must be in LAMMPS form (a along x, b in the xy plane)")
+    xlo, ylo, zlo = origin
+    lx, ly, lz = cell[0, 0], cell[1, 1], cell[2, 2]
+    xy, xz, yz = cell[1, 0], cell[2, 0], cell[2, 1]
+    if max(abs(xy), abs(xz), abs(yz)) < 1e-10:
+        return [
+            f"ITEM: BOX BOUNDS {flags}",
+            f"{xlo:.10g} {xlo + lx:.10g}",
+            f"{ylo:.10g} {ylo + ly:.10g}",
+            f"{zlo:.10g} {zlo + lz:.10g}",
+        ]
+    xlo_b = xlo + min(0.0, xy, xz, xy + xz)
+    xhi_b = xlo + lx + max(0.0, xy, xz, xy + xz)
+    ylo_b = ylo + min(0.0, yz)
+    yhi_b = ylo + ly + max(0.0, yz)
+    return [
+        f"ITEM: BOX BOUNDS xy xz yz {flags}",
+        f"{xlo_b:.10g} {xhi_b:.10g} {xy:.10g}",
+        f"{ylo_b:.10g} {yhi_b:.10g} {xz:.10g}",
+        f"{zlo:.10g} {zlo + lz:.10g} {yz:.10g}",
+    ]
+
+
+def write_lammps_dump(
+    path: str | os.PathLike,
+    frames: Iterable[Frame],
+    type_map: Sequence[str] | None = None,
+    columns: Sequence[str] = ("id", "type", "x", "y", "z", "ix", "iy", "iz"),
+) -> Path:
+    """Write frames as a LAMMPS ``dump custom`` text file.
+
+    Supported columns: id type element x y z xu yu zu xs ys zs ix iy iz. Wrapped positions and image
+    flags are derived from ``Frame.unwrapped`` (or ``positions`` when it is None). ``type`` needs
+    ``type_map`` (type = index in it + 1).
+    """
+    path = Path(path)
+    known = {"id", "type", "element", "x", "y", "z", "xu", "yu", "zu", "xs", "ys", "zs", "ix", "iy", "iz"}
+    bad = [c for c in columns if c not in known]
+    if bad:
+        raise SeilabError(f"write_lammps_dump: unsupported columns {bad}")
+    with open(path, "w") as fh:
+        for fr in frames:
+            r = fr.unwrapped if fr.unwrapped is not None else fr.positions
+            u = (r - fr.origin) @ fr.inv_cell
+            img = np.where(np.asarray(fr.pbc)[None, :], np.floor(u), 0.0)
+            s = u - img
+            wrapped = fr.origin + s @ fr.cell
+            cols, fmts = [], []
+            for c in columns:
+                if c == "id":
+                    cols.append(fr.ids.astype(np.int64))
+                    fmts.append("%d")
+                elif c == "type":
+                    if type_map is None:
+                        raise SeilabError("write_lammps_dump: 'type' column needs type_map")
+                    lookup = {sym: k + 1 for k, sym in enumerate(type_map)}
+                    missing = sorted(set(fr.symbols.tolist()) - set(lookup))
+                    if missing:
+                        raise SeilabError(f"write_lammps_dump: type_map lacks {missing}")
+                    cols.append(np.array([lookup[x] for x in fr.symbols.tolist()]))
+                    fmts.append("%d")
+                elif c == "element":
+                    cols.append(fr.symbols)
+                    fmts.append("%s")
+                elif c in ("x", "y", "z"):
+                    cols.append(wrapped[:, "xyz".index(c)])
+                    fmts.append("%.6f")
+                elif c in ("xu", "yu", "zu"):
+                    cols.append(r[:, "xyz".index(c[0])])
+                    fmts.append("%.6f")
+                elif c in ("xs", "ys", "zs"):
+                    cols.append(s[:, "xyz".index(c[0])])
+                    fmts.append("%.8f")
+                else:
+                    cols.append(img[:, "xyz".index(c[1])].astype(np.int64))
+                    fmts.append("%d")
+            step = fr.step if fr.step is not None else fr.index
+            head = [
+                "ITEM: TIMESTEP",
+                str(step),
+                "ITEM: NUMBER OF ATOMS",
+                str(fr.n_atoms),
+                *_lammps_box_lines(fr.cell, fr.origin, fr.pbc),
+                "ITEM: ATOMS " + " ".join(columns),
+            ]
+            fh.write("\n".join(head) + "\n")
+            buf = io.StringIO()
+            table = np.empty((fr.n_atoms, len(cols)), dtype=object)
+            for k, col in enumerate(cols):
+                table[:, k] = col
+            np.savetxt(buf, table, fmt=" ".join(fmts))
+            fh.write(buf.getvalue())
+    return path
