@@ -1,7 +1,97 @@
-"""Settings of the simulation stage (one section of the campaign YAML)."""
+"""Settings of the simulation stage (the ``simulation:`` section of the campaign YAML).
+
+Import-light on purpose (pydantic only). Units are in the names. Defaults are **demo scale** (a
+1,000-atom interface, 1,000 steps = 1 ps); the paper's production run (section 2.4, 3.2) is a
+500,000-atom Li(100)/Li7P3S11(100) interface, NpT with a Langevin thermostat at 300 K, 1 fs, 10 ns:
+``n_atoms: 500000, steps: 10000000``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
 
 from seilab._settings import Settings
 
+Miller = tuple[int, int, int]
+
 
 class SimulationSettings(Settings):
-    """Settings of the simulation stage."""
+    """Large-scale interface MD: engine, system size, ensemble, output and γ-monitoring intervals."""
+
+    # --- engine -----------------------------------------------------------------------------
+    engine: Literal["lammps", "ase"] = Field(
+        "lammps", description="'lammps' (ML-PACE, MPI; scripts/build_lammps.sh) or 'ase' (small systems)")
+    lmp: str | None = Field(
+        None, description="LAMMPS binary; default: $SEILAB_LMP, then the newest build of scripts/build_lammps.sh")
+    mpi_ranks: int = Field(1, ge=1, le=4096, description="MPI ranks (mpirun -np N; needs an MPI build)")
+    omp_threads: int = Field(1, ge=1, le=256, description="OpenMP threads per rank (OMP_NUM_THREADS)")
+
+    # --- system -----------------------------------------------------------------------------
+    n_atoms: int = Field(1000, ge=50, le=50_000_000,
+                         description="interface size to aim for (paper: 500,000; the builder gets within a few %)")
+    anode_miller: Miller = Field((1, 0, 0), description="plane of the anode (paper: Li (100))")
+    electrolyte_miller: Miller = Field((1, 0, 0), description="plane of the electrolyte (paper: Li7P3S11 (100))")
+    anode_fraction: float = Field(0.5, gt=0.05, lt=0.95, description="share of the atoms in the anode slab")
+    aspect_ratio: float = Field(
+        2.0, gt=0.1, le=50, description="cell length along the interface normal / lateral size (approx.)")
+    gap_A: float = Field(1.5, ge=0.5, le=5.0, description="spacing between the two slabs (paper: 1.5 Å)")
+    max_strain: float = Field(0.05, gt=0, le=0.2, description="largest in-plane strain of the lattice match")
+    max_match_area_A2: float = Field(400.0, gt=10, description="largest in-plane cell the match search tries")
+    use_sampling_interfaces: bool = Field(
+        True, description="take the lattice match of the lowest-energy sampling interface when one exists")
+
+    # --- dynamics (paper 2.4: Langevin, 1 fs, NpT at 300 K) ---------------------------------
+    ensemble: Literal["npt", "nvt", "nve"] = Field("npt", description="npt: Langevin + barostat; nvt: Langevin")
+    temperature_K: float = Field(300.0, gt=0, le=10000)
+    pressure_bar: float = Field(1.0, ge=-1e5, le=1e6)
+    barostat: Literal["aniso", "iso", "z"] = Field(
+        "aniso", description="cell degrees of freedom under NpT: x, y, z independently (aniso), isotropic, "
+                             "or z only (the interface normal)")
+    timestep_fs: float = Field(1.0, gt=0, le=10, description="paper: 1 fs; a warning is issued above 1 fs")
+    thermostat_damp_fs: float = Field(100.0, gt=0, description="Langevin damping time (100 time steps)")
+    barostat_damp_fs: float = Field(1000.0, gt=0, description="barostat damping time (1000 time steps)")
+    steps: int = Field(1000, ge=1, description="MD steps (paper: 10 ns = 10,000,000 steps at 1 fs; demo: 1 ps)")
+    seed: int = Field(12345, ge=1, lt=900_000_000, description="velocities and Langevin noise")
+
+    # --- output -----------------------------------------------------------------------------
+    thermo_every: int = Field(10, ge=1, description="steps between thermo rows (thermo.csv)")
+    dump_every: int = Field(100, ge=1, description="steps between trajectory frames (dump.lammpstrj)")
+    restart_every: int = Field(500, ge=1, description="steps between restart files (resume after a kill)")
+    keep_restarts: int = Field(2, ge=1, description="newest restart files kept after a run")
+    write_extxyz: bool = Field(False, description="also write trajectory.extxyz (small systems)")
+
+    # --- extrapolation grade γ (paper 2.5) --------------------------------------------------
+    gamma_every: int = Field(
+        20, ge=0, description="steps between γ evaluations (0: off; needs the potential's .asi active set)")
+    gamma_dump_threshold: float = Field(
+        1.5, gt=0, description="frames with max γ above this go to extrapolative.dump (paper selects 1 < γ < 2.5)")
+    gamma_halt: float = Field(25.0, gt=0, description="stop the run when max γ exceeds this")
+
+    @field_validator("anode_miller", "electrolyte_miller")
+    @classmethod
+    def _miller(cls, v):
+        if all(i == 0 for i in v):
+            raise ValueError("(0, 0, 0) is not a plane")
+        return tuple(int(i) for i in v)
+
+    @field_validator("timestep_fs")
+    @classmethod
+    def _timestep(cls, v):
+        if v > 1.0:
+            warnings.warn(f"simulation.timestep_fs = {v}: the paper does not recommend time steps above 1 fs "
+                          "(unstable at 2 fs and 1500 K)", stacklevel=2)
+        return v
+
+    @model_validator(mode="after")
+    def _consistency(self):
+        if self.gamma_every and self.gamma_halt <= self.gamma_dump_threshold:
+            raise ValueError(f"gamma_halt ({self.gamma_halt}) must be larger than gamma_dump_threshold "
+                             f"({self.gamma_dump_threshold})")
+        if self.barostat_damp_fs < 10 * self.timestep_fs:
+            raise ValueError(f"barostat_damp_fs ({self.barostat_damp_fs}) should be at least 10 time steps")
+        if self.thermostat_damp_fs < self.timestep_fs:
+            raise ValueError(f"thermostat_damp_fs ({self.thermostat_damp_fs}) is shorter than one time step")
+        return self

@@ -1,0 +1,113 @@
+"""The simulation stage: build the interface at ``simulation.n_atoms`` and run production MD.
+
+Artefacts under ``<output>/simulation/``:
+
+* ``interface_<N>.extxyz`` (+ sidecar): the built interface (per-atom ``interface_side``)
+* ``run-<engine>-<fingerprint>/``: one MD run (see :mod:`seilab.simulation.engine` for its files);
+  the fingerprint covers structure, potential and dynamics settings but not ``steps``, so rerunning
+  the same command resumes a killed run and raising ``steps`` extends a finished one
+* ``latest.json``: which run folder the last call used, its status and speed
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from seilab import provenance
+from seilab.errors import SeilabError
+from seilab.simulation.engine import MDResult, MDSpec, PotentialFiles, get_engine, write_lammps_data
+
+
+def resolve_potential(campaign, potential=None) -> PotentialFiles:
+    """``potential`` (path / Potential) or the newest potential of the training stage."""
+    if potential is not None:
+        return PotentialFiles.from_any(potential, field_name="--potential")
+    try:
+        from seilab.training import latest_potential
+    except ImportError as exc:  # pragma: no cover
+        raise SeilabError(f"training stage unavailable ({exc}); pass --potential PATH.yaml") from None
+    try:
+        pot = latest_potential(campaign)
+    except SeilabError as exc:
+        raise SeilabError(f"{exc} (or pass --potential PATH.yaml)") from None
+    return PotentialFiles.from_any(pot)
+
+
+def interface_structure(campaign, settings, potential: PotentialFiles | None = None,
+                        progress: Callable[[str], None] | None = None):
+    """The interface at ``settings.n_atoms`` (built once, then read from ``interface_<N>.extxyz``)."""
+    from seilab.simulation.interface import build_interface, bulk_phases, sampling_seed
+
+    say = progress or (lambda m: None)
+    folder = campaign.stage_dir("simulation")
+    an, el = campaign.reactants.anode, campaign.reactants.electrolyte
+    path = folder / f"interface_{settings.n_atoms}.extxyz"
+    build_keys = ("n_atoms", "anode_miller", "electrolyte_miller", "anode_fraction", "aspect_ratio", "gap_A",
+                  "max_strain", "max_match_area_A2", "use_sampling_interfaces")
+    wanted = {k: getattr(settings, k) for k in build_keys}
+    wanted = provenance._jsonable(wanted)
+    if provenance.is_valid_artifact(path):
+        side = provenance.read_json(provenance.sidecar_path(path))
+        if side.get("settings") == wanted:
+            atoms = provenance.read_extxyz(path, index=-1)
+            say(f"interface: {len(atoms)} atoms from {path}")
+            return atoms, path
+    bulk = bulk_phases(campaign, (an, el))
+    seed = None
+    if settings.use_sampling_interfaces:
+        calc = None
+        if potential is not None and potential.yaml is not None:
+            from seilab.simulation.ase_engine import ace_calculator
+
+            calc = ace_calculator(potential)
+        seed = sampling_seed(campaign, settings.anode_miller, settings.electrolyte_miller, calculator=calc, bulk=bulk)
+        if seed is not None:
+            say(f"interface: lattice match of the lowest-energy sampling interface ({seed.info.get('seed_file')}, "
+                f"{seed.info['interface_energy_eV_per_A2']:.4f} eV/Å²)")
+    atoms = build_interface(bulk[an], bulk[el], settings.n_atoms, anode_miller=settings.anode_miller,
+                            electrolyte_miller=settings.electrolyte_miller, anode_fraction=settings.anode_fraction,
+                            aspect_ratio=settings.aspect_ratio, gap_A=settings.gap_A, max_strain=settings.max_strain,
+                            max_area_A2=settings.max_match_area_A2, seed_cell=seed, anode_name=an,
+                            electrolyte_name=el)
+    info = atoms.info["interface"]
+    info["bulk_origin"] = {n: bulk[n].info.get("origin", "relaxed") for n in (an, el)}
+    if seed is not None:
+        info["seed_file"] = seed.info.get("seed_file")
+    say(f"interface: built {len(atoms)} atoms ({info['inplane_replicas']} in-plane, electrolyte x"
+        f"{info['electrolyte_repeats']}, anode x{info['anode_repeats']}, anode strain {info['anode_strain']:.2%})")
+    rec = provenance.record("simulation-interface", settings=wanted, interface=info)
+    import json
+
+    atoms.info = {"interface": json.dumps(provenance._jsonable(info))}  # extxyz keeps flat values only
+    provenance.write_extxyz(path, [atoms], rec)
+    return atoms, path
+
+
+def run_simulation(campaign, potential=None, progress: Callable[[str], None] | None = None,
+                   settings=None) -> MDResult:
+    """Build the interface and run MD with ``campaign.simulation`` (or ``settings``); resumable."""
+    say = progress or (lambda m: None)
+    settings = settings or campaign.simulation
+    pot = resolve_potential(campaign, potential)
+    if settings.gamma_every and (pot.asi is None or pot.yaml is None):
+        raise SeilabError(f"simulation.gamma_every: γ monitoring needs the potential's .yaml and .asi "
+                          f"({pot.yaml or pot.yace} has no active set); set gamma_every: 0 or compute it")
+    elements = tuple(campaign.elements)
+    atoms, ipath = interface_structure(campaign, settings, pot, progress=say)
+    atoms.info = {}
+    spec = MDSpec.from_settings(settings, atoms, pot, elements).validate()
+    folder = campaign.stage_dir("simulation")
+    run_dir = folder / f"run-{settings.engine}-{spec.fingerprint()[:10]}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if settings.engine == "lammps" and not (run_dir / "structure.data").is_file():
+        write_lammps_data(run_dir / "structure.data", atoms, elements)
+    engine = get_engine(settings.engine)
+    ok, why = engine.available()
+    if not ok:
+        raise SeilabError(f"simulation.engine: {why}")
+    result = engine.run(spec, run_dir, progress=say)
+    provenance.write_json(folder / "latest.json", {"run_dir": str(run_dir), "interface": str(ipath),
+                                                   **result.as_dict()},
+                          provenance.record("simulation", inputs=[ipath], settings=settings.model_dump(mode="json"),
+                                            engine_info=result.info))
+    return result
