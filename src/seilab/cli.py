@@ -112,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_known_warnings()
     logging.basicConfig(level=os.environ.get("SEILAB_LOG", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)
+        if isinstance(rc, int) and rc:
+            return rc
     except SeilabError as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2

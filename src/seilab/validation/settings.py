@@ -1,7 +1,100 @@
-"""Settings of the validation stage (one section of the campaign YAML)."""
+"""Settings of the validation stage (one section of the campaign YAML).
+
+Five groups of checks (paper section 3.1), each against the campaign's reference calculator:
+``metrics`` (test-set RMSE), ``dimers`` (pairwise binding curves, Fig. 3), ``eos`` (Birch–Murnaghan
+equations of state of every crystalline phase, Fig. 4), ``rdf`` (300 K MD of crystalline and amorphous
+phases, model vs reference, Fig. 5) and ``stability`` (NVT + NpT MD of interfaces and amorphous
+phases with the model: voids, phase separation, NaN / exploding temperature). Every threshold below
+decides one pass/fail line of ``report.json``. Defaults are demo scale; the paper ran 20 ps RDF MD
+and 1 ns screening MD.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
 
 from seilab._settings import Settings
 
+CheckGroup = Literal["metrics", "dimers", "eos", "rdf", "stability"]
+
 
 class ValidationSettings(Settings):
-    """Settings of the validation stage."""
+    """What to validate and the pass/fail thresholds."""
+
+    checks: list[CheckGroup] = Field(
+        ["metrics", "dimers", "eos", "rdf", "stability"], description="check groups to run")
+    threads: int = Field(1, ge=1, description="threads of the model and reference calculators")
+    seed: int = 0
+
+    # -- metrics (acceptance on the held-out test set; paper's final model: 119.5 / 269.8) -----------
+    max_test_energy_rmse_meV_per_atom: float = Field(150.0, gt=0)
+    max_test_force_rmse_meV_per_A: float = Field(400.0, gt=0)
+
+    # -- dimers ---------------------------------------------------------------------------------------
+    dimer_r_min_A: float = Field(0.8, gt=0.1, description="shortest separation (compressed regime)")
+    dimer_r_max_A: float = Field(6.0, gt=0.5, description="largest separation; energies are relative to it")
+    dimer_points: int = Field(40, ge=5)
+    dimer_box_A: float = Field(20.0, ge=10.0, description="cubic box of the dimer (periodic, vacuum around)")
+    dimer_window_eV: float = Field(
+        5.0, gt=0, description="RMSE is taken where the reference is below this energy (eV above r_max)")
+    max_dimer_rmse_eV: float = Field(1.0, gt=0, description="per pair, over the window")
+    min_dimer_repulsion_eV: float = Field(
+        1.0, description="model E(r_min) - E(r_max) must exceed this (no collapse at short range)")
+    dimer_max_spurious_well_eV: float = Field(
+        0.5, ge=0, description="largest allowed rise-and-fall (spurious barrier/well) inside the compressed "
+                               "region r < r(reference minimum)")
+
+    # -- equations of state --------------------------------------------------------------------------
+    eos_volume_min: float = Field(0.75, gt=0.3, lt=1.0, description="smallest V/V0")
+    eos_volume_max: float = Field(1.25, gt=1.0, lt=2.5, description="largest V/V0")
+    eos_points: int = Field(11, ge=5)
+    eos_phases: list[str] | None = Field(None, description="phase names (default: every relaxed phase)")
+    eos_max_atoms: int = Field(200, ge=1, description="skip phases with more atoms than this")
+    max_eos_v0_rel_error: float = Field(0.05, gt=0)
+    max_eos_b0_rel_error: float = Field(0.5, gt=0)
+
+    # -- RDF ------------------------------------------------------------------------------------------
+    rdf_temperature_K: float = Field(300.0, gt=0)
+    rdf_timestep_fs: float = Field(1.0, gt=0)
+    rdf_equilibration_steps: int = Field(100, ge=0)
+    rdf_steps: int = Field(400, ge=1, description="production steps (model and reference MD)")
+    rdf_sample_every: int = Field(10, ge=1)
+    rdf_r_max_A: float = Field(6.0, gt=1.0)
+    rdf_bin_A: float = Field(0.05, gt=0)
+    rdf_smearing_A: float = Field(0.1, ge=0, description="Gaussian smoothing of g(r) before comparing")
+    rdf_min_atoms: int = Field(32, ge=1, description="crystal cells are repeated up to at least this many atoms")
+    rdf_max_atoms: int = Field(200, ge=1, description="skip structures larger than this (reference MD cost)")
+    rdf_phases: list[str] | None = Field(None, description="crystalline phases (default: every relaxed phase)")
+    rdf_amorphous: bool = Field(True, description="also compare amorphous structures when available")
+    min_rdf_similarity: float = Field(0.85, ge=0, le=1, description="total g(r) similarity (1 - L1/L1max)")
+    min_partial_rdf_similarity: float = Field(0.7, ge=0, le=1, description="worst partial g_ab(r) similarity")
+
+    # -- stability screening --------------------------------------------------------------------------
+    stability_ensembles: list[Literal["nvt", "npt"]] = Field(["nvt", "npt"], min_length=1)
+    stability_temperature_K: float = Field(300.0, gt=0)
+    stability_pressure_GPa: float = 0.0
+    stability_timestep_fs: float = Field(1.0, gt=0)
+    stability_steps: int = Field(1000, ge=1)
+    stability_sample_every: int = Field(50, ge=1)
+    stability_bulk_modulus_GPa: float = Field(20.0, gt=0, description="barostat compressibility guess (NpT)")
+    stability_max_atoms: int = Field(2000, ge=1)
+    stability_max_structures: int = Field(6, ge=1, description="per kind (amorphous, interface)")
+    void_grid_A: float = Field(0.5, gt=0.05, description="grid spacing of the distance transform")
+    max_void_radius_A: float = Field(3.0, gt=0, description="largest empty sphere allowed at the end")
+    max_void_growth_A: float = Field(0.75, ge=0, description="allowed growth of the largest empty sphere")
+    phase_bin_A: float = Field(5.0, gt=1.0, description="edge of the spatial bins for composition")
+    max_composition_std_increase: float = Field(
+        0.08, ge=0, description="allowed increase of the std (across bins) of any element's atom fraction")
+    max_temperature_factor: float = Field(3.0, gt=1.0, description="T above factor x target = exploded")
+    max_volume_change: float = Field(0.3, gt=0, description="|V/V_start - 1| above this = exploded/collapsed (NpT)")
+    min_distance_A: float = Field(0.6, gt=0, description="closer atoms = collapse")
+
+    @model_validator(mode="after")
+    def _ranges(self):
+        if self.dimer_r_min_A >= self.dimer_r_max_A:
+            raise ValueError("dimer_r_min_A must be smaller than dimer_r_max_A")
+        if self.dimer_r_max_A >= self.dimer_box_A / 2:
+            raise ValueError("dimer_box_A must be more than twice dimer_r_max_A")
+        return self

@@ -1,0 +1,138 @@
+"""Short ASE molecular dynamics with failure detection, shared by the RDF and stability checks.
+
+NVT: Langevin thermostat (the paper's choice, friction 0.01 fs⁻¹). NpT: Berendsen barostat with
+anisotropic cell scaling (``Inhomogeneous_NPTBerendsen``) + Berendsen thermostat. Every
+``sample_every`` steps a frame is kept and checked: non-finite positions/energies/forces, a
+temperature above ``max_temperature_factor`` × target, atoms closer than ``min_distance_A``, a volume
+change beyond ``max_volume_change``. The first failure stops the run and is reported.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class MDResult:
+    frames: list = field(default_factory=list)
+    steps: list = field(default_factory=list)
+    temperatures: list = field(default_factory=list)
+    volumes: list = field(default_factory=list)
+    energies: list = field(default_factory=list)
+    max_gamma: list = field(default_factory=list)
+    failure: str | None = None
+    steps_done: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> dict:
+        t = np.array(self.temperatures, dtype=float)
+        return {"steps_done": self.steps_done, "seconds": round(self.seconds, 2), "failure": self.failure,
+                "n_frames": len(self.frames),
+                "mean_temperature_K": float(np.nanmean(t)) if t.size else None,
+                "max_temperature_K": float(np.nanmax(t)) if t.size else None,
+                "volume_change": (float(self.volumes[-1] / self.volumes[0] - 1.0)
+                                  if len(self.volumes) > 1 and np.isfinite(self.volumes[-1]) else 0.0),
+                "max_gamma": float(np.nanmax(self.max_gamma)) if self.max_gamma else None}
+
+
+def min_distance(atoms, cutoff: float = 3.0) -> float:
+    from ase.neighborlist import neighbor_list
+
+    if len(atoms) < 2:
+        return float("inf")
+    d = neighbor_list("d", atoms, cutoff)
+    return float(d.min()) if len(d) else float("inf")
+
+
+def run_md(atoms, calc, *, ensemble: str = "nvt", temperature_K: float = 300.0, timestep_fs: float = 1.0,
+           steps: int = 100, sample_every: int = 10, equilibration_steps: int = 0, seed: int = 0,
+           pressure_GPa: float = 0.0, bulk_modulus_GPa: float = 20.0, max_temperature_factor: float | None = 3.0,
+           min_distance_A: float | None = 0.6, max_volume_change: float | None = None) -> MDResult:
+    """Run MD on a copy of ``atoms``; frames are sampled after ``equilibration_steps``."""
+    from ase import units
+    from ase.md.langevin import Langevin
+    from ase.constraints import FixCom
+    from ase.md import velocitydistribution as vd
+
+    work = atoms.copy()
+    work.calc = calc
+    rng = np.random.default_rng(seed)
+    if hasattr(vd, "thermalize_momenta"):  # ase >= 3.29
+        vd.thermalize_momenta(work, temperature_K, rng=rng)
+    else:  # pragma: no cover
+        vd.MaxwellBoltzmannDistribution(work, temperature_K=temperature_K, rng=rng)
+    vd.Stationary(work)
+    dt = timestep_fs * units.fs
+    if ensemble == "nvt":
+        work.set_constraint(FixCom())
+        dyn = Langevin(work, dt, temperature_K=temperature_K, friction=0.01 / units.fs, fixcm=False, rng=rng)
+    elif ensemble == "npt":
+        from ase.md.nptberendsen import Inhomogeneous_NPTBerendsen
+
+        dyn = Inhomogeneous_NPTBerendsen(
+            work, dt, temperature_K=temperature_K, pressure_au=pressure_GPa * units.GPa,
+            taut=100 * units.fs, taup=500 * units.fs, compressibility_au=1.0 / (bulk_modulus_GPa * units.GPa))
+    else:
+        raise ValueError(f"unknown ensemble {ensemble!r}")
+    res = MDResult()
+    v0 = work.get_volume() if work.cell.rank == 3 else float("nan")
+    t0 = time.perf_counter()
+    total = equilibration_steps + steps
+    done = 0
+    while done < total:
+        n = min(sample_every, total - done)
+        try:
+            with warnings.catch_warnings():  # CHGNet warns that pymatgen ignores the FixCom constraint
+                warnings.filterwarnings("ignore", message="Only FixAtoms and FixCartesian")
+                dyn.run(n)
+        except Exception as exc:  # calculator blew up (NaN neighbour lists, pyace errors, ...)
+            res.failure = f"calculator error after {done + n} steps: {type(exc).__name__}: {str(exc)[:200]}"
+            break
+        done += n
+        res.steps_done = done
+        pos = work.get_positions()
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Only FixAtoms and FixCartesian")
+                epot = float(work.get_potential_energy())
+                forces = work.get_forces()
+        except Exception as exc:
+            res.failure = f"calculator error at step {done}: {type(exc).__name__}"
+            break
+        temp = float(work.get_temperature())
+        if not (np.all(np.isfinite(pos)) and np.isfinite(epot) and np.all(np.isfinite(forces))
+                and np.isfinite(temp)):
+            res.failure = f"non-finite positions/energy/forces at step {done}"
+            break
+        vol = work.get_volume() if work.cell.rank == 3 else float("nan")
+        if done > equilibration_steps or equilibration_steps == 0:
+            frame = work.copy()
+            frame.calc = None
+            frame.set_constraint()
+            frame.info["step"] = done
+            frame.info["energy"] = epot
+            res.frames.append(frame)
+        res.steps.append(done)
+        res.temperatures.append(temp)
+        res.volumes.append(vol)
+        res.energies.append(epot / len(work))
+        gamma = getattr(calc, "results", {}).get("gamma") if hasattr(calc, "results") else None
+        if gamma is not None and len(gamma):
+            res.max_gamma.append(float(np.max(gamma)))
+        if max_temperature_factor is not None and temp > max_temperature_factor * temperature_K:
+            res.failure = f"temperature exploded: {temp:.0f} K > {max_temperature_factor} x {temperature_K:.0f} K at step {done}"
+            break
+        if min_distance_A is not None:
+            dmin = min_distance(work, cutoff=max(2.0, min_distance_A * 2))
+            if dmin < min_distance_A:
+                res.failure = f"atoms collapsed: {dmin:.2f} Å apart (< {min_distance_A} Å) at step {done}"
+                break
+        if max_volume_change is not None and np.isfinite(v0) and abs(vol / v0 - 1.0) > max_volume_change:
+            res.failure = f"volume changed by {100 * (vol / v0 - 1):+.0f}% (> {100 * max_volume_change:.0f}%) at step {done}"
+            break
+    res.seconds = time.perf_counter() - t0
+    return res
