@@ -1,1 +1,19 @@
-"""seilab.sampling stage."""
+"""Configurational sampling: the first-generation structures of a campaign (paper section 2.2).
+
+One module per generator, each writing extxyz files with provenance under ``<output>/sampling/``:
+
+* :mod:`.crystalline` — each relaxed phase as a near-cubic supercell of ~``target_atoms``;
+* :mod:`.amorphous` — MPMorph-like: packing, EOS runs at scaled volumes, Birch–Murnaghan volume,
+  production MD;
+* :mod:`.interfaces` — anode/electrolyte sandwiches from pymatgen's ``CoherentInterfaceBuilder``;
+* :mod:`.perturbations` — rattled and strained copies;
+* :mod:`.hot_md` — reference NVT MD at 300/900/1500 K.
+
+:func:`run_sampling` runs them all (resumably) and writes ``sampling/manifest.json``; labelling is
+:mod:`seilab.reference.labelling`. CLI: :mod:`.commands` (``seilab sample`` / ``seilab label``).
+"""
+
+from seilab.sampling.pipeline import load_manifest, run_sampling, sampled_frames
+from seilab.sampling.settings import SamplingSettings
+
+__all__ = ["SamplingSettings", "load_manifest", "run_sampling", "sampled_frames"]

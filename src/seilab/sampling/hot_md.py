@@ -1,0 +1,64 @@
+"""Reference MD of the crystalline supercells (the paper's AIMD at 300, 900 and 1500 K).
+
+One job per (phase, temperature): NVT from the crystalline supercell for ``md_steps`` steps,
+keeping every ``md_stride``-th frame. Output ``hot_md/<phase>_<T>K.extxyz``; the running
+checkpoint is ``hot_md/work/<phase>_<T>K.partial.extxyz``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from seilab import provenance
+from seilab.sampling.common import fingerprint, seed_for, split_by_floor, tag, up_to_date
+from seilab.sampling.md import run_nvt
+
+KIND = "hot_md"
+
+
+def hot_md_path(out_dir: Path, phase: str, temperature_K: float) -> Path:
+    return Path(out_dir) / KIND / f"{phase}_{temperature_K:g}K.extxyz"
+
+
+_SETTINGS = ("md_timestep_fs", "md_steps", "md_stride", "md_thermostat", "md_friction_per_fs", "md_tdamp_fs", "seed",
+             "min_distance_A")
+
+
+def _fingerprint(settings, phase: str, temperature_K: float, start_file) -> str:
+    return fingerprint({**{k: getattr(settings, k) for k in _SETTINGS}, "phase": phase, "T": float(temperature_K)},
+                       files=[start_file])
+
+
+def hot_md_job(calc, phase: str, start_file: str, temperature_K: float, settings, out_dir: str) -> dict:
+    """Run (or resume) one hot-MD job and write its frames; returns a small summary."""
+    out = hot_md_path(Path(out_dir), phase, temperature_K)
+    fp = _fingerprint(settings, phase, temperature_K, start_file)
+    if up_to_date(out, fp):
+        return provenance.read_json(provenance.sidecar_path(out)).get("summary", {})
+    start = provenance.read_extxyz(start_file, index=0)
+    checkpoint = out.parent / "work" / f"{out.stem}.partial.extxyz"
+    seed = seed_for(settings.seed, KIND, phase, temperature_K)
+    frames = run_nvt(start, calc, settings, temperature_K, settings.md_steps, settings.md_stride, seed, checkpoint,
+                     key=fp)
+    tagged = [tag(f, KIND, phase, f"{KIND}:{phase}:{temperature_K:g}K:step{f.info['md_step']}",
+                  temperature_K=float(temperature_K)) for f in frames]
+    kept, rejected = split_by_floor(tagged, settings.min_distance_A)
+    summary = {"phase": phase, "temperature_K": float(temperature_K), "frames": len(kept),
+               "rejected_close_contacts": len(rejected), "steps": settings.md_steps,
+               "mean_T_K": float(sum(f.info["md_T_K"] for f in frames) / max(len(frames), 1))}
+    rec = provenance.record("sampling.hot_md", inputs=[start_file], settings={k: getattr(settings, k) for k in _SETTINGS},
+                            summary=summary, fingerprint=fp)
+    provenance.write_extxyz(out, kept, rec)
+    return summary
+
+
+def hot_md_jobs(crystalline_files: dict[str, Path], settings, out_dir: Path) -> list[tuple]:
+    """Jobs (for :func:`seilab.sampling.common.run_jobs`) of the runs not finished yet."""
+    jobs = []
+    for phase, path in crystalline_files.items():
+        for temperature in settings.md_temperatures_K:
+            if up_to_date(hot_md_path(out_dir, phase, temperature), _fingerprint(settings, phase, temperature, path)):
+                continue
+            jobs.append((hot_md_job, {"phase": phase, "start_file": str(path), "temperature_K": temperature,
+                                      "settings": settings, "out_dir": str(out_dir)}))
+    return jobs

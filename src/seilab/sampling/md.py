@@ -1,0 +1,121 @@
+"""NVT molecular dynamics with the reference calculator, checkpointed so a killed run resumes.
+
+The paper's AIMD is NVT with a Nosé–Hoover thermostat at 2 fs; here any ASE calculator drives ASE's
+Langevin, Bussi or Nosé–Hoover-chain integrator (``sampling.md_thermostat``).
+
+Checkpoints: every kept frame (positions, momenta, step, energy) is appended to a checkpoint
+extxyz that is rewritten atomically, so a kill loses at most ``stride`` steps. A rerun reads the
+checkpoint and continues from its last frame with its momenta; a finished checkpoint is simply
+returned. (The thermostat's random stream restarts from a seed derived from the step, so a resumed
+run is reproducible but not bit-identical to an uninterrupted one.)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from seilab.errors import SeilabError
+
+
+def _make_dynamics(atoms, settings, temperature_K: float, rng):
+    from ase import units
+
+    dt = settings.md_timestep_fs * units.fs
+    if settings.md_thermostat == "langevin":
+        from ase.md.langevin import Langevin
+
+        from ase.constraints import FixCom
+
+        atoms.set_constraint(FixCom())  # ASE >= 3.28: fixcm=True is deprecated in favour of FixCom
+        return Langevin(atoms, dt, temperature_K=temperature_K, friction=settings.md_friction_per_fs / units.fs,
+                        fixcm=False, rng=rng)
+    if settings.md_thermostat == "bussi":
+        from ase.md.bussi import Bussi
+
+        return Bussi(atoms, dt, temperature_K=temperature_K, taut=settings.md_tdamp_fs * units.fs, rng=rng)
+    from ase.md.nose_hoover_chain import NoseHooverChainNVT
+
+    return NoseHooverChainNVT(atoms, dt, temperature_K=temperature_K, tdamp=settings.md_tdamp_fs * units.fs)
+
+
+def read_checkpoint(path: Path) -> list:
+    """Frames of a checkpoint file ([] when absent or unreadable: the run restarts)."""
+    from ase.io import read
+
+    path = Path(path)
+    if not path.is_file():
+        return []
+    try:
+        return list(read(path, index=":", format="extxyz"))
+    except Exception:  # a damaged checkpoint is not fatal: it is recomputed
+        return []
+
+
+def _write_checkpoint(path: Path, frames: list) -> None:
+    from ase.io import write
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    write(tmp, frames, format="extxyz")
+    os.replace(tmp, path)
+
+
+def _snapshot(atoms, step: int, temperature_K: float):
+    from ase import Atoms
+
+    snap = Atoms(atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc,
+                 momenta=atoms.get_momenta())
+    snap.info.update(md_step=int(step), md_energy_eV=float(atoms.get_potential_energy()),
+                     md_T_K=float(atoms.get_temperature()), md_target_T_K=float(temperature_K))
+    return snap
+
+
+def run_nvt(atoms, calc, settings, temperature_K: float, steps: int, stride: int, seed: int,
+            checkpoint: Path | None = None, key: str = "") -> list:
+    """Run ``steps`` NVT steps from ``atoms``; return the frames at steps stride, 2*stride, ...
+
+    Each frame is a plain Atoms (with momenta) whose info has ``md_step``, ``md_energy_eV``
+    (potential energy), ``md_T_K``. With ``checkpoint``, frames are checkpointed as they come and
+    a rerun continues from the last one. ``key`` (e.g. a fingerprint of the settings and start
+    structure) is stored in each checkpointed frame; frames with another key are discarded, so a
+    checkpoint of a run with different settings is never continued.
+    """
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+
+    frames = read_checkpoint(checkpoint) if checkpoint is not None else []
+    frames = [f for f in frames if str(f.info.get("ckpt_key", "")) == key]
+    frames = [f for f in frames if int(f.info.get("md_step", -1)) <= steps]
+    done = int(frames[-1].info["md_step"]) if frames else 0
+    if done >= steps:
+        return frames
+    work = (frames[-1] if frames else atoms).copy()
+    work.calc = calc
+    if frames:
+        work.set_momenta(frames[-1].get_momenta())
+    else:
+        try:  # ASE >= 3.29
+            from ase.md.velocitydistribution import thermalize_momenta
+        except ImportError:  # pragma: no cover - older ASE
+            thermalize_momenta = MaxwellBoltzmannDistribution
+        thermalize_momenta(work, temperature_K=temperature_K, rng=np.random.default_rng(seed))
+        Stationary(work)
+    dyn = _make_dynamics(work, settings, temperature_K, np.random.default_rng([seed, done]))
+    step = done
+    while step < steps:
+        n = min(stride - step % stride, steps - step)
+        dyn.run(n)
+        step += n
+        energy = work.get_potential_energy()
+        if not np.isfinite(energy) or not np.all(np.isfinite(work.positions)):
+            raise SeilabError(f"MD at {temperature_K:g} K: non-finite energy or positions at step {step} "
+                              f"({work.get_chemical_formula()}); lower sampling.md_timestep_fs")
+        if step % stride == 0:
+            frames.append(_snapshot(work, step, temperature_K))
+            if key:
+                frames[-1].info["ckpt_key"] = key
+            if checkpoint is not None:
+                _write_checkpoint(Path(checkpoint), frames)
+    return frames

@@ -1,0 +1,141 @@
+"""The sampling stage end to end: crystalline, interfaces, perturbations, amorphous and hot MD.
+
+Every generator writes its own files under ``<output>/sampling/`` and skips them on rerun while
+they are valid artefacts whose provenance fingerprint (the settings they depend on and the hashes
+of their inputs) is unchanged, so a changed setting redoes exactly what it affects. MD runs
+checkpoint their frames (keyed by the same fingerprint), so a killed stage resumes. The stage
+ends by writing ``sampling/manifest.json``: every output file with its kind and frame count, the
+interfaces each plane pair gave, the amorphous densities, and the wall time of this run. The
+labelling step (:mod:`seilab.reference.labelling`) reads that manifest.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from seilab import provenance
+from seilab.errors import SeilabError
+from seilab.sampling.amorphous import amorphous_jobs, amorphous_path
+from seilab.sampling.common import reference_factory, run_jobs, select_phases
+from seilab.sampling.crystalline import generate_crystalline
+from seilab.sampling.hot_md import hot_md_jobs, hot_md_path
+from seilab.sampling.interfaces import generate_interfaces
+from seilab.sampling.perturbations import generate_perturbations
+
+MANIFEST = "manifest.json"
+
+
+def manifest_path(campaign) -> Path:
+    return campaign.stage_dir("sampling") / MANIFEST
+
+
+def _count_frames(path: Path) -> int:
+    side = provenance.sidecar_path(path)
+    try:
+        return int(provenance.read_json(side).get("n_frames", 0))
+    except SeilabError:
+        return len(provenance.read_extxyz(path))
+
+
+def run_sampling(campaign, phases: dict | None = None, factory=None, progress: bool = True) -> dict:
+    """Run (or resume) the sampling stage of ``campaign``; returns the manifest dict.
+
+    ``phases`` (name -> relaxed ASE Atoms) defaults to the chemistry stage's output
+    (:func:`seilab.chemistry.load_relaxed_phases`); ``factory`` builds the reference calculator in
+    each process (default: ``campaign.reference``).
+    """
+    t0 = time.perf_counter()
+    settings = campaign.sampling
+    out_dir = campaign.stage_dir("sampling")
+    names = select_phases(campaign)
+    anode, electrolyte = campaign.reactants.anode, campaign.reactants.electrolyte
+    inputs: dict[str, str] = {}
+    if phases is None:
+        from seilab.chemistry import load_relaxed_phases, phases_dir
+
+        phases = load_relaxed_phases(campaign, names=set(names) | {anode, electrolyte})
+        inputs = {n: str(phases_dir(campaign) / f"{n}.extxyz") for n in phases}
+    missing = [n for n in set(names) | {anode, electrolyte} if n not in phases]
+    if missing:
+        raise SeilabError(f"sampling: no relaxed structure for phase(s) {sorted(missing)}")
+    factory = factory or reference_factory(campaign.reference)
+    log = _Log(progress)
+
+    log(f"crystalline supercells of {len(names)} phases")
+    cryst = generate_crystalline({n: phases[n] for n in names}, settings, out_dir, inputs)
+
+    log(f"interfaces {anode} | {electrolyte}")
+    ifaces = generate_interfaces(anode, phases[anode], electrolyte, phases[electrolyte], settings, out_dir,
+                                 inputs=[inputs[n] for n in (anode, electrolyte) if n in inputs])
+    for label, c in ifaces["pairs"].items():
+        log(f"  {label}: {c['kept']} interfaces ({c['terminations']} terminations, {c['zsl_matches']} ZSL matches)")
+
+    log("perturbed copies")
+    pert = generate_perturbations(cryst, ifaces["files"], settings, out_dir)
+
+    jobs = amorphous_jobs(cryst, settings, out_dir) + hot_md_jobs(cryst, settings, out_dir)
+    log(f"MD: {len(jobs)} runs to do (amorphous + hot MD) on {settings.workers} worker(s)")
+    run_jobs(jobs, factory, settings.workers, campaign.reference.threads, desc="sampling MD", progress=progress)
+
+    files = []
+
+    def add(kind, path):
+        files.append({"kind": kind, "path": str(Path(path).relative_to(out_dir)), "frames": _count_frames(path)})
+
+    for path in cryst.values():
+        add("crystalline", path)
+    for path in ifaces["files"]:
+        add("interface", path)
+    for path in pert["files"]:
+        add("perturbed", path)
+    amorphous = {}
+    for n in names:
+        add("amorphous", amorphous_path(out_dir, n))
+        eos = provenance.read_json(amorphous_path(out_dir, n).parent / f"{n}.eos.json")
+        amorphous[n] = {k: eos.get(k) for k in ("n_atoms", "packer", "v0_A3", "v_crystal_A3", "density_ratio",
+                                                   "method", "frames")}
+        for temperature in settings.md_temperatures_K:
+            add("hot_md", hot_md_path(out_dir, n, temperature))
+    counts: dict[str, int] = {}
+    for f in files:
+        counts[f["kind"]] = counts.get(f["kind"], 0) + f["frames"]
+    manifest = {"phases": names, "files": files, "frames_per_kind": counts, "total_frames": sum(counts.values()),
+                "interface_pairs": ifaces["pairs"], "amorphous": amorphous,
+                "wall_seconds": round(time.perf_counter() - t0, 2)}
+    provenance.write_json(manifest_path(campaign), manifest, provenance.record(
+        "sampling", inputs=list(inputs.values()), settings=settings.model_dump(mode="json"),
+        reference=campaign.reference.model_dump(mode="json")))
+    return manifest
+
+
+def load_manifest(campaign) -> dict:
+    path = manifest_path(campaign)
+    if not path.is_file():
+        raise SeilabError(f"{path}: missing; run `seilab sample CONFIG` first")
+    return provenance.read_json(path)
+
+
+def sampled_frames(campaign) -> list:
+    """Every frame listed in the sampling manifest (ASE Atoms with kind/phase/source in info)."""
+    out_dir = campaign.stage_dir("sampling")
+    frames = []
+    for entry in load_manifest(campaign)["files"]:
+        path = out_dir / entry["path"]
+        if not provenance.is_valid_artifact(path):
+            raise SeilabError(f"{path}: missing or modified since sampling; rerun `seilab sample CONFIG`")
+        for atoms in provenance.read_extxyz(path):
+            atoms.info.setdefault("kind", entry["kind"])
+            frames.append(atoms)
+    return frames
+
+
+class _Log:
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+
+    def __call__(self, msg: str) -> None:
+        if self.enabled:
+            from rich.console import Console
+
+            Console(stderr=True).print(f"[sample] {msg}", highlight=False)

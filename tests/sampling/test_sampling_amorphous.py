@@ -1,0 +1,132 @@
+"""Amorphous cells: packing, EOS fit, density within 15 % of the crystal, resume."""
+
+import numpy as np
+import pytest
+from sampling_helpers import bundled_atoms, exploding, lj, small_settings
+
+from seilab import provenance
+from seilab.errors import SeilabError
+from seilab.sampling.amorphous import amorphous_counts, amorphous_job, fit_equilibrium_volume
+from seilab.sampling.common import make_supercell, min_distance
+from seilab.sampling.crystalline import generate_crystalline
+from seilab.sampling.packing import pack, pack_random, packmol_binary
+
+
+def test_counts_are_whole_formula_units():
+    assert amorphous_counts(bundled_atoms("Li7P3S11"), 100) == {"Li": 35, "P": 15, "S": 55}
+    assert amorphous_counts(bundled_atoms("Li2S"), 10) == {"Li": 6, "S": 3}
+
+
+@pytest.mark.parametrize("packer", ["random", pytest.param("packmol", marks=pytest.mark.skipif(
+    packmol_binary() is None, reason="packmol not installed"))])
+def test_packing_respects_distances_and_density(packer):
+    counts = {"Li": 35, "P": 15, "S": 55}
+    box = (20.9 * 105) ** (1 / 3)
+    atoms, used = pack(counts, box, 2.0, seed=3, floor_A=1.2, packer=packer)
+    assert used == packer
+    assert atoms.symbols.formula.count() == counts
+    assert atoms.get_volume() == pytest.approx(box**3)
+    assert min_distance(atoms) >= 1.8  # the tolerance (2.0), or random insertion's lowered one
+
+
+def test_random_packing_reports_jamming():
+    with pytest.raises(SeilabError, match="jammed"):
+        pack_random({"S": 100}, 5.0, 2.0, seed=0, floor_A=1.2)
+
+
+def _bm(v, e0, v0, b0, bp):
+    eta = (v0 / v) ** (2 / 3)
+    return e0 + 9 * v0 * b0 / 16 * ((eta - 1) ** 3 * bp + (eta - 1) ** 2 * (6 - 4 * eta))
+
+
+def test_birch_murnaghan_fit_and_bounds():
+    s = small_settings()
+    v = np.linspace(0.92, 1.16, 4) * 1000
+    fit = fit_equilibrium_volume(v, _bm(v, -500, 1050, 0.2, 4), 1000.0, s)
+    assert fit["method"] == "birchmurnaghan"
+    assert fit["v0_A3"] == pytest.approx(1050, rel=1e-3)
+    # minimum beyond the sampled volumes and beyond 15 %: clamped
+    fit = fit_equilibrium_volume(v, _bm(v, -500, 1400, 0.2, 4), 1000.0, s)
+    assert "clamped" in fit["method"]
+    assert 0.85 <= fit["density_ratio"] <= 1.15
+    # no minimum at all: lowest-energy volume
+    fit = fit_equilibrium_volume(v, -v * 0.01, 1000.0, s)
+    assert fit["v0_A3"] <= 1000 / 0.85 + 1e-9 and abs(fit["density_ratio"] - 1) <= 0.15 + 1e-12
+
+
+def _crystal_file(tmp_path, name, s):
+    return generate_crystalline({name: bundled_atoms(name)}, s, tmp_path)[name]
+
+
+def test_amorphous_job_lj_density_distance_and_resume(tmp_path):
+    s = small_settings()
+    xtal = _crystal_file(tmp_path, "Li2S", s)
+    summary = amorphous_job(lj(), "Li2S", str(xtal), s, str(tmp_path))
+    out = tmp_path / "amorphous" / "Li2S.extxyz"
+    assert provenance.is_valid_artifact(out)
+    frames = provenance.read_extxyz(out)
+    assert len(frames) == s.amorphous_production_steps // s.md_stride == summary["frames"]
+    crystal = provenance.read_extxyz(xtal, index=0)
+    rho_x = len(crystal) / crystal.get_volume()
+    for f in frames:
+        assert abs(len(f) / f.get_volume() / rho_x - 1) <= 0.15
+        assert min_distance(f) >= s.min_distance_A
+        assert f.info["kind"] == "amorphous" and f.info["phase"] == "Li2S"
+    assert len(summary["volumes_A3"]) == len(s.amorphous_volume_scales)
+    # rerun: nothing is computed again
+    assert amorphous_job(exploding(), "Li2S", str(xtal), s, str(tmp_path))["frames"] == len(frames)
+
+
+def test_amorphous_job_resumes_after_a_crash(tmp_path):
+    s = small_settings()
+    xtal = _crystal_file(tmp_path, "Li2S", s)
+
+    class Crash(Exception):
+        pass
+
+    calc = lj()
+    calls = {"n": 0}
+    orig = calc.calculate
+
+    def calculate(*a, **k):
+        calls["n"] += 1
+        if calls["n"] > 12:  # dies during the third EOS volume
+            raise Crash()
+        return orig(*a, **k)
+
+    calc.calculate = calculate
+    with pytest.raises(Crash):
+        amorphous_job(calc, "Li2S", str(xtal), s, str(tmp_path))
+    work = tmp_path / "amorphous" / "work"
+    assert (work / "Li2S.packed.extxyz").is_file()
+    assert len(list(work.glob("Li2S.eos*.partial.extxyz"))) >= 2
+    counted = lj()
+    n = {"n": 0}
+    orig2 = counted.calculate
+
+    def calculate2(*a, **k):
+        n["n"] += 1
+        return orig2(*a, **k)
+
+    counted.calculate = calculate2
+    amorphous_job(counted, "Li2S", str(xtal), s, str(tmp_path))
+    full = len(s.amorphous_volume_scales) * (s.amorphous_eos_steps + 1) + s.amorphous_production_steps + 1
+    assert n["n"] < full  # the first two EOS runs were not redone
+
+
+@pytest.mark.slow
+def test_amorphous_with_chgnet_is_within_15_percent_of_the_crystal(tmp_path):
+    """The real reference on a tiny cell: the fitted density stays within 15 % of the crystal."""
+    from seilab.config import ReferenceSettings
+    from seilab.reference.calculators import get_calculator
+
+    s = small_settings(amorphous_target_atoms=18, amorphous_eos_steps=4, amorphous_production_steps=3, md_stride=3)
+    crystal = make_supercell(bundled_atoms("Li2S"), 12)
+    xtal = generate_crystalline({"Li2S": crystal}, s.model_copy(update={"target_atoms": 12}), tmp_path)["Li2S"]
+    summary = amorphous_job(get_calculator(ReferenceSettings()), "Li2S", str(xtal), s, str(tmp_path))
+    assert abs(summary["density_ratio"] - 1) <= 0.15
+    (frame,) = provenance.read_extxyz(tmp_path / "amorphous" / "Li2S.extxyz")
+    rho_x = len(crystal) / crystal.get_volume()
+    assert abs(len(frame) / frame.get_volume() / rho_x - 1) <= 0.15
+    assert min_distance(frame) >= 1.2
+    assert np.isfinite(summary["energies_eV"]).all()

@@ -1,0 +1,62 @@
+"""SamplingSettings: paper defaults where given, strict validation, one-line config errors."""
+
+import pytest
+from pydantic import ValidationError
+
+from seilab.config import load_config
+from seilab.errors import SeilabError
+from seilab.sampling.settings import SamplingSettings
+
+BASE = """\
+name: t
+output: out
+reactants: {anode: Li_bcc, electrolyte: Li7P3S11}
+phases: [{name: Li_bcc}, {name: Li7P3S11}]
+"""
+
+
+def test_defaults_follow_the_brief_and_paper():
+    s = SamplingSettings()
+    assert s.md_temperatures_K == [300.0, 900.0, 1500.0]
+    assert s.interface_gap_A == 1.5 and s.max_atoms == 400 and s.min_distance_A == 1.2
+    assert s.interface_max_area_A2 == 400 and s.interface_max_length_tol == 0.05
+    assert s.interface_anode_millers == [(1, 0, 0), (1, 1, 0)]
+    assert s.interface_electrolyte_millers == [(1, 0, 0), (1, 0, 1), (0, 1, 0)]
+    assert s.md_stride <= s.md_steps and s.workers == 1
+
+
+@pytest.mark.parametrize("bad", [
+    {"md_stride": 50, "md_steps": 20},
+    {"md_temperatures_K": []},
+    {"md_temperatures_K": [300, 300]},
+    {"amorphous_volume_scales": [0.9, 1.0, 1.1]},
+    {"interface_anode_millers": [(0, 0, 0)]},
+    {"interface_min_atoms": 500, "max_atoms": 400},
+    {"strain_volume_fractions": [0.0]},
+    {"min_distance_A": -1},
+    {"workers": 0},
+    {"no_such_key": 1},
+])
+def test_invalid_settings_are_rejected(bad):
+    with pytest.raises(ValidationError):
+        SamplingSettings(**bad)
+
+
+def test_config_errors_are_one_line_and_name_the_field(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(BASE + "sampling:\n  md_temperatures_K: [300, -5]\n")
+    with pytest.raises(SeilabError) as err:
+        load_config(cfg)
+    msg = str(err.value)
+    assert "sampling.md_temperatures_K" in msg and "\n" not in msg
+    cfg.write_text(BASE + "sampling:\n  rattle_sigma: 0.1\n")
+    with pytest.raises(SeilabError, match=r"sampling\.rattle_sigma: unknown key"):
+        load_config(cfg)
+
+
+def test_demo_section_loads(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(BASE + "sampling:\n  workers: 2\n  target_atoms: 64\n  md_steps: 20\n  md_stride: 5\n"
+                          "  interface_electrolyte_millers: [[1, 0, 1]]\n")
+    c = load_config(cfg)
+    assert c.sampling.workers == 2 and c.sampling.interface_electrolyte_millers == [(1, 0, 1)]
