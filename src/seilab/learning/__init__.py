@@ -1,1 +1,44 @@
-"""seilab.learning stage."""
+"""seilab.learning: the active-learning loop (paper sections 2.5-2.6).
+
+Public API (imported lazily, so ``seilab.config`` can import the settings without TensorFlow):
+
+* :func:`run_learning` (stage function: explore → subcells → select → label → refit → validate,
+  generation by generation, resumable), :func:`learn` (typer command)
+* :class:`LearningSettings`
+* γ: :func:`model_calculator`, :func:`per_atom_gamma`, :func:`gamma_stats`
+* subcells: :func:`cut_subcells`, :class:`PaddedFrame`, :func:`deduplicate`
+* selection: :func:`make_candidates`, :func:`d_optimal`, :func:`random_subset`
+* exploration: :func:`run_md_gamma`, :func:`replicate_in_plane`, :func:`discover_sources`
+"""
+
+from __future__ import annotations
+
+_EXPORTS = {
+    "run_learning": "seilab.learning.stage",
+    "learn": "seilab.learning.commands",
+    "LearningSettings": "seilab.learning.settings",
+    "model_calculator": "seilab.learning.gamma",
+    "per_atom_gamma": "seilab.learning.gamma",
+    "gamma_stats": "seilab.learning.gamma",
+    "potential_cutoff": "seilab.learning.gamma",
+    "cut_subcells": "seilab.learning.subcells",
+    "PaddedFrame": "seilab.learning.subcells",
+    "Subcell": "seilab.learning.subcells",
+    "deduplicate": "seilab.learning.subcells",
+    "make_candidates": "seilab.learning.select",
+    "d_optimal": "seilab.learning.select",
+    "random_subset": "seilab.learning.select",
+    "run_md_gamma": "seilab.learning.explore",
+    "replicate_in_plane": "seilab.learning.explore",
+    "discover_sources": "seilab.learning.explore",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'seilab.learning' has no attribute {name!r}")

@@ -1,7 +1,160 @@
-"""Settings of the learning stage (one section of the campaign YAML)."""
+"""Settings of the learning stage (the ``learning:`` section of the campaign YAML).
+
+Import-light on purpose (pydantic only). Units are in the names. Defaults are **demo scale** (two
+generations, a few hundred MD steps per run, a 2,000-atom interface, 24 labels per generation); the
+description of each knob gives the paper's value (section 2.5-2.6: three generations, 1 < γ < 2.5,
+~100-atom subcells with 0.5 Å of vacuum cut from >100,000-atom interface frames, convergence when the
+loss is below 0.2).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
 
 from seilab._settings import Settings
 
+Batch = Literal["bulk", "amorphous", "interface"]
+ValidationGroup = Literal["metrics", "dimers", "eos", "rdf", "stability"]
+
 
 class LearningSettings(Settings):
-    """Settings of the learning stage."""
+    """Active learning: explore with the model, grade with γ, cut subcells, select, label, refit."""
+
+    # --- loop -------------------------------------------------------------------------------
+    max_generations: int = Field(
+        2, ge=1, le=100, description="active-learning generations at most (paper: 3; demo: 2)")
+    min_generations: int = Field(
+        1, ge=0, description="generations that run before the convergence test may stop the loop")
+    seed: int = Field(0, description="seed of MD velocities/thermostats and of the random parts of selection")
+    threads: int = Field(1, ge=1, description="threads of the model calculator (OpenMP/BLAS)")
+
+    # --- extrapolation grade γ (D-optimality) -----------------------------------------------
+    gamma_window: tuple[float, float] = Field(
+        (1.0, 2.5), description="candidates are kept when lower < max γ < upper (paper: 1 < γ < 2.5)")
+    gamma_halt: float = Field(25.0, gt=0, description="an exploration MD stops when max γ exceeds this")
+
+    # --- exploration batches (paper 2.5: bulk, amorphous, interface) --------------------------
+    batches: list[Batch] = Field(
+        ["bulk", "amorphous", "interface"], min_length=1, description="exploration batches to run")
+    phases: list[str] | None = Field(
+        None, description="phases explored in the bulk/amorphous batches (default: sampling.phases or all)")
+    bulk_temperatures_K: list[float] = Field(
+        [600.0, 1200.0], min_length=1, description="elevated temperatures of the bulk-crystal MD")
+    bulk_lattice_scales: list[float] = Field(
+        [0.97, 1.03], min_length=1,
+        description="isotropic lattice rescaling factors (linear) of the bulk crystals (1.0 = relaxed)")
+    bulk_target_atoms: int = Field(100, ge=2, le=100_000, description="bulk supercells are built near this size")
+    amorphous_temperatures_K: list[float] = Field(
+        [900.0], min_length=1, description="temperatures of the amorphous-phase MD")
+    interface_temperatures_K: list[float] = Field(
+        [600.0], min_length=1, description="temperatures of the interface MD")
+    interface_atoms: int = Field(
+        2000, ge=10, le=50_000_000,
+        description="sampled interfaces are replicated in-plane to about this many atoms (paper: >100,000)")
+    interface_max_structures: int = Field(2, ge=1, description="sampled interfaces explored per generation")
+    md_timestep_fs: float = Field(1.0, gt=0, le=5.0, description="MD time step")
+    md_steps: int = Field(200, ge=1, description="MD steps per exploration run (demo: 200)")
+    interface_md_steps: int | None = Field(
+        None, ge=1, description="MD steps of interface runs (default: md_steps)")
+    md_sample_every: int = Field(20, ge=1, description="a frame is kept every n steps")
+    md_friction_per_fs: float = Field(0.02, gt=0, le=1, description="Langevin friction")
+    halt_keep_frames: int = Field(
+        2, ge=0, le=50, description="on a γ halt, also keep this many frames from just before the halt")
+
+    # --- subcells (interface frames) --------------------------------------------------------
+    subcell_atoms: int = Field(100, ge=8, description="target atoms per subcell (paper: ~100)")
+    subcell_vacuum_A: float = Field(0.5, ge=0, le=10, description="vacuum added on each side (paper: 0.5 Å)")
+    subcell_cutoff_A: float | None = Field(
+        None, gt=0, description="every atom within this of the centre atom is inside the subcell "
+                                "(default: the potential's cutoff)")
+    subcells_per_frame: int = Field(6, ge=1, description="subcells cut from one interface frame at most")
+    subcell_min_gamma: float | None = Field(
+        None, ge=0, description="centre atoms need γ above this (default: the lower end of gamma_window)")
+    subcell_duplicate_tol_A: float = Field(
+        0.05, ge=0, le=1.0,
+        description="subcells whose centre atoms have the same neighbours (per element, within the cutoff) at "
+                    "sorted distances differing by at most this are duplicates")
+    min_distance_A: float = Field(
+        1.2, gt=0, le=3.0, description="candidates with two atoms closer than this are rejected")
+
+    # --- selection and labelling ------------------------------------------------------------
+    selection: Literal["d-optimal", "random"] = Field(
+        "d-optimal", description="'d-optimal': pacemaker's pace_select (MaxVol); 'random': baseline")
+    budget_per_generation: int = Field(24, ge=1, description="structures labelled per generation at most")
+    max_candidates: int = Field(
+        2000, ge=1, description="candidates handed to pace_select at most (highest γ first)")
+    workers: int = Field(1, ge=1, le=256, description="labelling processes")
+
+    # --- refit, validation, convergence ------------------------------------------------------
+    validation: bool = Field(True, description="run the validation suite after each refit")
+    validation_checks: list[ValidationGroup] | None = Field(
+        None, description="validation groups run after a refit (default: validation.checks)")
+    loss_threshold: float | None = Field(
+        0.2, gt=0, description="converged when the fit's final loss is below this (paper: 0.2)")
+    force_rmse_threshold_meV_per_A: float | None = Field(
+        None, gt=0, description="also require the test force RMSE below this (None: not used)")
+    require_validation_pass: bool = Field(
+        True, description="convergence also needs the validation report to pass (paper: a failed model "
+                          "starts another generation)")
+    reassess: bool = Field(
+        True, description="after a refit, grade the generation's exploration frames again with the new model")
+
+    @field_validator("gamma_window")
+    @classmethod
+    def _window(cls, v):
+        lo, hi = float(v[0]), float(v[1])
+        if not 0 <= lo < hi:
+            raise ValueError(f"gamma_window needs 0 <= lower < upper, got ({lo}, {hi})")
+        return (lo, hi)
+
+    @field_validator("bulk_temperatures_K", "amorphous_temperatures_K", "interface_temperatures_K")
+    @classmethod
+    def _temperatures(cls, v):
+        if any(not (0 < t < 1e4) for t in v):
+            raise ValueError(f"temperatures must be in (0, 10000) K, got {v}")
+        if len(set(v)) != len(v):
+            raise ValueError("repeated temperature")
+        return [float(t) for t in v]
+
+    @field_validator("bulk_lattice_scales")
+    @classmethod
+    def _scales(cls, v):
+        if any(not (0.7 <= s <= 1.3) for s in v):
+            raise ValueError(f"lattice scales are linear factors within [0.7, 1.3], got {v}")
+        if len(set(v)) != len(v):
+            raise ValueError("repeated lattice scale")
+        return [float(s) for s in v]
+
+    @field_validator("batches")
+    @classmethod
+    def _batches(cls, v):
+        if len(set(v)) != len(v):
+            raise ValueError("repeated batch")
+        return v
+
+    @field_validator("phases")
+    @classmethod
+    def _phases(cls, v):
+        if v is not None and (not v or len(set(v)) != len(v)):
+            raise ValueError("give a non-empty list of distinct phase names (or leave it out)")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.gamma_halt <= self.gamma_window[1]:
+            raise ValueError(f"gamma_halt {self.gamma_halt} must exceed the upper end of gamma_window "
+                             f"{self.gamma_window[1]}")
+        if self.min_generations > self.max_generations:
+            raise ValueError(f"min_generations {self.min_generations} exceeds max_generations {self.max_generations}")
+        steps = [self.md_steps] + ([self.interface_md_steps] if self.interface_md_steps else [])
+        if self.md_sample_every > min(steps):
+            raise ValueError(f"md_sample_every {self.md_sample_every} exceeds the MD steps {min(steps)}: "
+                             "no frame would be kept")
+        return self
+
+    @property
+    def centre_gamma(self) -> float:
+        """γ a subcell's centre atom needs (``subcell_min_gamma`` or the window's lower end)."""
+        return self.gamma_window[0] if self.subcell_min_gamma is None else self.subcell_min_gamma

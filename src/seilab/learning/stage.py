@@ -1,0 +1,634 @@
+"""The active-learning loop (paper 2.5-2.6): explore → subcells → select → label → refit → validate.
+
+Layout of ``<output>/learning/``::
+
+    state.json                 where the loop stands (generations, steps done, status, stop reason)
+    learning.json              the per-generation summary table (written when the loop stops)
+    gen001/                    generation 1: explores with the starting potential (training gen000)
+        start.json             the potential this generation starts from (+ its hash)
+        explore/<run>.extxyz   MD frames with per-atom γ (one file per run, skipped when done)
+        explore/summary.json   γ statistics per run, per batch and overall      (step "explore")
+        candidates.extxyz/json frames and subcells with γ in the window           (step "candidates")
+        select/                pace_select input/output; selected.extxyz, selection.json  ("select")
+        labels.json            what the reference labelled into the dataset store   ("label")
+        fit.json               the refitted training generation and its metrics      ("fit")
+        validation.json        pass/fail of the validation suite on the new model    ("validate")
+        reassess.json          γ of this generation's frames under the new model     ("reassess")
+        generation.json        the generation's summary (written last: generation finished)
+    gen002/ ...                explores with the potential fitted in gen001, and so on
+
+Every step writes its output atomically with a *key* (a hash of its inputs and settings); a rerun
+skips a step whose output exists with the same key, so ``seilab learn CONFIG`` after a kill continues
+with the step that was interrupted (exploration per MD run, labelling per structure through the
+dataset store, fitting from pacemaker's checkpoints). A generation whose starting potential changed
+on disk is restarted from scratch.
+
+The loop stops when a generation is *converged* (from ``min_generations`` on: fit loss below
+``loss_threshold``, test force RMSE below ``force_rmse_threshold_meV_per_A`` when set, validation
+passed when ``require_validation_pass``), when no candidate lies in the γ window, or after
+``max_generations``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from seilab import provenance
+from seilab.errors import SeilabError
+
+STATE = "state.json"
+SUMMARY = "learning.json"
+STEPS = ("explore", "candidates", "select", "label", "fit", "validate", "reassess")
+
+
+def learning_dir(campaign) -> Path:
+    return campaign.stage_dir("learning")
+
+
+def gen_dir(campaign, g: int) -> Path:
+    return learning_dir(campaign) / f"gen{g:03d}"
+
+
+def _key(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def _read(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _done(path: Path, key: str) -> dict | None:
+    rec = _read(path)
+    return rec if rec.get("key") == key else None
+
+
+def potential_sha(pot) -> str:
+    h = provenance.sha256_file(pot.yaml)
+    if pot.asi is not None and Path(pot.asi).is_file():
+        h += provenance.sha256_file(pot.asi)
+    return hashlib.sha256(h.encode()).hexdigest()[:24]
+
+
+def _settings_dump(s, *names) -> dict:
+    return {n: getattr(s, n) for n in names}
+
+
+# ============================================================================================ steps
+class _Ctx:
+    """What every step of one generation needs."""
+
+    def __init__(self, campaign, g: int, base, backend, reference_factory, say):
+        self.campaign = campaign
+        self.s = campaign.learning
+        self.g = g
+        self.dir = gen_dir(campaign, g)
+        self.base = base
+        self.base_sha = potential_sha(base)
+        self.backend = backend
+        self.reference_factory = reference_factory
+        self.say = say
+        self._calc = None
+        self.elements = list(base.elements or campaign.elements)
+
+    def model_calc(self):
+        from seilab.learning.gamma import model_calculator
+
+        if self._calc is None:
+            self._calc = model_calculator(self.base, self.backend, gamma=True)
+        return self._calc
+
+    def cutoff(self) -> float:
+        from seilab.learning.gamma import potential_cutoff
+
+        return self.s.subcell_cutoff_A or potential_cutoff(self.base)
+
+
+def _aggregate(runs: list[dict]) -> dict:
+    """n_atoms-weighted γ statistics over runs (each run's stats are over its kept frames)."""
+    rs = [r for r in runs if r["gamma"].get("n_atoms")]
+    if not rs:
+        return {"runs": len(runs), "n_atoms": 0, "max": None, "mean": None, "frac_gt_1": None,
+                "frac_in_window": None, "halted": sum(1 for r in runs if r.get("halted"))}
+    w = np.array([r["gamma"]["n_atoms"] for r in rs], dtype=float)
+
+    def avg(k):
+        return float(np.sum(w * np.array([r["gamma"][k] for r in rs])) / w.sum())
+
+    return {"runs": len(runs), "n_atoms": int(w.sum()), "max": float(max(r["gamma"]["max"] for r in rs)),
+            "mean": avg("mean"), "frac_gt_1": avg("frac_gt_1"), "frac_in_window": avg("frac_in_window"),
+            "halted": sum(1 for r in runs if r.get("halted"))}
+
+
+def _step_explore(ctx: _Ctx) -> dict:
+    from seilab.learning.explore import build_jobs, discover_sources, job_key, run_job
+
+    s = ctx.s
+    sources, notes = discover_sources(ctx.campaign)
+    jobs = build_jobs(ctx.campaign, sources, ctx.g)
+    key = _key("explore", ctx.base_sha, sorted(job_key(j, ctx.base_sha, s) for j in jobs))
+    path = ctx.dir / "explore" / "summary.json"
+    done = _done(path, key)
+    if done:
+        ctx.say(f"gen{ctx.g:03d} explore: {len(done['runs'])} runs done earlier, skipped")
+        return done
+    if not jobs:
+        raise SeilabError("learning.batches: no structures to explore (run the chemistry and sampling stages)")
+    runs = []
+    for i, job in enumerate(jobs, 1):
+        rec = run_job(job, _LazyCalc(ctx), s, ctx.dir / "explore", ctx.base_sha)
+        g = rec["gamma"]
+        ctx.say(f"gen{ctx.g:03d} explore [{i}/{len(jobs)}] {job.name} ({len(job.atoms)} atoms): "
+                + ("done earlier" if rec.get("skipped") else
+                   f"{rec['steps_run']} steps, max γ {g['max'] if g['max'] is not None else float('nan'):.3g}"
+                   + (f", halted ({rec['reason']})" if rec["halted"] else "")))
+        rec.pop("skipped", None)
+        runs.append(rec)
+    batches = {b: _aggregate([r for r in runs if r["batch"] == b]) for b in s.batches}
+    summary = {"key": key, "generation": ctx.g, "potential": ctx.base.as_dict(), "notes": notes, "runs": runs,
+               "batches": batches, "total": _aggregate(runs)}
+    provenance.write_json(path, summary, provenance.record("learning.explore", settings=s.model_dump(mode="json")))
+    return summary
+
+
+class _LazyCalc:
+    """Builds the model calculator only when an MD run actually has to run."""
+
+    def __init__(self, ctx: _Ctx):
+        self._ctx = ctx
+
+    def __getattr__(self, name):
+        return getattr(self._ctx.model_calc(), name)
+
+
+def _exploration_frames(ctx: _Ctx, explore: dict, batch: str | None = None):
+    """Every kept exploration frame, streamed file by file and frame by frame (frames can be large)."""
+    from seilab.learning.explore import iter_frames
+
+    for r in explore["runs"]:
+        if batch is not None and r["batch"] != batch:
+            continue
+        path = ctx.dir / "explore" / f"{r['name']}.extxyz"
+        if not path.is_file():
+            raise SeilabError(f"{path}: exploration frames missing; delete {ctx.dir / 'explore' / 'summary.json'} "
+                              "and rerun")
+        yield from iter_frames(path)
+
+
+def _step_candidates(ctx: _Ctx, explore: dict) -> dict:
+    from seilab.learning.select import make_candidates
+
+    s = ctx.s
+    cutoff = ctx.cutoff()
+    key = _key("candidates", explore["key"], cutoff, _settings_dump(
+        s, "gamma_window", "subcell_atoms", "subcell_vacuum_A", "subcells_per_frame", "subcell_min_gamma",
+        "subcell_duplicate_tol_A", "min_distance_A"))
+    path = ctx.dir / "candidates.json"
+    xyz = ctx.dir / "candidates.extxyz"
+    done = _done(path, key)
+    if done and (done["report"]["candidates"] == 0 or provenance.is_valid_artifact(xyz)):
+        ctx.say(f"gen{ctx.g:03d} candidates: {done['report']['candidates']} found earlier, skipped")
+        return done
+    frames = _exploration_frames(ctx, explore)
+    cands, report = make_candidates(frames, s, cutoff, ctx.elements)
+    if cands:
+        provenance.write_extxyz(xyz, cands, provenance.record("learning.candidates", key=key))
+    ctx.say(f"gen{ctx.g:03d} candidates: {report['candidates']} ({report['candidates_whole']} whole frames, "
+            f"{report['candidates_subcells']} subcells) from {report['frames']} frames")
+    rec = {"key": key, "generation": ctx.g, "cutoff_A": cutoff, "report": report}
+    provenance.write_json(path, rec, provenance.record("learning.candidates"))
+    return rec
+
+
+def _step_select(ctx: _Ctx, cand: dict) -> dict:
+    from seilab.learning.select import cap_candidates, d_optimal, random_subset
+    from seilab.sampling.common import seed_for
+
+    s = ctx.s
+    key = _key("select", cand["key"], ctx.base_sha, s.selection, s.budget_per_generation, s.max_candidates, s.seed)
+    path = ctx.dir / "select" / "selection.json"
+    xyz = ctx.dir / "select" / "selected.extxyz"
+    done = _done(path, key)
+    if done and (done["n_selected"] == 0 or provenance.is_valid_artifact(xyz)):
+        ctx.say(f"gen{ctx.g:03d} select: {done['n_selected']} selected earlier, skipped")
+        return done
+    cands = provenance.read_extxyz(ctx.dir / "candidates.extxyz") if cand["report"]["candidates"] else []
+    pool = cap_candidates(cands, s.max_candidates)
+    t0 = time.perf_counter()
+    if not pool:
+        chosen = []
+    elif s.selection == "random":
+        chosen = random_subset(len(pool), s.budget_per_generation, seed_for(s.seed, ctx.g, "select"))
+    else:
+        chosen = d_optimal(pool, ctx.base, ctx.elements, s.budget_per_generation, ctx.dir / "select", s.threads)
+    selected = [pool[i] for i in chosen]
+    if selected:
+        provenance.write_extxyz(xyz, selected, provenance.record("learning.select", key=key))
+    batches: dict = {}
+    for a in selected:
+        b = str(a.info.get("batch", "?"))
+        batches[b] = batches.get(b, 0) + 1
+    rec = {"key": key, "generation": ctx.g, "method": s.selection, "pool": len(pool), "n_selected": len(selected),
+           "per_batch": batches, "gamma_max": [float(a.info.get("gamma_max", np.nan)) for a in selected],
+           "n_atoms": [len(a) for a in selected], "seconds": round(time.perf_counter() - t0, 2)}
+    provenance.write_json(path, rec, provenance.record("learning.select"))
+    ctx.say(f"gen{ctx.g:03d} select ({s.selection}): {len(selected)} of {len(pool)} candidates {batches}")
+    return rec
+
+
+def _step_label(ctx: _Ctx, sel: dict) -> dict:
+    from seilab.reference.labelling import label_structures, store_for
+    from seilab.reference.store import structure_hash
+
+    key = _key("label", sel["key"])
+    path = ctx.dir / "labels.json"
+    store = store_for(ctx.campaign)
+    done = _done(path, key)
+    if done and all(h in store for h in done["hashes"] if h not in set(done.get("failed_hashes", []))):
+        ctx.say(f"gen{ctx.g:03d} label: {len(done['hashes'])} structures labelled earlier, skipped")
+        return done
+    frames = provenance.read_extxyz(ctx.dir / "select" / "selected.extxyz")
+    tagged = []
+    for a in frames:
+        b = a.copy()
+        b.info = {"kind": "active_learning", "phase": str(a.info.get("phase", "")),
+                  "source": f"gen{ctx.g:03d}:{a.info.get('batch', '')}:{a.info.get('source', '')}"}
+        for arr in [k for k in b.arrays if k not in ("numbers", "positions")]:
+            del b.arrays[arr]
+        tagged.append(b)
+    report = label_structures(tagged, store, ctx.reference_factory, workers=ctx.s.workers,
+                              threads=ctx.campaign.reference.threads, progress=False)
+    rec = {"key": key, "generation": ctx.g, "hashes": [structure_hash(a) for a in tagged],
+           "labelled": report.labelled, "already_in_store": report.already_in_store,
+           "duplicates": report.duplicates, "failed": report.failed,
+           "failed_hashes": [f[0] for f in report.failed], "label_seconds": round(report.label_seconds, 2),
+           "dataset_size": len(store)}
+    provenance.write_json(path, rec, provenance.record("learning.label", reference=store.reference))
+    ctx.say(f"gen{ctx.g:03d} label: {report.labelled} new labels ({report.already_in_store} already in the store, "
+            f"{len(report.failed)} failed); dataset {len(store)} structures")
+    return rec
+
+
+def _generation_index(pot) -> int | None:
+    from seilab.training.stage import GEN_RE
+
+    m = GEN_RE.match(str(pot.generation or ""))
+    return int(m.group(1)) if m else None
+
+
+def _fit_loss(pot) -> float | None:
+    """The final pacemaker loss stored in the potential's metadata (``_loss``), when present."""
+    try:
+        import yaml
+
+        with open(pot.yaml) as fh:
+            meta = (yaml.safe_load(fh) or {}).get("metadata") or {}
+        loss = meta.get("_loss")
+        return float(loss) if loss is not None else None
+    except Exception:
+        return None
+
+
+def _fixed_test(ctx: _Ctx, pot) -> dict | None:
+    """Errors of the starting and the new potential on one *fixed* held-out set: the test set of the
+    potential the loop started from (the training stage's test set grows with the dataset, so its
+    RMSE is not comparable across generations)."""
+    import pandas as pd
+
+    from seilab.training.backend import Potential
+    from seilab.training.metrics import error_metrics, predict
+
+    start = _read(gen_dir(ctx.campaign, 1) / "start.json")
+    if not start:
+        return None
+    path = Path(start["potential"]["yaml"]).parent / "data" / "test.pckl.gzip"
+    if not path.is_file():
+        return None
+    df = pd.read_pickle(path, compression="gzip")
+
+    def errors(p):
+        m = error_metrics(predict(ctx.backend.calculator(p), df))
+        return {"energy_rmse_meV_per_atom": m["energy_meV_per_atom"]["rmse"],
+                "force_rmse_meV_per_A": m["force_meV_per_A"]["rmse"],
+                "force_mae_meV_per_A": m["force_meV_per_A"]["mae"]}
+
+    first = Potential.from_dict(start["potential"])
+    return {"path": str(path), "n_structures": len(df), "start_potential": first.generation,
+            "start": errors(first), "base": errors(ctx.base), "new": errors(pot)}
+
+
+def _step_fit(ctx: _Ctx, labels: dict) -> dict:
+    from seilab.training.backend import Potential
+    from seilab.training.stage import finished_record, run_training
+
+    key = _key("fit", labels["key"], ctx.base_sha, ctx.campaign.training.model_dump(
+        mode="json", exclude={"threads", "timeout_s", "display_step"}))
+    path = ctx.dir / "fit.json"
+    done = _done(path, key)
+    if done:
+        pot = Potential.from_dict(done["potential"])
+        if finished_record(pot.yaml.parent) is not None and pot.yaml.is_file() \
+                and provenance.sha256_file(pot.yaml) == done.get("yaml_sha256"):
+            ctx.say(f"gen{ctx.g:03d} fit: {done['training_generation']} fitted earlier, skipped")
+            return done
+    base_idx = _generation_index(ctx.base)
+    target = base_idx + 1 if base_idx is not None else None
+    result = run_training(ctx.campaign, generation=target, init_from=ctx.base, backend=ctx.backend, progress=ctx.say)
+    pot = result.potential
+    rec = {"key": key, "generation": ctx.g, "training_generation": result.generation, "skipped_fit": result.skipped,
+           "potential": pot.as_dict(), "yaml_sha256": provenance.sha256_file(pot.yaml),
+           "metrics": {k: result.metrics.get(k) for k in ("train", "test")}, "loss": _fit_loss(pot),
+           "fixed_test": _fixed_test(ctx, pot)}
+    provenance.write_json(path, rec, provenance.record("learning.fit"))
+    test = (result.metrics.get("test") or {})
+    ctx.say(f"gen{ctx.g:03d} fit: {result.generation}"
+            + (f", test force RMSE {test['force_meV_per_A']['rmse']:.0f} meV/Å" if test else "")
+            + (f", loss {rec['loss']:.4g}" if rec["loss"] is not None else ""))
+    return rec
+
+
+def _step_validate(ctx: _Ctx, fit: dict) -> dict | None:
+    from seilab.training.backend import Potential
+
+    s = ctx.s
+    if not s.validation:
+        return None
+    checks = list(s.validation_checks) if s.validation_checks is not None else list(ctx.campaign.validation.checks)
+    key = _key("validate", fit["yaml_sha256"], checks, ctx.campaign.validation.model_dump(mode="json"))
+    path = ctx.dir / "validation.json"
+    done = _done(path, key)
+    if done:
+        ctx.say(f"gen{ctx.g:03d} validate: {'passed' if done['passed'] else 'failed'} earlier, skipped")
+        return done
+    from seilab.validation.stage import run_validation
+
+    campaign = ctx.campaign
+    if s.validation_checks is not None:
+        campaign = campaign.model_copy(update={"validation": campaign.validation.model_copy(update={"checks": checks})})
+    pot = Potential.from_dict(fit["potential"])
+    report = run_validation(campaign, potential=pot, backend=ctx.backend, progress=ctx.say)
+    failed = [c["name"] for c in report.get("checks", []) if not c.get("passed")]
+    rec = {"key": key, "generation": ctx.g, "passed": bool(report["passed"]), "checks": checks,
+           "n_checks": len(report.get("checks", [])), "failed": failed, "report": report.get("path"),
+           "skipped": [x.get("what") for x in report.get("skipped", [])]}
+    provenance.write_json(path, rec, provenance.record("learning.validate"))
+    ctx.say(f"gen{ctx.g:03d} validate: {'passed' if rec['passed'] else 'failed'} "
+            f"({rec['n_checks'] - len(failed)}/{rec['n_checks']} checks)")
+    return rec
+
+
+def _step_reassess(ctx: _Ctx, explore: dict, fit: dict) -> dict | None:
+    from seilab.learning.gamma import gamma_stats, model_calculator, per_atom_gamma
+    from seilab.training.backend import Potential
+
+    if not ctx.s.reassess:
+        return None
+    pot = Potential.from_dict(fit["potential"])
+    key = _key("reassess", explore["key"], potential_sha(pot))
+    path = ctx.dir / "reassess.json"
+    done = _done(path, key)
+    if done:
+        return done
+    calc = model_calculator(pot, ctx.backend, gamma=True)
+    per_batch: dict = {}
+    for b in sorted({r["batch"] for r in explore["runs"]}):
+        per_batch[b] = [per_atom_gamma(f, calc) for f in _exploration_frames(ctx, explore, b)]
+    w = ctx.s.gamma_window
+    rec = {"key": key, "generation": ctx.g, "potential": pot.as_dict(),
+           "batches": {b: gamma_stats(gs, w) for b, gs in per_batch.items()},
+           "total": gamma_stats([g for gs in per_batch.values() for g in gs], w)}
+    provenance.write_json(path, rec, provenance.record("learning.reassess"))
+    t = rec["total"]
+    if t["n_atoms"]:
+        ctx.say(f"gen{ctx.g:03d} reassess: same frames under {pot.generation}: max γ {t['max']:.3g}, "
+                f"γ>1 on {100 * t['frac_gt_1']:.1f}% of atoms (was {100 * explore['total']['frac_gt_1']:.1f}%)")
+    return rec
+
+
+# ============================================================================================ loop
+def _converged(s, g: int, fit: dict | None, val: dict | None) -> tuple[bool, dict]:
+    crit: dict = {}
+    if fit is not None:
+        if s.loss_threshold is not None:
+            crit["loss"] = fit.get("loss") is not None and fit["loss"] <= s.loss_threshold
+        if s.force_rmse_threshold_meV_per_A is not None:
+            test = (fit.get("metrics") or {}).get("test")
+            crit["force_rmse"] = bool(test) and test["force_meV_per_A"]["rmse"] <= s.force_rmse_threshold_meV_per_A
+    if s.require_validation_pass and s.validation:
+        crit["validation"] = bool(val and val.get("passed"))
+    ok = fit is not None and g >= s.min_generations and bool(crit) and all(crit.values())
+    return ok, crit
+
+
+def _summary(g: int, steps: dict) -> dict:
+    ex, ca, se, la, fi, va, re_ = (steps.get(k) for k in STEPS)
+    test = ((fi or {}).get("metrics") or {}).get("test") or {}
+    train = ((fi or {}).get("metrics") or {}).get("train") or {}
+    out = {
+        "generation": g,
+        "start_potential": (ex or {}).get("potential", {}).get("generation"),
+        "explore_gamma": (ex or {}).get("total"),
+        "explore_gamma_per_batch": (ex or {}).get("batches"),
+        "candidates": (ca or {}).get("report", {}).get("candidates"),
+        "candidates_report": (ca or {}).get("report"),
+        "selected": (se or {}).get("n_selected"),
+        "selected_per_batch": (se or {}).get("per_batch"),
+        "labelled": (la or {}).get("labelled"),
+        "dataset_size": (la or {}).get("dataset_size"),
+        "training_generation": (fi or {}).get("training_generation"),
+        "n_train": train.get("n_structures"), "n_test": test.get("n_structures"),
+        "test_energy_rmse_meV_per_atom": (test.get("energy_meV_per_atom") or {}).get("rmse"),
+        "test_energy_mae_meV_per_atom": (test.get("energy_meV_per_atom") or {}).get("mae"),
+        "test_force_rmse_meV_per_A": (test.get("force_meV_per_A") or {}).get("rmse"),
+        "test_force_mae_meV_per_A": (test.get("force_meV_per_A") or {}).get("mae"),
+        "loss": (fi or {}).get("loss"),
+        "fixed_test_structures": ((fi or {}).get("fixed_test") or {}).get("n_structures"),
+        "fixed_test_force_rmse_start_meV_per_A": (((fi or {}).get("fixed_test") or {}).get("start") or {}).get(
+            "force_rmse_meV_per_A"),
+        "fixed_test_force_rmse_meV_per_A": (((fi or {}).get("fixed_test") or {}).get("new") or {}).get(
+            "force_rmse_meV_per_A"),
+        "fixed_test_energy_rmse_meV_per_atom": (((fi or {}).get("fixed_test") or {}).get("new") or {}).get(
+            "energy_rmse_meV_per_atom"),
+        "validation_passed": (va or {}).get("passed") if va else None,
+        "validation_failed_checks": (va or {}).get("failed") if va else None,
+        "reassess_gamma": (re_ or {}).get("total") if re_ else None,
+    }
+    return out
+
+
+class _State:
+    def __init__(self, campaign, say):
+        self.path = learning_dir(campaign) / STATE
+        self.data = _read(self.path) or {}
+        self.data.setdefault("generations", {})
+        self.say = say
+
+    def step(self, g: int, step: str, status: str = "done") -> None:
+        gen = self.data["generations"].setdefault(str(g), {"steps": {}})
+        gen["steps"][step] = status
+        self.data.update(status="running", current_generation=g, stop_reason=None)
+        self.write()
+
+    def finish_generation(self, g: int, summary: dict) -> None:
+        gen = self.data["generations"].setdefault(str(g), {"steps": {}})
+        gen["summary"] = summary
+        self.write()
+
+    def stop(self, reason: str, g: int) -> None:
+        self.data.update(status="stopped", stop_reason=reason, last_generation=g)
+        self.write()
+
+    def write(self) -> None:
+        self.data["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        provenance.write_json(self.path, self.data)
+
+
+def _start(campaign, g: int, base_candidate, say) -> object:
+    """The potential generation ``g`` starts from; an unfinished generation whose recorded start no
+    longer matches the files is wiped and restarted."""
+    from seilab.training.backend import Potential
+
+    gdir = gen_dir(campaign, g)
+    rec = _read(gdir / "start.json")
+    if rec:
+        pot = Potential.from_dict(rec["potential"])
+        same = pot.yaml.is_file() and potential_sha(pot) == rec.get("sha")
+        if same and (base_candidate is None or potential_sha(base_candidate) == rec.get("sha")):
+            return pot
+        say(f"gen{g:03d}: its starting potential changed; restarting this generation")
+        shutil.rmtree(gdir)
+    if base_candidate is None:
+        raise SeilabError("learning: no starting potential")
+    gdir.mkdir(parents=True, exist_ok=True)
+    provenance.write_json(gdir / "start.json",
+                          {"potential": base_candidate.as_dict(), "sha": potential_sha(base_candidate)},
+                          provenance.record("learning.start"))
+    return base_candidate
+
+
+def run_learning(campaign, backend=None, reference_factory: Callable[[], object] | None = None,
+                 progress: Callable[[str], None] | None = None) -> dict:
+    """Run (or resume) the active-learning loop of ``campaign``; returns the summary (also in
+    ``<output>/learning/learning.json``).
+
+    ``reference_factory`` is the (picklable, zero-argument) factory of the reference calculator the
+    labeller uses (default: the campaign's reference); ``backend`` the MLIP backend (default:
+    ``training.backend``).
+    """
+    from seilab.training.backend import Potential, get_backend
+    from seilab.training.stage import latest_potential
+
+    say = progress or (lambda m: None)
+    s = campaign.learning
+    root = learning_dir(campaign)
+    if not (gen_dir(campaign, 1) / "start.json").is_file():
+        latest_potential(campaign)  # a clear error before anything is written when there is no potential
+    root.mkdir(parents=True, exist_ok=True)
+    backend = backend or get_backend(campaign.training.backend)
+    if reference_factory is None:
+        from seilab.reference.calculators import get_calculator
+
+        reference_factory = functools.partial(get_calculator, campaign.reference)
+    state = _State(campaign, say)
+    generations: list[dict] = []
+    stop_reason = "max_generations"
+    next_base = None
+    t_start = time.perf_counter()
+    for g in range(1, s.max_generations + 1):
+        gdir = gen_dir(campaign, g)
+        finished = _read(gdir / "generation.json")
+        if finished.get("summary"):
+            summary = finished["summary"]
+            if finished.get("fit_potential"):
+                next_base = Potential.from_dict(finished["fit_potential"])
+            # the stop decision is re-made with the current settings (thresholds, max_generations)
+            stop = "no_candidates" if finished.get("stop") == "no_candidates" else None
+            if stop is None:
+                converged, crit = _converged(s, g, _read(gdir / "fit.json") or None,
+                                             _read(gdir / "validation.json") or None)
+                summary.update(converged=converged, convergence=crit)
+                stop = "converged" if converged else ("max_generations" if g == s.max_generations else None)
+            summary["stop"] = stop
+            generations.append(summary)
+            state.finish_generation(g, summary)
+            say(f"gen{g:03d}: finished earlier" + (f" ({stop})" if stop else ""))
+            if stop:
+                stop_reason = stop
+                break
+            continue
+        if g == 1 and not (gdir / "start.json").is_file():
+            next_base = latest_potential(campaign)
+        base = _start(campaign, g, next_base, say)
+        say(f"gen{g:03d}: exploring with {base.generation or base.yaml}")
+        ctx = _Ctx(campaign, g, base, backend, reference_factory, say)
+        steps: dict = {}
+        steps["explore"] = _step_explore(ctx)
+        state.step(g, "explore")
+        steps["candidates"] = _step_candidates(ctx, steps["explore"])
+        state.step(g, "candidates")
+        steps["select"] = _step_select(ctx, steps["candidates"])
+        state.step(g, "select")
+        stop = None
+        fit = val = None
+        if steps["select"]["n_selected"] == 0:
+            stop = "no_candidates"
+            say(f"gen{g:03d}: nothing selected (no candidate in the γ window {tuple(s.gamma_window)}, or none "
+                "extends the active set); stopping")
+        else:
+            steps["label"] = _step_label(ctx, steps["select"])
+            state.step(g, "label")
+            fit = steps["fit"] = _step_fit(ctx, steps["label"])
+            state.step(g, "fit")
+            val = steps["validate"] = _step_validate(ctx, fit)
+            state.step(g, "validate", "done" if val is not None else "off")
+            steps["reassess"] = _step_reassess(ctx, steps["explore"], fit)
+            state.step(g, "reassess", "done" if steps["reassess"] is not None else "off")
+        summary = _summary(g, steps)
+        converged, crit = _converged(s, g, fit, val)
+        summary["convergence"] = crit
+        summary["converged"] = converged
+        if stop is None and converged:
+            stop = "converged"
+        if stop is None and g == s.max_generations:
+            stop = "max_generations"
+        summary["stop"] = stop
+        provenance.write_json(gdir / "generation.json",
+                              {"summary": summary, "stop": stop,
+                               "fit_potential": fit["potential"] if fit else None},
+                              provenance.record("learning.generation", settings=s.model_dump(mode="json")))
+        state.finish_generation(g, summary)
+        generations.append(summary)
+        if fit:
+            next_base = Potential.from_dict(fit["potential"])
+        if stop:
+            stop_reason = stop
+            break
+    _compare(generations)
+    result = {"generations": generations, "stop_reason": stop_reason,
+              "final_potential": next_base.as_dict() if next_base else None,
+              "seconds_this_run": round(time.perf_counter() - t_start, 1)}
+    state.data["summary"] = {k: v for k, v in result.items() if k != "generations"}
+    state.stop(stop_reason, generations[-1]["generation"] if generations else 0)
+    provenance.write_json(root / SUMMARY, result,
+                          provenance.record("learning", settings=s.model_dump(mode="json")))
+    result["path"] = str(root / SUMMARY)
+    return result
+
+
+def _compare(generations: list[dict]) -> None:
+    """Mark, for each generation after the first, whether its exploration had fewer extrapolative atoms."""
+    prev = None
+    for gsum in generations:
+        cur = (gsum.get("explore_gamma") or {}).get("frac_gt_1")
+        gsum["frac_gt_1_reduced_vs_previous"] = (None if prev is None or cur is None else bool(cur < prev))
+        prev = cur if cur is not None else prev
