@@ -49,7 +49,7 @@ lammps-if-possible:
 	@bash scripts/build_lammps.sh >/tmp/seilab-lammps-build.log 2>&1 || echo "warning: LAMMPS build failed (see /tmp/seilab-lammps-build.log); LAMMPS tests will be skipped"
 
 demo: setup lammps
-	$(VENV)/bin/seilab chemistry $(CONFIG)
+	$(VENV)/bin/seilab run $(CONFIG)
 
 test: setup system lammps-if-possible
 	$(PY) -m pytest -q -p no:cacheprovider
