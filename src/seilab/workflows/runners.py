@@ -20,3 +20,211 @@ def report(campaign) -> dict:
     from seilab.report import build_report
 
     return build_report(campaign)
+
+
+def sampling(campaign) -> dict:
+    from seilab.sampling.pipeline import run_sampling
+
+    manifest = run_sampling(campaign, progress=False)
+    files = manifest.get("files", [])
+    kinds: dict[str, int] = {}
+    for f in files:
+        kinds[f.get("kind", "?")] = kinds.get(f.get("kind", "?"), 0) + int(f.get("n_frames", 0) or 0)
+    return {"files": len(files), "frames_per_kind": kinds}
+
+
+def labelling(campaign) -> dict:
+    from seilab.reference.labelling import label_campaign
+
+    report = label_campaign(campaign, progress=False)
+    return _label_summary(report)
+
+
+def _label_summary(report) -> dict:
+    out = {}
+    for name in ("n_total", "n_labelled", "n_skipped", "n_failed", "seconds", "calls"):
+        if hasattr(report, name):
+            out[name] = getattr(report, name)
+    if hasattr(report, "to_dict"):
+        out.update({k: v for k, v in report.to_dict().items() if isinstance(v, (int, float, str))})
+    return out
+
+
+def unlabelled_indices(campaign) -> list[int]:
+    """Indices (into the sampling manifest's frames) of structures the dataset store lacks."""
+    from seilab.reference.labelling import store_for
+    from seilab.sampling.pipeline import sampled_frames
+
+    store = store_for(campaign)
+    return [i for i, atoms in enumerate(sampled_frames(campaign)) if atoms not in store]
+
+
+def label_indices(campaign, indices: list[int]) -> dict:
+    """Label one batch of sampled structures (a jobflow fan-out job); resumable like the stage."""
+    import functools
+
+    from seilab.reference.calculators import get_calculator
+    from seilab.reference.labelling import label_structures, store_for
+    from seilab.sampling.pipeline import sampled_frames
+
+    frames = sampled_frames(campaign)
+    batch = [frames[i] for i in indices]
+    report = label_structures(batch, store_for(campaign), functools.partial(get_calculator, campaign.reference),
+                              workers=1, threads=campaign.reference.threads, progress=False)
+    return _label_summary(report)
+
+
+def training(campaign) -> dict:
+    from seilab.training.stage import run_training
+
+    result = run_training(campaign)
+    metrics = getattr(result, "metrics", None) or {}
+    pot = getattr(result, "potential", None)
+    return {"potential": str(pot.yaml) if pot is not None else None,
+            "test": (metrics.get("test") or {}).get("overall") if isinstance(metrics, dict) else None}
+
+
+def validation(campaign) -> dict:
+    from seilab.validation.stage import run_validation
+
+    report = run_validation(campaign)
+    if isinstance(report, dict):
+        return {k: report[k] for k in ("passed", "n_passed", "n_failed", "n_checks") if k in report}
+    return {}
+
+
+def learning(campaign) -> dict:
+    from seilab.learning.stage import run_learning
+
+    r = run_learning(campaign)
+    gens = r.get("generations") or []
+    last = gens[-1] if gens else {}
+    return {"stop_reason": r.get("stop_reason"), "generations": len(gens),
+            "final_potential": (r.get("final_potential") or {}).get("generation"),
+            "dataset_size": last.get("dataset_size"),
+            "test_force_rmse_meV_per_A": last.get("test_force_rmse_meV_per_A")}
+
+
+def simulation(campaign) -> dict:
+    from seilab.simulation.stage import run_simulation
+
+    result = run_simulation(campaign)
+    d = result.as_dict()
+    return {k: v for k, v in d.items() if isinstance(v, (int, float, str, bool)) or v is None}
+
+
+def _latest_trajectory(campaign):
+    from seilab.provenance import read_json
+    from seilab.errors import SeilabError
+
+    latest = campaign.stage_dir("simulation") / "latest.json"
+    if not latest.is_file():
+        raise SeilabError(f"{latest}: missing; run the simulation stage first")
+    info = read_json(latest)
+    for key in ("trajectory", "dump", "trajectory_path"):
+        if info.get(key):
+            return info
+    raise SeilabError(f"{latest}: names no trajectory")
+
+
+def analysis(campaign) -> dict:
+    from pathlib import Path
+
+    from seilab.analysis.pipeline import analyze_trajectory
+
+    info = _latest_trajectory(campaign)
+    traj = Path(info.get("trajectory") or info.get("dump") or info.get("trajectory_path"))
+    settings = campaign.analysis
+    if getattr(settings, "type_map", None) in (None, [], ()) and "type_map" in type(settings).model_fields:
+        settings = settings.model_copy(update={"type_map": list(campaign.elements)})
+    result = analyze_trajectory(traj, settings=settings, out_dir=campaign.stage_dir("analysis"))
+    d = result.to_dict() if hasattr(result, "to_dict") else {}
+    return {k: v for k, v in d.get("summary", {}).items() if isinstance(v, (int, float, str))} if isinstance(d, dict) else {}
+
+
+def transport_phases(campaign, reaction: dict) -> list[str]:
+    """Phase names that get an Onsager run, from ``transport.phases`` and the chemistry result."""
+    mode = campaign.transport.phases
+    if mode == "all":
+        return [p.name for p in campaign.phases]
+    if mode == "stable":
+        return list(reaction["stable_phases"])
+    names = [campaign.reactants.anode]
+    for k in reaction["kinks"]:
+        if 0 < k["x_anode"] < 1:
+            names += [p for p in k["products"] if p not in names]
+    names.append(campaign.reactants.electrolyte)
+    return list(dict.fromkeys(names))
+
+
+def transport(campaign) -> dict:
+    """Onsager L for the tie-line phases with the newest potential; fluxes J = −L∇μ; figures."""
+    from seilab import provenance
+    from seilab.analysis.transport.campaign import Phase, run_campaign
+    from seilab.analysis.transport.figures import plot_fluxes, plot_p_coefficients
+    from seilab.analysis.transport.fluxes import compare_fluxes, driving_forces, predict_fluxes
+    from seilab.chemistry import load_reaction, load_relaxed_phases
+    from seilab.errors import SeilabError
+    from seilab.training.backend import get_backend
+    from seilab.training.stage import latest_potential
+
+    reaction = load_reaction(campaign)
+    cp = reaction.get("chemical_potential_distance", {})
+    if "mu_anode_eV" not in cp:
+        raise SeilabError("chemistry/reaction.json: no chemical-potential distance, cannot form grad_mu")
+    grad_mu = driving_forces(cp["mu_anode_eV"], cp["mu_electrolyte_eV"], campaign.transport.interface_width_A)
+    names = transport_phases(campaign, reaction)
+    relaxed = load_relaxed_phases(campaign, names=set(names))
+    potential = latest_potential(campaign)
+    calc = get_backend(campaign.training).calculator(potential)
+    out = campaign.stage_dir("transport")
+    entries = run_campaign([Phase(n, relaxed[n]) for n in names], calc, out, campaign.transport)
+    results = [e.result for e in entries]
+    rows = []
+    for e in entries:
+        f = predict_fluxes(e.result, grad_mu)
+        rows.append({"phase": e.phase, "temperature_K": e.temperature_K, "composition": e.composition,
+                     "J": {s: float(j) for s, j in zip(f.species, f.J)},
+                     "J_err": {s: float(j) for s, j in zip(f.species, f.J_err)},
+                     "sign": {s: ("+" if j > 0 else "-" if j < 0 else "0") for s, j in zip(f.species, f.J)}})
+    plot_fluxes(results, grad_mu, out / "fig8_fluxes.png")
+    try:
+        plot_p_coefficients(results, out / "figS9_L_P.png", temperature_K=None)
+    except SeilabError:
+        pass  # no P-containing phase
+    measured = measured_interface_flux(campaign)
+    comparison = None
+    if measured:
+        mean_pred = {}
+        for s in measured:
+            vals = [r["J"][s] for r in rows if s in r["J"]]
+            if vals:
+                mean_pred[s] = sum(vals) / len(vals)
+        comparison = compare_fluxes(mean_pred, measured)
+    provenance.write_json(out / "fluxes.json", {
+        "grad_mu_eV_per_A": grad_mu, "interface_width_A": campaign.transport.interface_width_A,
+        "units": {"J": "ions Å^-2 ps^-1, positive toward the metal", "L": "1/(eV Å ps)"},
+        "phases": rows, "measured_interface_flux": measured, "comparison": comparison,
+        "potential": str(potential.yaml)},
+        provenance.record("transport", inputs=[potential.yaml], settings=campaign.transport.model_dump(mode="json")))
+    return {"phases": len(names), "runs": len(entries),
+            "signs": {f"{r['phase']}@{r['temperature_K']:.0f}K": "".join(f"{s}{r['sign'][s]}" for s in r["sign"])
+                      for r in rows}}
+
+
+def measured_interface_flux(campaign) -> dict | None:
+    """Net flux per species across the initial interface (ions Å⁻² ps⁻¹, + toward the metal), from the
+    analysis stage: the final net crossings per area divided by the elapsed time."""
+    import json
+
+    path = campaign.stage_dir("analysis") / "analysis.json"
+    if not path.is_file():
+        return None
+    flux = json.loads(path.read_text()).get("flux") or {}
+    times = flux.get("time_ps") or flux.get("times_ps") or []
+    net = flux.get("net_per_area") or flux.get("net_per_area_nm2")
+    species = flux.get("species")
+    if not times or not net or not species or times[-1] <= times[0]:
+        return None
+    dt = times[-1] - times[0]
+    return {s: float(net[-1][k]) / 100.0 / dt for k, s in enumerate(species)}  # nm^-2 -> Å^-2

@@ -25,6 +25,14 @@ class TransportSettings(Settings):
     Error bars come from ``n_blocks`` contiguous time blocks per trajectory.
     """
 
+    # --- campaign (used by `seilab run`) --------------------------------------------------
+    phases: Literal["tie_line", "stable", "all"] = Field(
+        "tie_line", description="which phases get an Onsager run: the products on the reactants' tie line "
+                                "(and the reactants), every phase on the hull, or every phase of the campaign")
+    interface_width_A: float = Field(
+        10.0, gt=0, description="width over which the reactants' chemical-potential difference drops: "
+                                "grad_mu = delta_mu / width (eV/Å); scales |J|, not its sign")
+
     # --- MD -----------------------------------------------------------------------------
     temperatures_K: list[float] = Field(default_factory=lambda: [900.0, 1200.0],
                                         description="NVT temperatures, K (paper: 900 and 1200 K)")
