@@ -221,10 +221,9 @@ def measured_interface_flux(campaign) -> dict | None:
     if not path.is_file():
         return None
     flux = json.loads(path.read_text()).get("flux") or {}
-    times = flux.get("time_ps") or flux.get("times_ps") or []
-    net = flux.get("net_per_area") or flux.get("net_per_area_nm2")
-    species = flux.get("species")
-    if not times or not net or not species or times[-1] <= times[0]:
+    times = flux.get("times_ps") or []
+    net = flux.get("net_per_area_per_nm2") or {}
+    if len(times) < 2 or not net or times[-1] <= times[0]:
         return None
     dt = times[-1] - times[0]
-    return {s: float(net[-1][k]) / 100.0 / dt for k, s in enumerate(species)}  # nm^-2 -> Å^-2
+    return {s: float(v[-1]) / 100.0 / dt for s, v in net.items() if v}  # nm^-2 -> Å^-2
