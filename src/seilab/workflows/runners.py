@@ -26,11 +26,8 @@ def sampling(campaign) -> dict:
     from seilab.sampling.pipeline import run_sampling
 
     manifest = run_sampling(campaign, progress=False)
-    files = manifest.get("files", [])
-    kinds: dict[str, int] = {}
-    for f in files:
-        kinds[f.get("kind", "?")] = kinds.get(f.get("kind", "?"), 0) + int(f.get("n_frames", 0) or 0)
-    return {"files": len(files), "frames_per_kind": kinds}
+    return {"files": len(manifest.get("files", [])), "total_frames": manifest.get("total_frames"),
+            "frames_per_kind": manifest.get("frames_per_kind"), "interface_pairs": manifest.get("interface_pairs")}
 
 
 def labelling(campaign) -> dict:
@@ -41,13 +38,9 @@ def labelling(campaign) -> dict:
 
 
 def _label_summary(report) -> dict:
-    out = {}
-    for name in ("n_total", "n_labelled", "n_skipped", "n_failed", "seconds", "calls"):
-        if hasattr(report, name):
-            out[name] = getattr(report, name)
-    if hasattr(report, "to_dict"):
-        out.update({k: v for k, v in report.to_dict().items() if isinstance(v, (int, float, str))})
-    return out
+    d = report.as_dict() if hasattr(report, "as_dict") else {}
+    d["failed"] = len(d.get("failed") or [])
+    return {k: v for k, v in d.items() if isinstance(v, (int, float, str))}
 
 
 def unlabelled_indices(campaign) -> list[int]:
@@ -80,8 +73,10 @@ def training(campaign) -> dict:
     result = run_training(campaign)
     metrics = getattr(result, "metrics", None) or {}
     pot = getattr(result, "potential", None)
-    return {"potential": str(pot.yaml) if pot is not None else None,
-            "test": (metrics.get("test") or {}).get("overall") if isinstance(metrics, dict) else None}
+    test = metrics.get("test") or {}
+    return {"potential": str(pot.yaml) if pot is not None else None, "generation": getattr(result, "generation", None),
+            "test_energy_meV_per_atom": test.get("energy_meV_per_atom"),
+            "test_force_meV_per_A": test.get("force_meV_per_A")}
 
 
 def validation(campaign) -> dict:
