@@ -7,3 +7,10 @@ class Settings(BaseModel):
     """Strict settings: unknown keys are errors, values are validated on assignment."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def distinct_names(v):
+    """Validator body for an optional list of phase names: non-empty and without repeats."""
+    if v is not None and (not v or len(set(v)) != len(v)):
+        raise ValueError("give a non-empty list of distinct phase names (or leave it out)")
+    return v

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from seilab._settings import Settings
+from seilab._settings import Settings, distinct_names
 
 Batch = Literal["bulk", "amorphous", "interface"]
 ValidationGroup = Literal["metrics", "dimers", "eos", "rdf", "stability"]
@@ -137,9 +137,7 @@ class LearningSettings(Settings):
     @field_validator("phases")
     @classmethod
     def _phases(cls, v):
-        if v is not None and (not v or len(set(v)) != len(v)):
-            raise ValueError("give a non-empty list of distinct phase names (or leave it out)")
-        return v
+        return distinct_names(v)
 
     @model_validator(mode="after")
     def _consistent(self):

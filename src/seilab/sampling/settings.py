@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from seilab._settings import Settings
+from seilab._settings import Settings, distinct_names
 
 Miller = tuple[int, int, int]
 
@@ -135,9 +135,7 @@ class SamplingSettings(Settings):
     @field_validator("phases")
     @classmethod
     def _phases(cls, v):
-        if v is not None and (not v or len(set(v)) != len(v)):
-            raise ValueError("give a non-empty list of distinct phase names (or leave it out)")
-        return v
+        return distinct_names(v)
 
     @model_validator(mode="after")
     def _consistent(self):
