@@ -146,12 +146,13 @@ def write_extxyz(path: str | os.PathLike, frames, provenance: dict) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    frames = list(frames)  # a generator is consumed once
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    write(tmp, list(frames), format="extxyz")
+    write(tmp, frames, format="extxyz")
     os.replace(tmp, path)
     prov = dict(provenance)
     prov["sha256"] = sha256_file(path)
-    prov["n_frames"] = len(list(frames)) if not hasattr(frames, "__len__") else len(frames)
+    prov["n_frames"] = len(frames)
     write_json(sidecar_path(path), prov)
     return path
 

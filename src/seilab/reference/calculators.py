@@ -29,8 +29,6 @@ RY_TO_EV = 13.605693122994
 
 def describe(settings: "ReferenceSettings") -> dict:
     """Name, version and the settings that matter for this reference (goes into provenance)."""
-    from importlib import metadata
-
     name = settings.name
     info: dict = {"name": name}
     if name == "chgnet":
@@ -46,7 +44,6 @@ def describe(settings: "ReferenceSettings") -> dict:
     elif name == "vasp":
         info.update(xc=settings.xc, ecut_eV=settings.ecut_eV, kpoint_density_per_A3=settings.kpoint_density_per_A3,
                     ediff=settings.scf_tolerance_eV, ediffg=-settings.relax_fmax_eV_per_A)
-    del metadata
     return info
 
 

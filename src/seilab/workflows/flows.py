@@ -15,6 +15,9 @@ from jobflow import Flow, Response, job
 
 from seilab.workflows.stages import STAGES, get_stage, stage_names
 
+#: Structures per labelling job when the labelling stage fans out.
+LABEL_BATCH = 50
+
 
 @job
 def stage_job(config: str, stage: str, after: list | None = None) -> dict:
@@ -49,8 +52,7 @@ def labelling_batches(config: str) -> list[list[int]]:
 
     campaign = load_config(config)
     todo = unlabelled_indices(campaign)
-    size = max(1, getattr(campaign.sampling, "label_batch_size", 50) if hasattr(campaign, "sampling") else 50)
-    return [todo[i:i + size] for i in range(0, len(todo), size)]
+    return [todo[i:i + LABEL_BATCH] for i in range(0, len(todo), LABEL_BATCH)]
 
 
 def campaign_flow(config: str | Path, only: list[str] | None = None, until: str | None = None) -> Flow:
