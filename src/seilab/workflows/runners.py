@@ -171,7 +171,7 @@ def transport(campaign) -> dict:
     names = transport_phases(campaign, reaction)
     relaxed = load_relaxed_phases(campaign, names=set(names))
     potential = latest_potential(campaign)
-    calc = get_backend(campaign.training).calculator(potential)
+    calc = get_backend(campaign.training.backend).calculator(potential)
     out = campaign.stage_dir("transport")
     entries = run_campaign([Phase(n, relaxed[n]) for n in names], calc, out, campaign.transport)
     results = [e.result for e in entries]
