@@ -119,8 +119,10 @@ def run_campaign(campaign, only: list[str] | None = None, until: str | None = No
         say = progress or (lambda m: None)
         say(f"[{i}/{len(STAGES)}] {stage.name}: {stage.description}")
         rec = run_stage(campaign, stage, force=stage.name in force)
-        say(f"[{i}/{len(STAGES)}] {stage.name}: {'skipped (done)' if rec['skipped'] else 'done'} "
-            f"in {rec['seconds']:.1f} s")
+        if rec["skipped"]:
+            say(f"[{i}/{len(STAGES)}] {stage.name}: skipped (done earlier, in {rec['seconds']:.1f} s)")
+        else:
+            say(f"[{i}/{len(STAGES)}] {stage.name}: done in {rec['seconds']:.1f} s")
         records.append(rec)
         if stage.name == until:
             break
