@@ -14,3 +14,12 @@ def distinct_names(v):
     if v is not None and (not v or len(set(v)) != len(v)):
         raise ValueError("give a non-empty list of distinct phase names (or leave it out)")
     return v
+
+
+def distinct_temperatures(v):
+    """Validator body for a list of MD temperatures (K): each in (0, 10000), no repeats; as floats."""
+    if any(not (0 < t < 1e4) for t in v):
+        raise ValueError(f"temperatures must be in (0, 10000) K, got {v}")
+    if len(set(v)) != len(v):
+        raise ValueError("repeated temperature")
+    return [float(t) for t in v]

@@ -14,7 +14,8 @@ config loader) does not pull in numpy/scipy.
 
 from __future__ import annotations
 
-import importlib
+
+from seilab._lazy import lazy_getattr
 
 _EXPORTS = {
     "AnalysisSettings": "seilab.analysis.settings",
@@ -53,13 +54,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    mod = _EXPORTS.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'seilab.analysis' has no attribute {name!r}")
-    value = getattr(importlib.import_module(mod), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())
 
 
 def __dir__():

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from seilab._settings import Settings, distinct_names
+from seilab._settings import Settings, distinct_names, distinct_temperatures
 
 Batch = Literal["bulk", "amorphous", "interface"]
 ValidationGroup = Literal["metrics", "dimers", "eos", "rdf", "stability"]
@@ -112,11 +112,7 @@ class LearningSettings(Settings):
     @field_validator("bulk_temperatures_K", "amorphous_temperatures_K", "interface_temperatures_K")
     @classmethod
     def _temperatures(cls, v):
-        if any(not (0 < t < 1e4) for t in v):
-            raise ValueError(f"temperatures must be in (0, 10000) K, got {v}")
-        if len(set(v)) != len(v):
-            raise ValueError("repeated temperature")
-        return [float(t) for t in v]
+        return distinct_temperatures(v)
 
     @field_validator("bulk_lattice_scales")
     @classmethod

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from seilab._settings import Settings, distinct_names
+from seilab._settings import Settings, distinct_names, distinct_temperatures
 
 Miller = tuple[int, int, int]
 
@@ -100,11 +100,7 @@ class SamplingSettings(Settings):
     def _temperatures(cls, v: list[float]) -> list[float]:
         if not v:
             raise ValueError("give at least one temperature")
-        if any(not (0 < t < 1e4) for t in v):
-            raise ValueError(f"temperatures must be in (0, 10000) K, got {v}")
-        if len(set(v)) != len(v):
-            raise ValueError("repeated temperature")
-        return [float(t) for t in v]
+        return distinct_temperatures(v)
 
     @field_validator("strain_volume_fractions")
     @classmethod

@@ -9,6 +9,8 @@ Public API (imported lazily, so ``seilab.config`` can import the settings withou
 
 from __future__ import annotations
 
+from seilab._lazy import lazy_getattr
+
 _EXPORTS = {
     "MLIPBackend": "seilab.training.backend",
     "Potential": "seilab.training.backend",
@@ -26,9 +28,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'seilab.training' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())

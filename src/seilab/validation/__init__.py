@@ -7,6 +7,8 @@ Public API (imported lazily): :func:`run_validation` (all check groups + report.
 
 from __future__ import annotations
 
+from seilab._lazy import lazy_getattr
+
 _EXPORTS = {
     "run_validation": "seilab.validation.stage",
     "discover_structures": "seilab.validation.stage",
@@ -16,9 +18,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'seilab.validation' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())

@@ -18,7 +18,8 @@ TransportSettings`` (the config loader) imports pydantic only, not numpy/ase/mat
 
 from __future__ import annotations
 
-import importlib
+
+from seilab._lazy import lazy_getattr
 
 _EXPORTS = {
     "TransportSettings": "settings",
@@ -53,13 +54,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    mod = _EXPORTS.get(name)
-    if mod is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{mod}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _EXPORTS, globals(), prefix=f"{__name__}.")
 
 
 def __dir__():
