@@ -153,7 +153,20 @@ class Campaign(Settings):
         for role in ("anode", "electrolyte"):
             if getattr(self.reactants, role) not in names:
                 raise ValueError(f"reactants.{role} {getattr(self.reactants, role)!r} is not in phases")
+        self.refit_training()  # learning.refit must be valid training settings
         return self
+
+    def refit_training(self) -> TrainingSettings:
+        """The training settings of the active-learning refits: ``training`` with ``learning.refit`` on top."""
+        if not self.learning.refit:
+            return self.training
+        try:
+            return TrainingSettings.model_validate({**self.training.model_dump(), **self.learning.refit})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(x) for x in err["loc"])
+            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+            raise ValueError(f"learning.refit: {where + ': ' if where else ''}{msg}") from None
 
     def phase(self, name: str) -> PhaseSpec:
         for p in self.phases:
@@ -178,12 +191,14 @@ class Campaign(Settings):
 
 def _format_error(exc: ValidationError, source: str) -> str:
     err = exc.errors()[0]
-    loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+    loc = ".".join(str(x) for x in err["loc"])
     msg = err["msg"]
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
     msg = msg.removeprefix("Value error, ")
     more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    if not err["loc"]:  # a whole-campaign check: its message names the fields itself
+        return f"{source}: {msg}{more}"
     return f"{source}: {loc}: {msg}{more}"
 
 

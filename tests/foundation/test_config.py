@@ -37,12 +37,25 @@ def test_relative_output_resolved_against_config_folder(write_config, tmp_path):
     ("chemistry: {min_distance_A: -1.0}\n", "chemistry.min_distance_A"),
     ("reference: {name: dftb}\n", "reference.name"),
     ("reference: {kpoint_density_per_A3: 0}\n", "reference.kpoint_density_per_A3"),
+    ("learning: {refit: {maxiter: [0]}}\n", "learning.refit: maxiter"),
+    ("learning: {refit: {maxiter: [10, 5, 2]}}\n", "learning.refit: maxiter needs 1 or 2 values"),
+    ("learning: {refit: {maxiters: [10]}}\n", "learning.refit: maxiters: unknown key"),
 ])
 def test_bad_fields_named(write_config, patch, field):
     with pytest.raises(SeilabError) as exc:
         load_config(write_config(MINIMAL + patch))
     msg = str(exc.value)
     assert field in msg and "\n" not in msg
+
+
+def test_refit_settings_lay_over_training(write_config):
+    c = load_config(write_config(MINIMAL + "training: {maxiter: [300, 100], functions_per_element: 30}\n"
+                                 "learning: {refit: {maxiter: [40], kappa_stages: [0.9]}}\n"))
+    r = c.refit_training()
+    assert r.maxiter == [40] and r.kappa_stages == [0.9] and r.functions_per_element == 30
+    assert c.training.maxiter == [300, 100]  # the first fit keeps its own settings
+    plain = load_config(write_config(MINIMAL))
+    assert plain.refit_training() is plain.training
 
 
 def test_unknown_element(write_config):

@@ -97,3 +97,66 @@ def test_jobflow_local_run_matches_seilab_run(tmp_path):
         data.pop("provenance")
         outs[engine] = data
     assert outs["local"] == outs["jobflow"]
+
+
+FANOUT = """
+name: fanout
+output: out
+reactants: {anode: Li_bcc, electrolyte: Li2S}
+phases: [{name: Li_bcc}, {name: Li2S}]
+sampling: {target_atoms: 16, amorphous_target_atoms: 12, md_steps: 4, md_stride: 2, amorphous_eos_steps: 2,
+           amorphous_production_steps: 2, rattle_copies: 1, strain_volume_fractions: [-0.08],
+           anisotropic_strain_copies: 0, interface_anode_millers: [[1, 0, 0]],
+           interface_electrolyte_millers: [[1, 0, 0]], interface_rattle_copies: 0}
+"""
+
+
+@pytest.mark.slow
+def test_labelling_fans_out_one_job_per_batch(tmp_path, monkeypatch):
+    """The flow's labelling job becomes one job per batch of unlabelled structures: every sampled
+    structure is labelled once by the real reference, and a rerun fans out to nothing."""
+    from ase.calculators.lj import LennardJones
+    from jobflow.managers.local import run_locally
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from seilab.chemistry.library import build_bundled
+    from seilab.reference.calculators import get_calculator
+    from seilab.reference.labelling import store_for
+    from seilab.reference.store import structure_hash
+    from seilab.sampling import run_sampling, sampled_frames
+    from seilab.workflows import flows
+
+    p = tmp_path / "c.yaml"
+    p.write_text(textwrap.dedent(FANOUT))
+    c = load_config(p)
+    phases = {n: AseAtomsAdaptor.get_atoms(build_bundled(n)) for n in ("Li_bcc", "Li2S")}
+    # the sampling stage is not under test here: a Lennard-Jones stand-in makes its structures quickly
+    run_sampling(c, phases=phases, factory=lambda: LennardJones(sigma=2.0, epsilon=0.02, rc=5.0, smooth=True),
+                 progress=False)
+    frames = sampled_frames(c)
+    monkeypatch.setattr(flows, "LABEL_BATCH", 7)
+    n_batches = -(-len(frames) // 7)
+    assert n_batches >= 2, "the test needs more than one batch"
+
+    def run_labelling_flow():
+        flow = flows.campaign_flow(p, only=["labelling"])
+        responses = run_locally(flow, create_folders=False, ensure_success=True, log=False)
+        return [r for resp in responses.values() for r in resp.values()]
+
+    first = run_labelling_flow()
+    batch_outputs = [r.output for r in first if isinstance(r.output, dict) and "labelled" in r.output
+                     and "stage" not in r.output]
+    assert len(batch_outputs) == n_batches
+    unique = {structure_hash(f) for f in frames}
+    assert sum(o["labelled"] for o in batch_outputs) == len(unique)
+    store = store_for(c)
+    assert set(store.hashes()) == unique and len(store) == len(unique)
+    # the labels are the reference's own numbers
+    probe = frames[-1].copy()
+    probe.calc = get_calculator(c.reference)
+    stored = next(a for a in store.frames() if structure_hash(a) == structure_hash(frames[-1]))
+    assert stored.get_potential_energy() == pytest.approx(probe.get_potential_energy(), abs=1e-4)
+
+    again = run_labelling_flow()  # nothing left: no batch jobs, nothing labelled twice
+    assert not [r for r in again if isinstance(r.output, dict) and "labelled" in r.output and "stage" not in r.output]
+    assert len(store_for(c)) == len(unique)

@@ -9,7 +9,7 @@ loss is below 0.2).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -88,6 +88,10 @@ class LearningSettings(Settings):
     workers: int = Field(1, ge=1, le=256, description="labelling processes")
 
     # --- refit, validation, convergence ------------------------------------------------------
+    refit: dict[str, Any] = Field(
+        {}, description="training settings that differ for the loop's warm-started refits, e.g. "
+                        "{maxiter: [60, 30]} (default: the training section as is); checked against "
+                        "the training settings when the campaign is loaded")
     validation: bool = Field(True, description="run the validation suite after each refit")
     validation_checks: list[ValidationGroup] | None = Field(
         None, description="validation groups run after a refit (default: validation.checks)")

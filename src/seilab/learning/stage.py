@@ -331,7 +331,8 @@ def _step_fit(ctx: _Ctx, labels: dict) -> dict:
     from seilab.training.backend import Potential
     from seilab.training.stage import finished_record, run_training
 
-    key = _key("fit", labels["key"], ctx.base_sha, ctx.campaign.training.model_dump(
+    refit = ctx.campaign.refit_training()  # training settings + learning.refit
+    key = _key("fit", labels["key"], ctx.base_sha, refit.model_dump(
         mode="json", exclude={"threads", "timeout_s", "display_step"}))
     path = ctx.dir / "fit.json"
     done = _done(path, key)
@@ -343,7 +344,8 @@ def _step_fit(ctx: _Ctx, labels: dict) -> dict:
             return done
     base_idx = _generation_index(ctx.base)
     target = base_idx + 1 if base_idx is not None else None
-    result = run_training(ctx.campaign, generation=target, init_from=ctx.base, backend=ctx.backend, progress=ctx.say)
+    campaign = ctx.campaign if refit is ctx.campaign.training else ctx.campaign.model_copy(update={"training": refit})
+    result = run_training(campaign, generation=target, init_from=ctx.base, backend=ctx.backend, progress=ctx.say)
     pot = result.potential
     rec = {"key": key, "generation": ctx.g, "training_generation": result.generation, "skipped_fit": result.skipped,
            "potential": pot.as_dict(), "yaml_sha256": provenance.sha256_file(pot.yaml),
