@@ -40,6 +40,25 @@ def test_build_info_records_version_and_packages(lmp):
     assert "Feb" in info["lammps_version"] or "2025" in info["lammps_version"]
 
 
+@pytest.mark.parametrize("packages, threads, flags", [
+    (["ML-PACE"], 1, []),
+    (["ML-PACE", "OPENMP"], 4, ["-sf", "omp", "-pk", "omp", "4"]),
+    (["ML-PACE"], 4, None),
+])
+def test_omp_threads_need_the_openmp_package(tmp_path, packages, threads, flags):
+    from seilab.simulation.lammps import omp_flags
+
+    lmp = tmp_path / packages[-1] / "bin" / "lmp"
+    lmp.parent.mkdir(parents=True)
+    lmp.write_text("#!/bin/sh\n")
+    (lmp.parent.parent / "build-info.json").write_text(json.dumps({"packages": packages}))
+    if flags is None:
+        with pytest.raises(SeilabError, match="simulation.omp_threads: .* has no OPENMP package"):
+            omp_flags(lmp, threads)
+    else:
+        assert omp_flags(lmp, threads) == flags
+
+
 def test_energy_forces_agree_with_pyace(lmp, rattled, demo_pot):
     """pair_style pace (.yace) and pace/extrapolation (.yaml+.asi) vs PyACECalculator: 1e-6 eV."""
     from pyace import PyACECalculator

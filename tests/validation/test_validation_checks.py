@@ -203,6 +203,8 @@ def test_discover_structures_from_stage_outputs(tmp_path):
     provenance.write_extxyz(c.stage_dir("sampling") / "x" / "slab.extxyz", [itf, itf], provenance.record("t"))
     broken = c.stage_dir("sampling") / "x" / "amorphous_bad.extxyz"
     broken.write_text("not xyz")   # no valid sidecar: ignored
+    packing = c.stage_dir("sampling") / "amorphous" / "work" / "Li2S.packed.extxyz"
+    provenance.write_extxyz(packing, [li2s], provenance.record("t"))  # an intermediate file: ignored
     found, notes = discover_structures(c)
     assert list(found["crystalline"]) == ["Li2S"] and len(found["crystalline"]["Li2S"]) == len(li2s)
     assert list(found["interface"]) == ["Li_bcc|Li2S"] and found["amorphous"] == {}

@@ -102,7 +102,12 @@ def _chgnet(settings):
         from chgnet.model.dynamics import CHGNetCalculator
     except ImportError as exc:
         raise SeilabError(f"reference.name: 'chgnet' needs the chgnet package ({exc})") from None
+    import warnings
+
     torch.set_num_threads(settings.threads)
+    # CHGNet converts every ASE Atoms to a pymatgen Structure; pymatgen warns once per call that the MD's
+    # FixCom constraint cannot be carried over, which does not matter for a single point
+    warnings.filterwarnings("ignore", message="Only FixAtoms and FixCartesian", category=UserWarning)
     model = _CHGNET_MODELS.get(settings.model)
     if model is None:
         try:

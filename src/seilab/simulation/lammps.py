@@ -1,7 +1,7 @@
 """LAMMPS (ML-PACE) behind :class:`~seilab.simulation.engine.MDEngine`.
 
 The binary comes from ``scripts/build_lammps.sh`` (LAMMPS 4Feb2025 + the PACE library of python-ace
-0.4.0rc1, OPENMP, MPI when ``libopenmpi-dev`` was there): :func:`find_lmp` looks at ``$SEILAB_LMP``,
+0.4.0rc1, MPI when ``libopenmpi-dev`` was there): :func:`find_lmp` looks at ``$SEILAB_LMP``,
 then the newest ``${SEILAB_CACHE:-~/.cache/seilab}/lammps-*/bin/lmp`` with a ``build-info.json``,
 then ``lmp`` on ``PATH`` if it has ML-PACE.
 
@@ -124,6 +124,18 @@ def build_info(lmp: Path) -> dict:
     info["lmp"] = str(lmp)
     _INFO_CACHE[key] = info
     return info
+
+
+def omp_flags(lmp: Path, threads: int) -> list[str]:
+    """``-sf omp -pk omp N`` when threads > 1 (needs the OPENMP package, which scripts/build_lammps.sh
+    leaves out: pair_style pace has no OpenMP variant, so it would only thread the integrator and
+    neighbour lists; MPI ranks are the way to use more cores)."""
+    if threads <= 1:
+        return []
+    if "OPENMP" not in build_info(lmp).get("packages", []):
+        raise SeilabError(f"simulation.omp_threads: {lmp} has no OPENMP package; use omp_threads: 1 and "
+                          "mpi_ranks for more cores")
+    return ["-sf", "omp", "-pk", "omp", str(threads)]
 
 
 def mpi_command(lmp: Path, ranks: int) -> list[str]:
@@ -417,8 +429,7 @@ class LammpsEngine:
         inp.write_text(lammps_input(spec, spec.potential, workdir, rfile, idx))
         log = f"log.seg{idx:03d}.lammps"
         cmd = mpi_command(lmp, spec.mpi_ranks) + [str(lmp), "-in", inp.name, "-log", log, "-screen", "none"]
-        if spec.omp_threads > 1:
-            cmd += ["-sf", "omp", "-pk", "omp", str(spec.omp_threads)]
+        cmd += omp_flags(lmp, spec.omp_threads)
         out = open(workdir / f"out.seg{idx:03d}.txt", "w")
         try:
             proc = subprocess.Popen(cmd, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,

@@ -27,7 +27,8 @@ class SimulationSettings(Settings):
     lmp: str | None = Field(
         None, description="LAMMPS binary; default: $SEILAB_LMP, then the newest build of scripts/build_lammps.sh")
     mpi_ranks: int = Field(1, ge=1, le=4096, description="MPI ranks (mpirun -np N; needs an MPI build)")
-    omp_threads: int = Field(1, ge=1, le=256, description="OpenMP threads per rank (OMP_NUM_THREADS)")
+    omp_threads: int = Field(1, ge=1, le=256, description="OpenMP threads per rank (-sf omp): needs a LAMMPS "
+                             "with the OPENMP package, which scripts/build_lammps.sh leaves out")
 
     # --- system -----------------------------------------------------------------------------
     n_atoms: int = Field(1000, ge=50, le=50_000_000,

@@ -87,7 +87,8 @@ class ValidationSettings(Settings):
     phase_bin_A: float = Field(5.0, gt=1.0, description="edge of the spatial bins for composition")
     max_composition_std_increase: float = Field(
         0.08, ge=0, description="allowed increase of the std (across bins) of any element's atom fraction")
-    max_temperature_factor: float = Field(3.0, gt=1.0, description="T above factor x target = exploded")
+    max_temperature_factor: float = Field(
+        3.0, gt=1.0, description="stability runs: T above factor x target = exploded (not applied to the RDF runs)")
     max_volume_change: float = Field(0.3, gt=0, description="|V/V_start - 1| above this = exploded/collapsed (NpT)")
     min_distance_A: float = Field(0.6, gt=0, description="closer atoms = collapse")
 

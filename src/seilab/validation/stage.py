@@ -46,6 +46,8 @@ def discover_structures(campaign, progress=None) -> tuple[dict, list[dict]]:
     sampling = campaign.stage_dir("sampling")
     if sampling.is_dir():
         for path in sorted(sampling.rglob("*.extxyz")):
+            if "work" in path.relative_to(sampling).parts[:-1]:
+                continue  # a stage's intermediate files (raw packings, EOS runs), not sampled structures
             if not provenance.is_valid_artifact(path):
                 continue
             kind = _kind_from_name(path)
@@ -121,9 +123,12 @@ def _rdf_group(structures: dict, model_factory, ref_calc, s, outdir: Path, cache
             todo.append((f"amorphous:{name}", atoms))
         if not structures["amorphous"]:
             skipped.append({"what": "rdf:amorphous", "reason": "no amorphous structures available"})
+    # No temperature cap here: an amorphous snapshot quenched from a hot run heats up as it relaxes (for the
+    # reference too), which is physics, not a blow-up; a real blow-up still stops the run through
+    # non-finite numbers or the closest-pair floor. The stability group keeps the cap.
     md_kw = dict(ensemble="nvt", temperature_K=s.rdf_temperature_K, timestep_fs=s.rdf_timestep_fs,
                  steps=s.rdf_steps, sample_every=s.rdf_sample_every, equilibration_steps=s.rdf_equilibration_steps,
-                 seed=s.seed, max_temperature_factor=s.max_temperature_factor, min_distance_A=s.min_distance_A)
+                 seed=s.seed, max_temperature_factor=None, min_distance_A=s.min_distance_A)
     for tag, atoms in todo:
         if len(atoms) > s.rdf_max_atoms:
             skipped.append({"what": f"rdf:{tag}", "reason": f"{len(atoms)} atoms > rdf_max_atoms {s.rdf_max_atoms}"})

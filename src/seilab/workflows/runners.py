@@ -6,10 +6,10 @@ Each imports its stage lazily, so a campaign that stops early never imports Tens
 from __future__ import annotations
 
 
-def chemistry(campaign) -> dict:
+def chemistry(campaign, progress=None) -> dict:
     from seilab.chemistry.stage import run_chemistry
 
-    result = run_chemistry(campaign)
+    result = run_chemistry(campaign, progress=progress)
     li_rich = [k for k in result["kinks"] if 0 < k["x_anode"] < 1]
     return {"products": result["products"], "stable_phases": result["stable_phases"],
             "anode_rich_products": li_rich[-1]["products"] if li_rich else [],
@@ -67,10 +67,10 @@ def label_indices(campaign, indices: list[int]) -> dict:
     return _label_summary(report)
 
 
-def training(campaign) -> dict:
+def training(campaign, progress=None) -> dict:
     from seilab.training.stage import run_training
 
-    result = run_training(campaign)
+    result = run_training(campaign, progress=progress)
     metrics = getattr(result, "metrics", None) or {}
     pot = getattr(result, "potential", None)
     test = metrics.get("test") or {}
@@ -79,19 +79,19 @@ def training(campaign) -> dict:
             "test_force_meV_per_A": test.get("force_meV_per_A")}
 
 
-def validation(campaign) -> dict:
+def validation(campaign, progress=None) -> dict:
     from seilab.validation.stage import run_validation
 
-    report = run_validation(campaign)
+    report = run_validation(campaign, progress=progress)
     if isinstance(report, dict):
         return {k: report[k] for k in ("passed", "n_passed", "n_failed", "n_checks") if k in report}
     return {}
 
 
-def learning(campaign) -> dict:
+def learning(campaign, progress=None) -> dict:
     from seilab.learning.stage import run_learning
 
-    r = run_learning(campaign)
+    r = run_learning(campaign, progress=progress)
     gens = r.get("generations") or []
     last = gens[-1] if gens else {}
     return {"stop_reason": r.get("stop_reason"), "generations": len(gens),
@@ -100,10 +100,10 @@ def learning(campaign) -> dict:
             "test_force_rmse_meV_per_A": last.get("test_force_rmse_meV_per_A")}
 
 
-def simulation(campaign) -> dict:
+def simulation(campaign, progress=None) -> dict:
     from seilab.simulation.stage import run_simulation
 
-    result = run_simulation(campaign)
+    result = run_simulation(campaign, progress=progress)
     d = result.as_dict()
     return {k: v for k, v in d.items() if isinstance(v, (int, float, str, bool)) or v is None}
 

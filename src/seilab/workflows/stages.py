@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
 import json
 import time
 from dataclasses import dataclass
@@ -90,12 +91,17 @@ def is_done(campaign, stage: Stage) -> bool:
         return False
 
 
-def run_stage(campaign, stage: Stage, force: bool = False) -> dict:
-    """Run one stage unless it is done; write its completion marker. Returns the marker record."""
+def run_stage(campaign, stage: Stage, force: bool = False, progress: Callable[[str], None] | None = None) -> dict:
+    """Run one stage unless it is done; write its completion marker. Returns the marker record.
+
+    ``progress`` gets the stage's own messages (generations, fits, MD segments) where its function takes
+    a ``progress`` argument."""
     if not force and is_done(campaign, stage):
         return {**json.loads(marker_path(campaign, stage.name).read_text()), "skipped": True}
     t0 = time.perf_counter()
-    summary = stage.load()(campaign) or {}
+    fn = stage.load()
+    kwargs = {"progress": progress} if progress and "progress" in inspect.signature(fn).parameters else {}
+    summary = fn(campaign, **kwargs) or {}
     seconds = time.perf_counter() - t0
     record = {"stage": stage.name, "key": stage_key(campaign, stage), "seconds": round(seconds, 2),
               "summary": summary}
@@ -118,7 +124,8 @@ def run_campaign(campaign, only: list[str] | None = None, until: str | None = No
             continue
         say = progress or (lambda m: None)
         say(f"[{i}/{len(STAGES)}] {stage.name}: {stage.description}")
-        rec = run_stage(campaign, stage, force=stage.name in force)
+        rec = run_stage(campaign, stage, force=stage.name in force,
+                        progress=(lambda m, n=stage.name: say(f"      {n}: {m}")) if progress else None)
         if rec["skipped"]:
             say(f"[{i}/{len(STAGES)}] {stage.name}: skipped (done earlier, in {rec['seconds']:.1f} s)")
         else:
