@@ -48,9 +48,10 @@ lammps:
 lammps-if-possible:
 	@bash scripts/build_lammps.sh >/tmp/seilab-lammps-build.log 2>&1 || echo "warning: LAMMPS build failed (see /tmp/seilab-lammps-build.log); LAMMPS tests will be skipped"
 
-# the LAMMPS build (first run only) overlaps the stages before the simulation: see scripts/demo.sh
-demo: setup
-	VENV=$(VENV) bash scripts/demo.sh $(CONFIG)
+# installs (make setup) and runs; the LAMMPS build (first run only) overlaps the install and the stages
+# before the simulation: see scripts/demo.sh
+demo:
+	VENV=$(VENV) PYTHON=$(PYTHON) MAKE="$(MAKE)" bash scripts/demo.sh $(CONFIG)
 
 test: setup system lammps-if-possible
 	$(PY) -m pytest -q -p no:cacheprovider
