@@ -22,7 +22,8 @@
 #   SEILAB_PYACE_SDIST       use this local copy of python_ace-0.4.0rc1.tar.gz (sha256-checked)
 #   SEILAB_LAMMPS_NO_APT=1   never call apt-get install (even as root)
 #   SEILAB_KEEP_BUILD=1      keep the build tree (default: removed after a successful build)
-#   PYTHON                   python with pip for the sdist download (default: ./.venv/bin/python or python3)
+#   PYTHON                   python for the sdist download: the index page with the standard library,
+#                            pip as the fallback (default: ./.venv/bin/python or python3)
 set -euo pipefail
 
 LAMMPS_VERSION="4Feb2025"
@@ -182,12 +183,27 @@ fetch_pyace_sdist() {
     if [ -x "$REPO_DIR/.venv/bin/python" ]; then py="$REPO_DIR/.venv/bin/python"; else py="python3"; fi
   fi
   local tmp; tmp="$(mktemp -d "$CACHE/downloads/pyace.XXXXXX")"
-  log "downloading the python-ace ${PYACE_VERSION} sdist with pip"
-  # --no-binary python-ace: the sdist (which carries lib/ace); no build isolation so pip does not try to
-  # build cmake/ninja from source just to read the sdist's metadata
-  "$py" -m pip download --disable-pip-version-check -q --no-deps --no-build-isolation \
-      --no-binary python-ace "python-ace==${PYACE_VERSION}" -d "$tmp" >&2 \
-    || die "pip download of the python-ace sdist failed"
+  # First the package index's simple page (PEP 503) with the standard library: any python3 will do, no
+  # pip and no build backend (pip prepares an sdist's metadata, which fails with an old setuptools).
+  local index="${PIP_INDEX_URL:-https://pypi.org/simple}"
+  log "downloading the python-ace ${PYACE_VERSION} sdist from ${index%/}/python-ace/"
+  if ! "$py" - "${index%/}/python-ace/" "$PYACE_SDIST" "$tmp/$PYACE_SDIST" >&2 <<'PY'
+import re, sys, urllib.parse, urllib.request
+page, name, dest = sys.argv[1:4]
+html = urllib.request.urlopen(page, timeout=120).read().decode()
+link = next(h for h in re.findall(r'href="([^"]+)"', html) if urllib.parse.urlsplit(h).path.endswith("/" + name))
+with urllib.request.urlopen(urllib.parse.urljoin(page, link), timeout=300) as r, open(dest, "wb") as fh:
+    fh.write(r.read())
+PY
+  then
+    log "the index page did not work; downloading the sdist with pip"
+    rm -f "$tmp/$PYACE_SDIST"
+    # --no-binary python-ace: the sdist (which carries lib/ace); no build isolation so pip does not try to
+    # build cmake/ninja from source just to read the sdist's metadata
+    "$py" -m pip download --disable-pip-version-check -q --no-deps --no-build-isolation \
+        --no-binary python-ace "python-ace==${PYACE_VERSION}" -d "$tmp" >&2 \
+      || die "download of the python-ace sdist failed (index page and pip)"
+  fi
   [ -f "$tmp/$PYACE_SDIST" ] || die "pip did not produce $PYACE_SDIST"
   [ "$(sha256_of "$tmp/$PYACE_SDIST")" = "$PYACE_SDIST_SHA256" ] || die "sha256 mismatch for the downloaded $PYACE_SDIST"
   mv "$tmp/$PYACE_SDIST" "$dest"; rm -rf "$tmp"
