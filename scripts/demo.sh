@@ -3,10 +3,11 @@
 #
 # On a fresh machine LAMMPS (with ML-PACE) has to be compiled (~600 compile units). Nothing before the
 # simulation stage needs it, so the build runs in the background from the start, in the SCHED_IDLE
-# scheduling class (`chrt --idle`): it only gets CPU time that the install and the stages leave unused
-# (pip downloads, one-core stages), and a TensorFlow fit that wants both cores preempts it at once (at
-# nice 10 a fit on 2 threads ran at the speed of 1). The simulation stage starts once the build is there;
-# with a cached binary the build step returns in a second.
+# scheduling class (`chrt --idle`, in its own process group): it takes the CPU time that the install and
+# the one-core stages leave unused. It is paused (SIGSTOP/SIGCONT) while the first ACE fit runs:
+# TensorFlow on 2 threads beside a compiler, even a SCHED_IDLE or nice-10 one, ran at half its speed or
+# worse (183-223 µs per atom and evaluation instead of 82). The simulation stage starts once the build is
+# there; with a cached binary the build step returns in a second.
 #
 #   usage: scripts/demo.sh [CONFIG]         (default examples/li-li7p3s11.yaml)
 #   env:   VENV (.venv), PYTHON (python3), MAKE (make), SEILAB_DEMO_BUILD_LOG (/tmp/seilab-lammps-build.log)
@@ -27,28 +28,40 @@ start_build() {
   local idle=()
   command -v chrt >/dev/null 2>&1 && chrt --idle 0 true 2>/dev/null && idle=(chrt --idle 0)
   echo "== LAMMPS + ML-PACE: building or reusing in the background${idle:+ (SCHED_IDLE)} (log: $BUILD_LOG)"
-  SEILAB_LAMMPS_NICE=19 PYTHON="$1" "${idle[@]}" bash scripts/build_lammps.sh >"$BUILD_LOG" 2>&1 &
+  # setsid: its own process group, so that it can be paused and stopped as a whole
+  SEILAB_LAMMPS_NICE=19 PYTHON="$1" setsid "${idle[@]}" bash scripts/build_lammps.sh >"$BUILD_LOG" 2>&1 &
   build_pid=$!
-  trap 'kill -- "$build_pid" 2>/dev/null || true' INT TERM
+  trap 'kill -CONT -- "-$build_pid" 2>/dev/null; kill -- "-$build_pid" 2>/dev/null || true; exit 130' INT TERM
 }
+building() { kill -0 "$build_pid" 2>/dev/null; }
 
-# the build fetches the PACE sources with pip: before the venv exists that takes a Python with pip
-if [ ! -x "$VENV/bin/python" ] && "$PYTHON" -m pip --version >/dev/null 2>&1; then
+# the build fetches the PACE sources from the package index: any python3 can do that before the venv exists
+if [ ! -x "$VENV/bin/python" ] && command -v "$PYTHON" >/dev/null 2>&1; then
   start_build "$PYTHON"
 fi
 "$MAKE" --no-print-directory setup VENV="$VENV" PYTHON="$PYTHON"
 [ -n "$build_pid" ] || start_build "$VENV/bin/python"
 echo "== install done after $(( $(date +%s) - start )) s"
 
+"$SEILAB" run "$CONFIG" --until labelling
+if building; then
+  echo "== pausing the LAMMPS build during the first fit"
+  kill -STOP -- "-$build_pid" 2>/dev/null || true
+fi
+"$SEILAB" run "$CONFIG" --until training || { kill -CONT -- "-$build_pid" 2>/dev/null; exit 1; }
+kill -CONT -- "-$build_pid" 2>/dev/null || true
 "$SEILAB" run "$CONFIG" --until learning
 
+if building; then
+  echo "== waiting for the LAMMPS build (log: $BUILD_LOG)"
+fi
 if ! wait "$build_pid"; then
   echo "demo: the LAMMPS build failed; the last lines of $BUILD_LOG:" >&2
   tail -n 20 "$BUILD_LOG" >&2
   exit 1
 fi
 trap - INT TERM
-echo "== LAMMPS: $(tail -n 1 "$BUILD_LOG")"
+echo "== LAMMPS: $(tail -n 1 "$BUILD_LOG") (ready after $(( $(date +%s) - start )) s)"
 
 "$SEILAB" run "$CONFIG"
 echo "== demo finished in $(( ($(date +%s) - start) / 60 )) min $(( ($(date +%s) - start) % 60 )) s"
