@@ -40,7 +40,7 @@ system:
 	  || echo "warning: could not install$$missing; the tests that need them will be skipped"; fi
 
 # LAMMPS 4Feb2025 + ML-PACE from registry sources (Debian source tarball + the PACE library in the python-ace
-# sdist), built once into ~/.cache/seilab (SEILAB_CACHE) and reused; ~8.5 min on 2 idle cores.
+# sdist), built once into ~/.cache/seilab (SEILAB_CACHE) and reused; 8 min on 2 cores shared with the demo.
 lammps:
 	bash scripts/build_lammps.sh
 

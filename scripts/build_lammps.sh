@@ -259,7 +259,7 @@ log "configuring (MPI=${MPI}, packages: ${LAMMPS_PACKAGES}); config hash ${CONFI
 T0=$(date +%s)
 cmake -S "$LAMMPS_SRC/cmake" -B "$BUILD" "${CMAKE_ARGS[@]}" -D "LOCAL_ML-PACE=$PACE_DIR" > "$WORK/cmake.log" 2>&1 \
   || { tail -n 40 "$WORK/cmake.log" >&2; die "cmake configure failed (log: $WORK/cmake.log)"; }
-log "compiling with 'nice -n ${NICE} make -j${JOBS}' (about 8-9 min on 2 cores; log: $WORK/make.log)"
+log "compiling with 'nice -n ${NICE} make -j${JOBS}' (under 8 min on 2 cores; log: $WORK/make.log)"
 ( cd "$BUILD" && nice -n "$NICE" make -j"$JOBS" lmp ) > "$WORK/make.log" 2>&1 \
   || { tail -n 40 "$WORK/make.log" >&2; die "compile failed (log: $WORK/make.log)"; }
 T1=$(date +%s)

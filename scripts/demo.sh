@@ -3,11 +3,12 @@
 #
 # On a fresh machine LAMMPS (with ML-PACE) has to be compiled (~600 compile units). Nothing before the
 # simulation stage needs it, so the build runs in the background from the start, in the SCHED_IDLE
-# scheduling class (`chrt --idle`, in its own process group): it takes the CPU time that the install and
-# the one-core stages leave unused. It is paused (SIGSTOP/SIGCONT) while the first ACE fit runs:
-# TensorFlow on 2 threads beside a compiler, even a SCHED_IDLE or nice-10 one, ran at half its speed or
-# worse (183-223 µs per atom and evaluation instead of 82). The simulation stage starts once the build is
-# there; with a cached binary the build step returns in a second.
+# scheduling class (`chrt --idle`) and its own process group, beside the install and the chemistry stage
+# (one core each). It is paused (SIGSTOP/SIGCONT) while sampling, labelling and the first ACE fit keep
+# both cores busy: on this 2-core machine a compiler beside them, even a SCHED_IDLE one, made sampling
+# 1.8x and labelling 1.9x slower, and TensorFlow on 2 threads ran at the speed of 1. It resumes for
+# validation and active learning (mostly one-core MD), and the simulation stage starts once it is
+# there. With a cached binary the build step returns in a second.
 #
 #   usage: scripts/demo.sh [CONFIG]         (default examples/li-li7p3s11.yaml)
 #   env:   VENV (.venv), PYTHON (python3), MAKE (make), SEILAB_DEMO_BUILD_LOG (/tmp/seilab-lammps-build.log)
@@ -43,9 +44,9 @@ fi
 [ -n "$build_pid" ] || start_build "$VENV/bin/python"
 echo "== install done after $(( $(date +%s) - start )) s"
 
-"$SEILAB" run "$CONFIG" --until labelling
+"$SEILAB" run "$CONFIG" --until chemistry
 if building; then
-  echo "== pausing the LAMMPS build during the first fit"
+  echo "== pausing the LAMMPS build while sampling, labelling and the first fit use both cores"
   kill -STOP -- "-$build_pid" 2>/dev/null || true
 fi
 "$SEILAB" run "$CONFIG" --until training || { kill -CONT -- "-$build_pid" 2>/dev/null; exit 1; }
