@@ -163,10 +163,7 @@ class Campaign(Settings):
         try:
             return TrainingSettings.model_validate({**self.training.model_dump(), **self.learning.refit})
         except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(x) for x in err["loc"])
-            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
-            raise ValueError(f"learning.refit: {where + ': ' if where else ''}{msg}") from None
+            raise ValueError(_format_error(exc, "learning.refit")) from None
 
     def phase(self, name: str) -> PhaseSpec:
         for p in self.phases:

@@ -10,7 +10,6 @@ change beyond ``max_volume_change``. The first failure stops the run and is repo
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -86,9 +85,7 @@ def run_md(atoms, calc, *, ensemble: str = "nvt", temperature_K: float = 300.0, 
     while done < total:
         n = min(sample_every, total - done)
         try:
-            with warnings.catch_warnings():  # CHGNet warns that pymatgen ignores the FixCom constraint
-                warnings.filterwarnings("ignore", message="Only FixAtoms and FixCartesian")
-                dyn.run(n)
+            dyn.run(n)  # (CHGNet's FixCom warning is filtered where the reference calculator is made)
         except Exception as exc:  # calculator blew up (NaN neighbour lists, pyace errors, ...)
             res.failure = f"calculator error after {done + n} steps: {type(exc).__name__}: {str(exc)[:200]}"
             break
@@ -96,10 +93,8 @@ def run_md(atoms, calc, *, ensemble: str = "nvt", temperature_K: float = 300.0, 
         res.steps_done = done
         pos = work.get_positions()
         try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="Only FixAtoms and FixCartesian")
-                epot = float(work.get_potential_energy())
-                forces = work.get_forces()
+            epot = float(work.get_potential_energy())
+            forces = work.get_forces()
         except Exception as exc:
             res.failure = f"calculator error at step {done}: {type(exc).__name__}"
             break
