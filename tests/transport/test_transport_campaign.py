@@ -130,3 +130,50 @@ def test_supercell_repeats_aim_at_target():
     assert np.prod(supercell_repeats(cuau(), 16)) == 4
     a, b, c = supercell_repeats(cuau(), 100)
     assert abs(4 * a * b * c - 100) <= 20
+
+
+class ExplodingEMT(CountingEMT):
+    """EMT whose forces on Au-containing cells become 10^4 times too large after ``after`` calls: a
+    potential driven outside its fitted range, the way a poorly trained MLIP blows up."""
+
+    def __init__(self, after, **kw):
+        super().__init__(**kw)
+        self.after = after
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=()):
+        super().calculate(atoms, properties, system_changes)
+        if self.calls > self.after and "Au" in atoms.get_chemical_symbols():
+            self.results["forces"] = self.results["forces"] * 1e4
+
+
+def test_a_blown_up_phase_is_recorded_and_the_others_go_on(tmp_path):
+    s = small(temperatures_K=[900], n_steps=60, melt_steps=0, n_equil_steps=0, flush_every=5)
+    cu = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((2, 1, 1))
+    phases = [Phase("CuAu", cuau().repeat((2, 1, 1))), Phase("Cu", cu)]
+    # the library default stops at the blow-up, naming phase, temperature and step
+    with pytest.raises(SeilabError, match=r"CuAu 900 K: MD blew up at step \d+"):
+        run_campaign(phases, ExplodingEMT(after=10), tmp_path / "raise", s)
+
+    out = tmp_path / "record"
+    entries = run_campaign(phases, ExplodingEMT(after=10), out, s, on_error="record")
+    bad, good = entries
+    assert bad.status == "failed" and bad.result is None and "blew up" in bad.error
+    assert good.status == "computed" and good.result is not None and np.all(np.isfinite(good.result.L))
+    failed = json.loads((out / "CuAu" / "T0900K" / "failed.json").read_text())
+    assert "blew up" in failed["error"]
+    summary = json.loads((out / "transport_summary.json").read_text())["entries"]
+    assert [e["status"] for e in summary] == ["failed", "computed"] and "L" not in summary[0]
+    # the frames before the blow-up are kept, and none of them is the exploded one
+    part = out / "CuAu" / "T0900K" / "trajectory.part.extxyz"
+    assert count_complete_frames(part, truncate=False) < 31
+
+    # a rerun skips the failed phase (finished work) and the finished one
+    calc = ExplodingEMT(after=10)
+    again = run_campaign(phases, calc, out, s, on_error="record")
+    assert calc.calls == 0 and [e.status for e in again] == ["failed", "skipped"]
+    assert again[0].error == bad.error
+
+
+def test_on_error_must_be_raise_or_record(tmp_path):
+    with pytest.raises(SeilabError, match="on_error"):
+        run_campaign([cuau()], CountingEMT(), tmp_path, small(), on_error="ignore")

@@ -160,3 +160,21 @@ def test_labelling_fans_out_one_job_per_batch(tmp_path, monkeypatch):
     again = run_labelling_flow()  # nothing left: no batch jobs, nothing labelled twice
     assert not [r for r in again if isinstance(r.output, dict) and "labelled" in r.output and "stage" not in r.output]
     assert len(store_for(c)) == len(unique)
+
+
+def test_a_stage_whose_outputs_were_deleted_runs_again(campaign, monkeypatch):
+    toy = (st.Stage("first", "stage_fixtures:first", ("chemistry",), outputs=("first.txt",)),
+           st.Stage("third", "stage_fixtures:third", ("chemistry",)))
+    monkeypatch.setattr(st, "STAGES", toy)
+    stage_fixtures.CALLS.clear()
+    st.run_campaign(campaign)
+    assert st.is_done(campaign, toy[0]) and st.missing_outputs(campaign, toy[0]) == []
+    assert [r["skipped"] for r in st.run_campaign(campaign)] == [True, True]
+    (campaign.output / "first.txt").unlink()
+    assert st.missing_outputs(campaign, toy[0]) == ["first.txt"] and not st.is_done(campaign, toy[0])
+    assert [r["skipped"] for r in st.run_campaign(campaign)] == [False, True]
+    assert stage_fixtures.CALLS == ["first", "third", "first"]
+
+
+def test_every_pipeline_stage_names_its_outputs():
+    assert all(s.outputs for s in st.STAGES)

@@ -153,7 +153,14 @@ def transport_phases(campaign, reaction: dict) -> list[str]:
 
 
 def transport(campaign) -> dict:
-    """Onsager L for the tie-line phases with the newest potential; fluxes J = −L∇μ; figures."""
+    """Onsager L for the tie-line phases with the newest potential; fluxes J = −L∇μ; figures.
+
+    The MD runs live in ``transport/runs/<generation>-<sha of the potential>/``, so a newer potential
+    never reuses trajectories of an older one. A phase whose MD blows up is recorded as failed
+    (``failed.json``, and in ``transport_summary.json``) and the others go on; the stage fails only
+    when every phase failed."""
+    import shutil
+
     from seilab import provenance
     from seilab.analysis.transport.campaign import Phase, run_campaign
     from seilab.analysis.transport.figures import plot_fluxes, plot_p_coefficients
@@ -173,10 +180,19 @@ def transport(campaign) -> dict:
     potential = latest_potential(campaign)
     calc = get_backend(campaign.training.backend).calculator(potential)
     out = campaign.stage_dir("transport")
-    entries = run_campaign([Phase(n, relaxed[n]) for n in names], calc, out, campaign.transport)
-    results = [e.result for e in entries]
+    tag = f"{potential.generation or potential.directory.name}-{provenance.sha256_file(potential.yaml)[:10]}"
+    runs = out / "runs" / tag
+    entries = run_campaign([Phase(n, relaxed[n]) for n in names], calc, runs, campaign.transport,
+                           on_error="record")
+    failed = [e for e in entries if e.status == "failed"]
+    ok = [e for e in entries if e.status != "failed"]
+    if not ok:
+        raise SeilabError(f"transport: every phase's MD blew up with {potential.yaml} "
+                          f"(first: {failed[0].error}); see {runs}/*/failed.json")
+    shutil.copyfile(runs / "transport_summary.json", out / "transport_summary.json")
+    results = [e.result for e in ok]
     rows = []
-    for e in entries:
+    for e in ok:
         f = predict_fluxes(e.result, grad_mu)
         rows.append({"phase": e.phase, "temperature_K": e.temperature_K, "composition": e.composition,
                      "J": {s: float(j) for s, j in zip(f.species, f.J)},
@@ -196,13 +212,15 @@ def transport(campaign) -> dict:
             if vals:
                 mean_pred[s] = sum(vals) / len(vals)
         comparison = compare_fluxes(mean_pred, measured)
+    failures = [{"phase": e.phase, "temperature_K": e.temperature_K, "error": e.error} for e in failed]
     provenance.write_json(out / "fluxes.json", {
         "grad_mu_eV_per_A": grad_mu, "interface_width_A": campaign.transport.interface_width_A,
         "units": {"J": "ions Å^-2 ps^-1, positive toward the metal", "L": "1/(eV Å ps)"},
-        "phases": rows, "measured_interface_flux": measured, "comparison": comparison,
-        "potential": str(potential.yaml)},
+        "phases": rows, "failed": failures, "measured_interface_flux": measured, "comparison": comparison,
+        "potential": str(potential.yaml), "runs": str(runs)},
         provenance.record("transport", inputs=[potential.yaml], settings=campaign.transport.model_dump(mode="json")))
-    return {"phases": len(names), "runs": len(entries),
+    return {"phases": len(names), "runs": len(entries), "failed": [f"{f['phase']}@{f['temperature_K']:.0f}K"
+                                                                   for f in failures],
             "signs": {f"{r['phase']}@{r['temperature_K']:.0f}K": "".join(f"{s}{r['sign'][s]}" for s in r["sign"])
                       for r in rows}}
 

@@ -3,8 +3,9 @@
 Each stage is a function ``run(campaign) -> dict`` (a small JSON-able summary) living in its own
 subpackage. The runner calls them in order and writes a completion marker
 ``<output>/.seilab/stages/<name>.json`` after each one finishes: its summary, its wall time and a key of
-the settings it ran with. A stage whose marker exists with the same key is skipped, so a rerun after a
-crash continues with the stage that was interrupted (which itself resumes from its own files).
+the settings it ran with. A stage whose marker exists with the same key, and whose main outputs are
+still on disk, is skipped, so a rerun after a crash continues with the stage that was interrupted (which
+itself resumes from its own files), and a stage whose outputs were deleted runs again.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Stage:
     target: str  # "module:function", called as function(campaign) -> dict
     sections: tuple[str, ...]  # campaign sections its result depends on (for the skip key)
     description: str = ""
+    outputs: tuple[str, ...] = ()  # paths under the campaign output that must exist for "done"
 
     def load(self) -> Callable:
         module, func = self.target.split(":")
@@ -42,16 +44,25 @@ class Stage:
 #: Pipeline order. Each stage only reads files that earlier stages wrote.
 STAGES: tuple[Stage, ...] = (
     Stage("chemistry", "seilab.workflows.runners:chemistry", ("phases", "reactants", "chemistry", "reference"),
-          "phases, relaxations, phase diagram, interface reaction"),
-    Stage("sampling", "seilab.workflows.runners:sampling", ("sampling",), "first-generation structures"),
-    Stage("labelling", "seilab.workflows.runners:labelling", ("reference",), "reference single points"),
-    Stage("training", "seilab.workflows.runners:training", ("training",), "ACE fit with pacemaker"),
-    Stage("validation", "seilab.workflows.runners:validation", ("validation",), "validation report"),
-    Stage("learning", "seilab.workflows.runners:learning", ("learning",), "active learning generations"),
-    Stage("simulation", "seilab.workflows.runners:simulation", ("simulation",), "interface MD"),
-    Stage("analysis", "seilab.workflows.runners:analysis", ("analysis",), "interphase analysis"),
-    Stage("transport", "seilab.workflows.runners:transport", ("transport",), "Onsager transport"),
-    Stage("report", "seilab.workflows.runners:report", (), "HTML report + summary.json"),
+          "phases, relaxations, phase diagram, interface reaction", ("chemistry/reaction.json",)),
+    Stage("sampling", "seilab.workflows.runners:sampling", ("sampling",), "first-generation structures",
+          ("sampling/manifest.json",)),
+    Stage("labelling", "seilab.workflows.runners:labelling", ("reference",), "reference single points",
+          ("dataset/store.json",)),
+    Stage("training", "seilab.workflows.runners:training", ("training",), "ACE fit with pacemaker",
+          ("training",)),
+    Stage("validation", "seilab.workflows.runners:validation", ("validation",), "validation report",
+          ("validation",)),
+    Stage("learning", "seilab.workflows.runners:learning", ("learning",), "active learning generations",
+          ("learning/state.json",)),
+    Stage("simulation", "seilab.workflows.runners:simulation", ("simulation",), "interface MD",
+          ("simulation/latest.json",)),
+    Stage("analysis", "seilab.workflows.runners:analysis", ("analysis",), "interphase analysis",
+          ("analysis/analysis.json",)),
+    Stage("transport", "seilab.workflows.runners:transport", ("transport",), "Onsager transport",
+          ("transport/fluxes.json",)),
+    Stage("report", "seilab.workflows.runners:report", (), "HTML report + summary.json",
+          ("report/index.html", "report/summary.json")),
 )
 
 
@@ -81,9 +92,15 @@ def stage_key(campaign, stage: Stage) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def missing_outputs(campaign, stage: Stage) -> list[str]:
+    """The stage's main outputs that are not on disk (relative to the campaign output)."""
+    return [o for o in stage.outputs if not (campaign.output / o).exists()]
+
+
 def is_done(campaign, stage: Stage) -> bool:
+    """Marker written with the current settings key, and the stage's main outputs still there."""
     path = marker_path(campaign, stage.name)
-    if not path.is_file():
+    if not path.is_file() or missing_outputs(campaign, stage):
         return False
     try:
         return json.loads(path.read_text()).get("key") == stage_key(campaign, stage)

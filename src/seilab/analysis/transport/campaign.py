@@ -15,6 +15,13 @@ For every phase (a name and a starting structure, ASE Atoms) and every temperatu
    provenance sidecar;
 3. **L** — the Onsager estimator on the trajectory → ``<out>/<phase>/T0900K/onsager.json``.
 
+MD that blows up (non-finite energies or positions, or an atom moving more than half a cell vector
+between two stored frames, which at a 1–2 fs step means the potential left its fitted range) stops
+with a :class:`~seilab.errors.SeilabError` naming the phase, temperature and step. With
+``on_error="record"`` that phase/temperature (or the whole phase, when its melt blew up) is written
+to ``failed.json`` in its folder, returned as an entry with ``status="failed"`` and the campaign
+goes on with the others; a rerun skips it as finished work (delete ``failed.json`` to try again).
+
 Resumable: a cell, trajectory frames or a result already on disk are not recomputed. A killed
 run continues from the last complete frame (positions and momenta are stored in every frame;
 the thermostat's random stream restarts, so a resumed run is statistically but not bitwise
@@ -52,6 +59,10 @@ STAGE = "analysis.transport"
 _MD_KEYS = ("timestep_fs", "sample_every", "friction_per_fs", "seed", "n_equil_steps", "fix_com")
 _CELL_KEYS = ("target_atoms", "melt_temperature_K", "melt_steps", "volume_scale", "rattle_A", "seed", "fix_com",
               "timestep_fs", "friction_per_fs")
+
+
+class BlowUp(SeilabError):
+    """The MD of one phase left physical ground (non-finite numbers, atoms jumping across the cell)."""
 
 
 @dataclass
@@ -95,8 +106,9 @@ def as_phase(obj: Any) -> Phase:
 class CampaignEntry:
     """One phase at one temperature.
 
-    status: ``"computed"`` (MD ran in this call, fully or partly) or ``"skipped"`` (everything
-    was already on disk). ``md_steps`` counts the MD steps run in this call (melt excluded).
+    status: ``"computed"`` (MD ran in this call, fully or partly), ``"skipped"`` (everything
+    was already on disk) or ``"failed"`` (the MD blew up; ``result`` is None and ``error`` says
+    why). ``md_steps`` counts the MD steps run in this call (melt excluded).
     """
 
     phase: str
@@ -105,15 +117,19 @@ class CampaignEntry:
     folder: Path
     trajectory: Path
     result_path: Path
-    result: OnsagerResult
+    result: OnsagerResult | None
     status: str
     md_steps: int = 0
+    error: str = ""
 
     def to_dict(self) -> dict:
-        return {"phase": self.phase, "composition": self.composition, "temperature_K": self.temperature_K,
-                "trajectory": str(self.trajectory), "result": str(self.result_path), "status": self.status,
-                "md_steps": self.md_steps, "species": list(self.result.species),
-                "L": self.result.L.tolist(), "L_err": self.result.L_err.tolist()}
+        d = {"phase": self.phase, "composition": self.composition, "temperature_K": self.temperature_K,
+             "trajectory": str(self.trajectory), "result": str(self.result_path), "status": self.status,
+             "md_steps": self.md_steps}
+        if self.result is None:
+            return {**d, "error": self.error}
+        return {**d, "species": list(self.result.species), "L": self.result.L.tolist(),
+                "L_err": self.result.L_err.tolist()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -182,6 +198,10 @@ def build_cell(atoms, settings: TransportSettings, calculator=None):
         cell.calc = calculator
         _thermalize(cell, settings.melt_temperature_K, rng)
         _langevin(cell, settings.melt_temperature_K, settings, rng).run(settings.melt_steps)
+        energy = cell.get_potential_energy()
+        if not (np.isfinite(energy) and np.all(np.isfinite(cell.positions))):
+            raise BlowUp(f"melt at {settings.melt_temperature_K:g} K blew up (non-finite energy or positions "
+                              f"after {settings.melt_steps} steps)")
         cell.calc = None
         cell.set_constraint()
     cell.wrap()
@@ -260,7 +280,8 @@ def _temperature_dir(phase_dir: Path, T: float) -> Path:
 
 def run_campaign(phases: Iterable[Any], calculator, out_dir: str | os.PathLike,
                  settings: TransportSettings | None = None,
-                 progress: Callable[[dict], None] | None = None) -> list[CampaignEntry]:
+                 progress: Callable[[dict], None] | None = None,
+                 on_error: str = "raise") -> list[CampaignEntry]:
     """Run (or resume) the transport campaign and return one entry per phase and temperature.
 
     Parameters
@@ -271,12 +292,16 @@ def run_campaign(phases: Iterable[Any], calculator, out_dir: str | os.PathLike,
     settings : :class:`TransportSettings` (default: the defaults).
     progress : called after every chunk written with
         ``{"phase", "temperature_K", "frames_done", "frames_total"}``.
+    on_error : ``"raise"`` (default) stops at the first phase whose melt or MD blows up;
+        ``"record"`` writes ``failed.json`` for it, returns a ``"failed"`` entry and goes on.
     """
     from seilab.provenance import is_valid_artifact, record, write_json
 
     settings = settings or TransportSettings()
     if calculator is None:
         raise SeilabError("calculator: an ASE calculator is required")
+    if on_error not in ("raise", "record"):
+        raise SeilabError(f"on_error: {on_error!r}; use 'raise' or 'record'")
     if settings.error_method != "blocks":
         raise SeilabError(f"error_method: '{settings.error_method}' needs several runs; the campaign makes "
                           f"one per phase and temperature, use 'blocks'")
@@ -297,31 +322,67 @@ def run_campaign(phases: Iterable[Any], calculator, out_dir: str | os.PathLike,
         cell_path = pdir / "cell.extxyz"
         cell_settings = {k: dump[k] for k in _CELL_KEYS}
         _check_same(pdir / "cell.settings.json", cell_settings, "cell")
-        if is_valid_artifact(cell_path):
+        failed = _recorded_failure(pdir, cell_settings)
+        if failed is None and is_valid_artifact(cell_path):
             from seilab.provenance import read_extxyz
 
             cell = read_extxyz(cell_path, index=0)
-        else:
+        elif failed is None:
             log.info("%s: building and melting a cell", phase.name)
-            cell = build_cell(phase.atoms, settings, calculator)
-            from seilab.provenance import write_extxyz
+            try:
+                cell = build_cell(phase.atoms, settings, calculator)
+            except BlowUp as exc:
+                failed = _record_failure(pdir, cell_settings, f"{phase.name}: {exc}", on_error)
+            else:
+                from seilab.provenance import write_extxyz
 
-            write_extxyz(cell_path, [cell], record(STAGE, settings=dump, phase=phase.name,
-                                                   composition=phase.composition, step="cell"))
-            write_json(pdir / "cell.settings.json", cell_settings)
+                write_extxyz(cell_path, [cell], record(STAGE, settings=dump, phase=phase.name,
+                                                       composition=phase.composition, step="cell"))
+                write_json(pdir / "cell.settings.json", cell_settings)
         for T in settings.temperatures_K:
-            entries.append(_run_temperature(phase, cell, cell_path, float(T), calculator, settings,
-                                            _temperature_dir(pdir, float(T)), progress))
+            tdir = _temperature_dir(pdir, float(T))
+            if failed is not None:
+                entries.append(_failed_entry(phase, float(T), tdir, failed))
+                continue
+            entries.append(_run_temperature(phase, cell, cell_path, float(T), calculator, settings, tdir,
+                                            progress, on_error))
 
     write_json(out / "transport_summary.json", {"entries": [e.to_dict() for e in entries]},
                record(STAGE, settings=dump))
     return entries
 
 
+def _recorded_failure(folder: Path, settings: dict) -> str | None:
+    """The reason stored in ``folder/failed.json`` when it was written with these settings."""
+    path = folder / "failed.json"
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data.get("error") if data.get("settings") == json.loads(json.dumps(settings)) else None
+
+
+def _record_failure(folder: Path, settings: dict, error: str, on_error: str) -> str:
+    """Raise (``on_error="raise"``) or write ``failed.json`` and return the reason."""
+    from seilab.provenance import record, write_json
+
+    if on_error == "raise":
+        raise BlowUp(error)
+    log.warning("%s (recorded in %s; the campaign goes on)", error, folder / "failed.json")
+    write_json(folder / "failed.json", {"error": error, "settings": settings}, record(STAGE, step="failed"))
+    return error
+
+
+def _failed_entry(phase: Phase, T: float, tdir: Path, error: str) -> CampaignEntry:
+    return CampaignEntry(phase.name, phase.composition, T, tdir, tdir / "trajectory.extxyz",
+                         tdir / "onsager.json", None, "failed", 0, error)
+
+
 def _run_temperature(phase: Phase, cell, cell_path: Path, T: float, calculator,
-                     settings: TransportSettings, tdir: Path, progress) -> CampaignEntry:
-    from seilab.provenance import (is_valid_artifact, read_json, record, sha256_file, sidecar_path,
-                                   write_json)
+                     settings: TransportSettings, tdir: Path, progress, on_error: str = "raise") -> CampaignEntry:
+    from seilab.provenance import write_json
 
     tdir.mkdir(parents=True, exist_ok=True)
     dump = settings.model_dump(mode="json")
@@ -329,7 +390,21 @@ def _run_temperature(phase: Phase, cell, cell_path: Path, T: float, calculator,
     _check_same(tdir / "md.settings.json", md_settings, "trajectory")
     if not (tdir / "md.settings.json").is_file():
         write_json(tdir / "md.settings.json", md_settings)
+    failed = _recorded_failure(tdir, md_settings)
+    if failed is None:
+        try:
+            return _run_temperature_unguarded(phase, cell, cell_path, T, calculator, settings, tdir, progress)
+        except BlowUp as exc:  # only blow-ups are results; bad input or files still stop the campaign
+            failed = _record_failure(tdir, md_settings, str(exc), on_error)
+    return _failed_entry(phase, T, tdir, failed)
 
+
+def _run_temperature_unguarded(phase: Phase, cell, cell_path: Path, T: float, calculator,
+                               settings: TransportSettings, tdir: Path, progress) -> CampaignEntry:
+    from seilab.provenance import (is_valid_artifact, read_json, record, sha256_file, sidecar_path,
+                                   write_json)
+
+    dump = settings.model_dump(mode="json")
     final, part = tdir / "trajectory.extxyz", tdir / "trajectory.part.extxyz"
     result_path = tdir / "onsager.json"
     n_total = settings.n_steps // settings.sample_every + 1
@@ -381,6 +456,15 @@ def _run_temperature(phase: Phase, cell, cell_path: Path, T: float, calculator,
                          "computed", md_steps)
 
 
+def _check_blow_up(snap, previous: np.ndarray, inv_cell: np.ndarray, what: str) -> None:
+    """Raise :class:`BlowUp` on non-finite numbers or an atom moving > half a cell vector since the last frame."""
+    if not (np.isfinite(snap.info["energy_eV"]) and np.all(np.isfinite(snap.positions))):
+        raise BlowUp(f"{what} (non-finite energy or positions)")
+    jump = float(np.abs((snap.positions - previous) @ inv_cell).max(initial=0.0))
+    if jump > 0.5:
+        raise BlowUp(f"{what} (an atom moved {jump:.2f} of a cell vector between two frames)")
+
+
 def _run_md(phase: Phase, cell, T: float, calculator, settings: TransportSettings, part: Path,
             n_total: int, progress) -> int:
     """Append frames to ``part`` until it holds ``n_total``; return the MD steps run."""
@@ -413,11 +497,17 @@ def _run_md(phase: Phase, cell, T: float, calculator, settings: TransportSetting
 
     dt_frame_ps = settings.timestep_ps
     buf: list = []
+    inv_cell = np.linalg.inv(atoms.cell[:])
+    previous = atoms.get_positions()
     while done + len(buf) < n_total:
         dyn.run(settings.sample_every)
         steps += settings.sample_every
         k = done + len(buf)
-        buf.append(_snapshot(atoms, k * settings.sample_every, k * dt_frame_ps))
+        snap = _snapshot(atoms, k * settings.sample_every, k * dt_frame_ps)
+        _check_blow_up(snap, previous, inv_cell, f"{phase.name} {T:g} K: MD blew up at step "
+                                                 f"{k * settings.sample_every}")
+        previous = snap.positions
+        buf.append(snap)
         if len(buf) >= settings.flush_every or done + len(buf) == n_total:
             _append_frames(part, buf)
             done += len(buf)
