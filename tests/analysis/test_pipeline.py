@@ -58,7 +58,7 @@ def test_analyze_trajectory_writes_json_and_figures(dump, tmp_path):
     th = np.array(data["growth"]["thickness_A"])
     np.testing.assert_allclose(th[3:], 6.0 * np.array([4, 8, 16, 32, 64]) ** 0.5, atol=3.0)
     assert data["growth"]["fit_total"]["fast"]["exponent"] == pytest.approx(0.5, abs=0.1)
-    for name in ("thickness", "flux", "coordination", "phase_map", "layers", "nanocrystals"):
+    for name in ("thickness", "flux", "coordination", "phase_map", "layers", "nanocrystals", "snapshots"):
         png = tmp_path / f"{name}.png"
         assert png.is_file() and png.stat().st_size > 2000, name
     assert res.summary()["n_frames"] == 8

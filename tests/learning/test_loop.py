@@ -215,6 +215,7 @@ def test_loop_runs_and_resumes_after_kills(campaign_copy, monkeypatch, capsys):
             assert abs(len(a) - 50) <= 0.3 * 50 or len(a) > 50  # the 4.5 Å cutoff may need more atoms
     summary = json.loads((campaign.stage_dir("learning") / "learning.json").read_text())
     assert summary["stop_reason"] == "max_generations"
+    assert (campaign.stage_dir("learning") / "learning_curve.png").stat().st_size > 5000
     state = json.loads((campaign.stage_dir("learning") / "state.json").read_text())
     assert state["status"] == "stopped" and state["generations"]["1"]["steps"]["reassess"] == "done"
 

@@ -267,3 +267,24 @@ def test_chgnet_reference_labels_tiny_cells(tmp_path):
         assert np.isfinite(lab.atoms.get_potential_energy())
         assert lab.atoms.get_forces().shape == (16, 3) and lab.atoms.get_stress().shape == (6,)
     assert store.reference["name"] == "chgnet"
+
+
+def test_store_summary_counts_kinds_phases_and_generations(tmp_path):
+    frames = structures(n=6, duplicates=0)
+    store = store_at(tmp_path)
+    label_structures(frames, store, CountingFactory(tmp_path / "calls.log"), progress=False)
+    extra = structures(n=3, duplicates=0, seed=1)
+    for a in extra:  # what an active-learning generation adds (source "gen002:<candidate>")
+        a.info.update(kind="active_learning", phase="Li_bcc", source=f"gen002:{a.info['source']}")
+    label_structures(extra, store, CountingFactory(tmp_path / "calls.log"), progress=False)
+
+    data = store.write_summary()
+    assert data["structures"] == 9 and data["atoms"] == 9 * 16
+    assert data["per_kind"] == {"active_learning": 3, "perturbed": 6}
+    assert data["per_origin"] == {"gen002": 3, "sampling": 6}
+    rows = {(r["kind"], r["phase"], r["origin"]): r["structures"] for r in data["rows"]}
+    assert rows == {("perturbed", "Li_bcc", "sampling"): 3, ("perturbed", "Li_other", "sampling"): 3,
+                    ("active_learning", "Li_bcc", "gen002"): 3}
+    assert (store.root / "summary.json").is_file()
+    assert (store.root / "composition.png").stat().st_size > 5000
+    assert not list(store.root.glob(".composition*"))  # the temporary file was renamed into place

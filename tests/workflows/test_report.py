@@ -42,6 +42,10 @@ def _campaign(tmp_path):
 
 def test_report_is_self_contained(tmp_path):
     c = _campaign(tmp_path)
+    markers = c.output / ".seilab" / "stages"
+    markers.mkdir(parents=True)
+    for name, sec in (("training", 290.2), ("chemistry", 72.7), ("labelling", 48.4)):
+        (markers / f"{name}.json").write_text(json.dumps({"stage": name, "seconds": sec}))
     out = build_report(c)
     page = open(out["html"]).read()
     assert "data:image/png;base64," in page and "src=\"file:" not in page
@@ -49,6 +53,8 @@ def test_report_is_self_contained(tmp_path):
     assert "This stage has not run" in page  # e.g. training
     summary = json.loads(open(out["summary"]).read())
     assert summary["stages"]["chemistry"]["numbers"]["chemical_potential_distance.distance_eV"] == 2.0
+    assert list(summary["wall_time_s"]) == ["chemistry", "labelling", "training"]  # pipeline order
+    assert "numbers from <code>chemistry/reaction.json</code>" in page
 
 
 @pytest.mark.skipif(not (shutil.which("chromium") or shutil.which("chromium-browser")),

@@ -1,5 +1,6 @@
 """Figures of the analysis (matplotlib, Agg; no pyplot state): thickness with the regime fit,
-flux, coordination heat maps (z vs time, Figure 9 style), phase map, layer schematic, nanocrystals.
+flux, coordination heat maps (z vs time, Figure 9 style), phase map, layer schematic, nanocrystals,
+interface snapshots (side views of the first and last analysed frames).
 """
 
 from __future__ import annotations
@@ -16,7 +17,12 @@ __all__ = [
     "plot_phase_map",
     "plot_layers",
     "plot_nanocrystals",
+    "plot_snapshots",
 ]
+
+#: Atom colours of the snapshots (CPK-like; other elements cycle through matplotlib's palette).
+_ELEMENT_COLORS = {"Li": "#7b68ee", "Na": "#ab5cf2", "K": "#8f40d4", "P": "#ff8000", "S": "#e6c200",
+                   "O": "#ff0d0d", "F": "#90e050", "Cl": "#1ff01f", "Se": "#ffa100", "N": "#3050f8"}
 
 _PHASE_COLORS = [
     "#9e9e9e",
@@ -207,8 +213,47 @@ def plot_nanocrystals(result, path, dpi=120) -> Path:
     return _save(fig, path, dpi)
 
 
-def write_figures(result, out_dir, dpi: int = 120) -> dict[str, Path]:
-    """Write all figures into ``out_dir``; returns {name: path}."""
+def plot_snapshots(frames, path, dpi=120, max_atoms: int = 200_000) -> Path:
+    """Side views (x horizontal, z vertical) of ``frames`` (e.g. the first and last), one panel each.
+
+    Atoms are drawn back to front along y (a depth-sorted scatter, one call per panel), coloured by
+    element, each panel at equal aspect. Above ``max_atoms`` a random subset is drawn (the figure would be a solid block anyway)."""
+    frames = [f for f in frames if f is not None]
+    fig = _fig(3.2 * max(1, len(frames)) + 0.8, 6.0)
+    rng = np.random.default_rng(0)
+    species = sorted({str(x) for f in frames for x in np.unique(f.symbols)})
+    colors = {el: _ELEMENT_COLORS.get(el, f"C{i}") for i, el in enumerate(species)}
+    for k, fr in enumerate(frames):
+        ax = fig.add_subplot(1, len(frames), k + 1)
+        pos = np.asarray(fr.positions, dtype=float)
+        sym = np.asarray(fr.symbols).astype(str)
+        idx = np.argsort(pos[:, 1])  # far (small y) first, near atoms drawn on top
+        if idx.size > max_atoms:
+            idx = np.sort(rng.choice(idx, max_atoms, replace=False))
+            idx = idx[np.argsort(pos[idx, 1])]
+        size = 2.0e4 / max(len(pos), 1) ** 0.75
+        ax.scatter(pos[idx, 0], pos[idx, 2], c=[colors[x] for x in sym[idx]], s=size, edgecolors="k",
+                   linewidths=0.15, rasterized=True)
+        ax.set_aspect("equal")
+        ax.set_xlabel("x (Å)")
+        if k == 0:
+            ax.set_ylabel("z (Å)")
+        ax.set_title(f"t = {fr.time_ps:.3g} ps ({len(pos)} atoms)", fontsize=9)
+    if frames:
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], ls="", marker="o", color=colors[el], markeredgecolor="k", label=el)
+                   for el in species]
+        fig.legend(handles=handles, loc="lower center", fontsize=8, ncol=len(species), frameon=False)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.savefig(path, dpi=dpi)
+    return Path(path)
+
+
+def write_figures(result, out_dir, dpi: int = 120, snapshots=None) -> dict[str, Path]:
+    """Write all figures into ``out_dir``; returns {name: path}.
+
+    ``snapshots``: frames (e.g. first and last) drawn side by side into ``snapshots.png``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     jobs = {
@@ -219,4 +264,7 @@ def write_figures(result, out_dir, dpi: int = 120) -> dict[str, Path]:
         "layers": plot_layers,
         "nanocrystals": plot_nanocrystals,
     }
-    return {name: fn(result, out / f"{name}.png", dpi) for name, fn in jobs.items()}
+    written = {name: fn(result, out / f"{name}.png", dpi) for name, fn in jobs.items()}
+    if snapshots:
+        written["snapshots"] = plot_snapshots(snapshots, out / "snapshots.png", dpi)
+    return written

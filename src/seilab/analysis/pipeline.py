@@ -417,7 +417,7 @@ def analyze_trajectory(
 
     ``analysis.json`` carries a provenance record (stage 'analysis', the trajectory's hash, the
     settings). Figures (PNG): thickness.png, flux.png, coordination.png, phase_map.png, layers.png,
-    nanocrystals.png.
+    nanocrystals.png, snapshots.png (side views of the first and last analysed frames).
     """
     s = settings or AnalysisSettings()
     reader = TrajectoryReader(
@@ -451,10 +451,13 @@ def analyze_trajectory(
     else:
         last_sources = None
     ana = InterphaseAnalysis(s)
+    first = last = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for fr in reader:
             ana.update(fr)
+            first = fr if first is None else first
+            last = fr
     result = ana.finish(trajectory=str(path), unwrap_method=reader.unwrap_method)
     result.notes.extend(str(w.message) for w in caught)
     if last_sources:
@@ -467,6 +470,6 @@ def analyze_trajectory(
         if s.figures:
             from seilab.analysis.figures import write_figures
 
-            write_figures(result, out, dpi=s.figure_dpi)
+            write_figures(result, out, dpi=s.figure_dpi, snapshots=[first, last] if last is not first else [first])
         write_json(out / "analysis.json", result.to_dict(), provenance=record("analysis", [path], s.model_dump()))
     return result

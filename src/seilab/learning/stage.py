@@ -4,6 +4,7 @@ Layout of ``<output>/learning/``::
 
     state.json                 where the loop stands (generations, steps done, status, stop reason)
     learning.json              the per-generation summary table (written when the loop stops)
+    learning_curve.png         test errors, dataset size and γ > 1 fraction per generation
     gen001/                    generation 1: explores with the starting potential (training gen000)
         start.json             the potential this generation starts from (+ its hash)
         explore/<run>.extxyz   MD frames with per-atom γ (one file per run, skipped when done)
@@ -274,6 +275,7 @@ def _step_label(ctx: _Ctx, sel: dict) -> dict:
            "failed_hashes": [f[0] for f in report.failed], "label_seconds": round(report.label_seconds, 2),
            "dataset_size": len(store)}
     provenance.write_json(path, rec, provenance.record("learning.label", reference=store.reference))
+    store.write_summary()
     ctx.say(f"gen{ctx.g:03d} label: {report.labelled} new labels ({report.already_in_store} already in the store, "
             f"{len(report.failed)} failed); dataset {len(store)} structures")
     return rec
@@ -624,6 +626,10 @@ def run_learning(campaign, backend=None, reference_factory: Callable[[], object]
     provenance.write_json(root / SUMMARY, result,
                           provenance.record("learning", settings=s.model_dump(mode="json")))
     result["path"] = str(root / SUMMARY)
+    if generations:
+        from seilab.learning.figures import plot_learning_curve
+
+        plot_learning_curve(generations, root / "learning_curve.png")
     return result
 
 

@@ -3,6 +3,8 @@
 Layout of a store folder::
 
     store.json                      reference name + settings + versions (one reference per store)
+    summary.json, composition.png   what the store holds, per kind / phase / origin (refreshed by the
+                                    labelling stage and by each active-learning label step)
     labels/<h[:2]>/<hash>.extxyz    one labelled structure (energy, forces, stress in the extxyz)
     labels/<h[:2]>/<hash>.extxyz.json  its provenance sidecar (kind, phase, source, label time)
 
@@ -155,6 +157,40 @@ class DatasetStore:
             row["label_seconds"] += lab.meta.get("label_seconds") or 0.0
         return [rows[k] for k in sorted(rows)]
 
+    def composition(self) -> list[dict]:
+        """Rows (kind, phase, origin, structures, atoms) read from the label sidecars only (fast).
+
+        ``origin`` is ``"sampling"`` for first-generation structures and the generation (``"gen001"``,
+        ...) for active-learning labels (their ``source`` starts with it)."""
+        rows: dict[tuple, dict] = {}
+        for side in sorted(self.labels_dir.glob("*/*.extxyz.json")) if self.labels_dir.is_dir() else []:
+            try:
+                meta = json.loads(side.read_text()).get("settings") or {}
+            except (OSError, json.JSONDecodeError):
+                continue
+            kind = meta.get("kind", "other")
+            source = str(meta.get("source") or "")
+            origin = source.split(":")[0] if kind == "active_learning" and source.startswith("gen") else "sampling"
+            key = (kind, meta.get("phase", ""), origin)
+            row = rows.setdefault(key, {"kind": key[0], "phase": key[1], "origin": origin, "structures": 0,
+                                        "atoms": 0})
+            row["structures"] += 1
+            row["atoms"] += int(meta.get("n_atoms") or 0)
+        return [rows[k] for k in sorted(rows)]
+
+    def write_summary(self) -> dict:
+        """Write ``summary.json`` and ``composition.png`` into the store folder; returns the summary."""
+        from seilab.reference.figures import plot_composition
+
+        rows = self.composition()
+        data = {"structures": sum(r["structures"] for r in rows), "atoms": sum(r["atoms"] for r in rows),
+                "per_kind": _totals(rows, "kind"), "per_origin": _totals(rows, "origin"), "rows": rows,
+                "reference": self.reference}
+        provenance.write_json(self.root / "summary.json", data, provenance.record("reference-store-summary"))
+        if rows:
+            plot_composition(rows, self.root / "composition.png")
+        return data
+
     def to_dataframe(self, reference_energies: dict[str, float]):
         """pacemaker's DataFrame: ase_atoms, energy, forces, energy_corrected (+ kind, phase, name).
 
@@ -196,6 +232,13 @@ class DatasetStore:
             "reference_energies": reference_energies, "reference": self.reference,
         }, provenance.record("export-pacemaker", settings={"path": str(path)}))
         return path
+
+
+def _totals(rows: list[dict], key: str) -> dict:
+    out: dict = {}
+    for r in rows:
+        out[r[key]] = out.get(r[key], 0) + r["structures"]
+    return out
 
 
 def _ref_key(ref: dict) -> str:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from seilab import provenance
 
-#: Report sections in pipeline order: (stage folder, title, main JSON files whose numbers are shown).
+#: Report sections in pipeline order: (stage folder, title, main JSON files whose numbers are shown: the
+#: first name found, and of its files the last in path order, i.e. the newest generation).
 SECTIONS = (
     ("chemistry", "Phase diagram and interface reaction", ("reaction.json",)),
     ("sampling", "Configurational sampling", ("manifest.json", "summary.json")),
@@ -19,8 +20,12 @@ SECTIONS = (
     ("learning", "Active learning", ("learning.json", "state.json")),
     ("simulation", "Interface MD", ("simulation.json", "run.json")),
     ("analysis", "Interphase analysis", ("analysis.json",)),
-    ("transport", "Onsager transport", ("transport_summary.json", "fluxes.json")),
+    ("transport", "Onsager transport", ("fluxes.json", "transport_summary.json")),
 )
+
+#: Pipeline order of the stage markers (the wall-time table follows it).
+STAGE_ORDER = ("chemistry", "sampling", "labelling", "training", "validation", "learning", "simulation",
+               "analysis", "transport", "report")
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222;
@@ -28,7 +33,7 @@ background:#fff;line-height:1.45}h1{border-bottom:3px solid #c0392b;padding-bott
 border-bottom:1px solid #ddd}table{border-collapse:collapse;margin:.6rem 0;font-size:.9rem}td,th{border:1px solid #ddd;
 padding:.25rem .6rem;text-align:left}th{background:#f4f4f4}figure{display:inline-block;margin:.5rem;vertical-align:top;
 max-width:520px}figure img{max-width:100%;border:1px solid #eee}figcaption{font-size:.8rem;color:#555}
-.missing{color:#999;font-style:italic}.pass{color:#1e8449;font-weight:bold}.fail{color:#c0392b;font-weight:bold}
+.missing{color:#999;font-style:italic}.src{font-size:.8rem;color:#555;margin:.2rem 0}.pass{color:#1e8449;font-weight:bold}.fail{color:#c0392b;font-weight:bold}
 nav a{margin-right:.8rem}"""
 
 
@@ -105,10 +110,12 @@ def _validation_table(report: dict) -> str:
 
 
 def _json_files(folder: Path, names) -> list[Path]:
-    found = []
+    """The files of the first of ``names`` found under ``folder`` (sorted: the newest generation last)."""
     for n in names:
-        found += sorted(folder.rglob(n))
-    return found
+        found = sorted(folder.rglob(n))
+        if found:
+            return found
+    return []
 
 
 def collect_summary(campaign) -> dict:
@@ -127,7 +134,9 @@ def collect_summary(campaign) -> dict:
                                 "numbers": dict(_scalars(data, limit=60))}
     markers = campaign.output / ".seilab" / "stages"
     if markers.is_dir():
-        out["wall_time_s"] = {p.stem: json.loads(p.read_text()).get("seconds") for p in sorted(markers.glob("*.json"))}
+        found = sorted(markers.glob("*.json"),
+                       key=lambda p: (STAGE_ORDER.index(p.stem) if p.stem in STAGE_ORDER else len(STAGE_ORDER), p.stem))
+        out["wall_time_s"] = {p.stem: json.loads(p.read_text()).get("seconds") for p in found}
     return out
 
 
@@ -153,6 +162,8 @@ def build_report(campaign) -> dict:
             continue
         if files:
             data = json.loads(files[-1].read_text())
+            rel = files[-1].relative_to(campaign.output)
+            parts.append(f'<p class="src">numbers from <code>{html.escape(str(rel))}</code></p>')
             if stage == "chemistry":
                 parts.append(_reaction_table(data))
             elif stage == "validation":

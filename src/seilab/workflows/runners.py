@@ -62,8 +62,10 @@ def label_indices(campaign, indices: list[int]) -> dict:
 
     frames = sampled_frames(campaign)
     batch = [frames[i] for i in indices]
-    report = label_structures(batch, store_for(campaign), functools.partial(get_calculator, campaign.reference),
+    store = store_for(campaign)
+    report = label_structures(batch, store, functools.partial(get_calculator, campaign.reference),
                               workers=1, threads=campaign.reference.threads, progress=False)
+    store.write_summary()
     return _label_summary(report)
 
 
