@@ -17,7 +17,7 @@ For every phase (a name and a starting structure, ASE Atoms) and every temperatu
 
 MD that blows up (non-finite energies or positions, or an atom moving more than half a cell vector
 between two stored frames, which at a 1–2 fs step means the potential left its fitted range) stops
-with a :class:`~seilab.errors.SeilabError` naming the phase, temperature and step. With
+with :class:`BlowUp` (a :class:`~seilab.errors.SeilabError`) naming the phase, temperature and step. With
 ``on_error="record"`` that phase/temperature (or the whole phase, when its melt blew up) is written
 to ``failed.json`` in its folder, returned as an entry with ``status="failed"`` and the campaign
 goes on with the others; a rerun skips it as finished work (delete ``failed.json`` to try again).
@@ -201,7 +201,7 @@ def build_cell(atoms, settings: TransportSettings, calculator=None):
         energy = cell.get_potential_energy()
         if not (np.isfinite(energy) and np.all(np.isfinite(cell.positions))):
             raise BlowUp(f"melt at {settings.melt_temperature_K:g} K blew up (non-finite energy or positions "
-                              f"after {settings.melt_steps} steps)")
+                         f"after {settings.melt_steps} steps)")
         cell.calc = None
         cell.set_constraint()
     cell.wrap()
