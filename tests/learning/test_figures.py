@@ -7,7 +7,8 @@ from seilab.learning.figures import plot_learning_curve
 
 
 def _row(g, f, e, size, added, frac):
-    return {"generation": g, "fixed_test_force_rmse_start_meV_per_A": 160.0, "fixed_test_force_rmse_meV_per_A": f,
+    return {"generation": g, "fixed_test_force_rmse_start_meV_per_A": 160.0,
+            "fixed_test_energy_rmse_start_meV_per_atom": 63.0, "fixed_test_force_rmse_meV_per_A": f,
             "test_force_rmse_meV_per_A": f + 20, "fixed_test_energy_rmse_meV_per_atom": e,
             "test_energy_rmse_meV_per_atom": e + 5, "dataset_size": size, "labelled": added,
             "explore_gamma": {"frac_gt_1": frac}, "reassess_gamma": {"frac_gt_1": frac / 2}}

@@ -196,7 +196,7 @@ def test_loop_runs_and_resumes_after_kills(campaign_copy, monkeypatch, capsys):
     assert g["n_train"] + g["n_test"] == n0 + n_labels
     assert g["test_force_rmse_meV_per_A"] > 0 and g["validation_passed"] in (True, False)
     assert g["fixed_test_structures"] >= 1 and g["fixed_test_force_rmse_meV_per_A"] > 0
-    assert g["fixed_test_force_rmse_start_meV_per_A"] > 0
+    assert g["fixed_test_force_rmse_start_meV_per_A"] > 0 and g["fixed_test_energy_rmse_start_meV_per_atom"] > 0
     ex = g["explore_gamma"]
     assert ex["runs"] == 3 and ex["n_atoms"] > 0 and 0 <= ex["frac_gt_1"] <= 1 and ex["max"] >= ex["mean"] > 0
     assert set(g["explore_gamma_per_batch"]) == {"bulk", "interface"}

@@ -39,7 +39,9 @@ def plot_learning_curve(generations: list[dict], path, dpi: int = 120) -> Path:
     a.set_ylabel("force RMSE (meV/Å)")
     a.legend(fontsize=8)
 
-    b.plot(gens, _get(rows, "fixed_test_energy_rmse_meV_per_atom"), "o-", label="fixed test set")
+    start_e = _get(rows[:1], "fixed_test_energy_rmse_start_meV_per_atom")
+    b.plot(np.r_[0, gens], np.r_[start_e, _get(rows, "fixed_test_energy_rmse_meV_per_atom")], "o-",
+           label="fixed test set (gen 0's)")
     b.plot(gens, _get(rows, "test_energy_rmse_meV_per_atom"), "s--", label="own test set")
     b.set_ylabel("energy RMSE (meV/atom)")
     b.legend(fontsize=8)
@@ -58,7 +60,7 @@ def plot_learning_curve(generations: list[dict], path, dpi: int = 120) -> Path:
     c.legend(h1 + h2, l1 + l2, fontsize=7, loc="lower left")
     for ax in (a, b, c):
         ax.set_xlabel("generation")
-        ax.set_xticks(np.r_[0, gens] if ax is a else gens)
+        ax.set_xticks(np.r_[0, gens] if ax is not c else gens)
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
     return Path(path)

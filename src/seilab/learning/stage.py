@@ -461,6 +461,8 @@ def _summary(g: int, steps: dict) -> dict:
             "force_rmse_meV_per_A"),
         "fixed_test_force_rmse_meV_per_A": (((fi or {}).get("fixed_test") or {}).get("new") or {}).get(
             "force_rmse_meV_per_A"),
+        "fixed_test_energy_rmse_start_meV_per_atom": (((fi or {}).get("fixed_test") or {}).get("start")
+                                                      or {}).get("energy_rmse_meV_per_atom"),
         "fixed_test_energy_rmse_meV_per_atom": (((fi or {}).get("fixed_test") or {}).get("new") or {}).get(
             "energy_rmse_meV_per_atom"),
         "validation_passed": (va or {}).get("passed") if va else None,
