@@ -1,0 +1,54 @@
+"""The campaign's transport stage on a real (tiny) fitted ACE potential: runs per potential, fluxes, and
+what happens when the MD blows up. Lives here because this folder has the fitted-campaign fixture."""
+
+import json
+import shutil
+
+import pytest
+
+from seilab.config import load_config
+from seilab.errors import SeilabError
+from seilab.provenance import record, write_extxyz, write_json
+
+import helpers
+
+
+def _with_chemistry(cfg, **transport):
+    """The campaign with the chemistry stage's files written from the test phases (the transport stage's
+    inputs: relaxed phases, the reactants' chemical potentials) and tiny transport settings."""
+    campaign = load_config(cfg)
+    chem = campaign.stage_dir("chemistry")
+    for name, atoms in (("Li_bcc", helpers.li_bcc()), ("Li2S", helpers.li2s())):
+        write_extxyz(chem / "phases" / f"{name}.extxyz", [atoms], record("test-phases"))
+    write_json(chem / "reaction.json", {
+        "kinks": [{"x_anode": 0.0, "products": ["Li2S"]}, {"x_anode": 1.0, "products": ["Li_bcc"]}],
+        "stable_phases": ["Li_bcc", "Li2S"],
+        "chemical_potential_distance": {"mu_anode_eV": {"Li": 0.0, "S": -4.0},
+                                        "mu_electrolyte_eV": {"Li": -2.0, "S": -1.0}}})
+    settings = dict(phases="all", temperatures_K=[900.0], n_steps=40, sample_every=2, n_equil_steps=0,
+                    target_atoms=16, melt_steps=0, n_blocks=2, flush_every=10)
+    settings.update(transport)
+    return campaign.model_copy(update={"transport": campaign.transport.model_copy(update=settings)})
+
+
+def test_transport_stage_runs_per_potential_and_fails_only_when_every_phase_blew_up(campaign_copy):
+    from seilab.workflows.runners import transport
+
+    campaign = _with_chemistry(campaign_copy)
+    summary = transport(campaign)
+    assert summary["runs"] == 2 and summary["failed"] == []
+    out = campaign.stage_dir("transport")
+    (runs,) = (out / "runs").iterdir()
+    assert runs.name.startswith("gen000-") and (runs / "Li_bcc" / "T0900K" / "onsager.json").is_file()
+    fluxes = json.loads((out / "fluxes.json").read_text())
+    assert {r["phase"] for r in fluxes["phases"]} == {"Li_bcc", "Li2S"} and fluxes["failed"] == []
+    assert fluxes["runs"] == str(runs) and (out / "fig8_fluxes.png").is_file()
+    assert json.loads((out / "transport_summary.json").read_text())["entries"][0]["status"] == "computed"
+
+    # a 40 fs step at 5000 K throws atoms across the cell: every phase blows up -> the stage fails,
+    # naming the potential and where the failures are recorded; each phase has its failed.json
+    hot = _with_chemistry(campaign_copy, timestep_fs=40.0, temperatures_K=[5000.0], n_steps=200)
+    shutil.rmtree(out / "runs")
+    with pytest.raises(SeilabError, match=r"every phase's MD blew up .*failed\.json"):
+        transport(hot)
+    assert sorted(p.parent.parent.name for p in (out / "runs").rglob("failed.json")) == ["Li2S", "Li_bcc"]
