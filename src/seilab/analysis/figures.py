@@ -217,7 +217,8 @@ def plot_snapshots(frames, path, dpi=120, max_atoms: int = 200_000) -> Path:
     """Side views (x horizontal, z vertical) of ``frames`` (e.g. the first and last), one panel each.
 
     Atoms are drawn back to front along y (a depth-sorted scatter, one call per panel), coloured by
-    element, each panel at equal aspect. Above ``max_atoms`` a random subset is drawn (the figure would be a solid block anyway)."""
+    element, each panel at equal aspect. Above ``max_atoms`` a random subset is drawn (the figure would
+    be a solid block anyway)."""
     frames = [f for f in frames if f is not None]
     fig = _fig(3.2 * max(1, len(frames)) + 0.8, 6.0)
     rng = np.random.default_rng(0)

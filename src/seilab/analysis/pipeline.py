@@ -456,7 +456,8 @@ def analyze_trajectory(
         warnings.simplefilter("always")
         for fr in reader:
             ana.update(fr)
-            first = fr if first is None else first
+            if first is None:
+                first = fr
             last = fr
     result = ana.finish(trajectory=str(path), unwrap_method=reader.unwrap_method)
     result.notes.extend(str(w.message) for w in caught)

@@ -438,6 +438,8 @@ def _summary(g: int, steps: dict) -> dict:
     ex, ca, se, la, fi, va, re_ = (steps.get(k) for k in STEPS)
     test = ((fi or {}).get("metrics") or {}).get("test") or {}
     train = ((fi or {}).get("metrics") or {}).get("train") or {}
+    fixed = (fi or {}).get("fixed_test") or {}
+    fixed_start, fixed_new = fixed.get("start") or {}, fixed.get("new") or {}
     out = {
         "generation": g,
         "start_potential": (ex or {}).get("potential", {}).get("generation"),
@@ -456,15 +458,11 @@ def _summary(g: int, steps: dict) -> dict:
         "test_force_rmse_meV_per_A": (test.get("force_meV_per_A") or {}).get("rmse"),
         "test_force_mae_meV_per_A": (test.get("force_meV_per_A") or {}).get("mae"),
         "loss": (fi or {}).get("loss"),
-        "fixed_test_structures": ((fi or {}).get("fixed_test") or {}).get("n_structures"),
-        "fixed_test_force_rmse_start_meV_per_A": (((fi or {}).get("fixed_test") or {}).get("start") or {}).get(
-            "force_rmse_meV_per_A"),
-        "fixed_test_force_rmse_meV_per_A": (((fi or {}).get("fixed_test") or {}).get("new") or {}).get(
-            "force_rmse_meV_per_A"),
-        "fixed_test_energy_rmse_start_meV_per_atom": (((fi or {}).get("fixed_test") or {}).get("start")
-                                                      or {}).get("energy_rmse_meV_per_atom"),
-        "fixed_test_energy_rmse_meV_per_atom": (((fi or {}).get("fixed_test") or {}).get("new") or {}).get(
-            "energy_rmse_meV_per_atom"),
+        "fixed_test_structures": fixed.get("n_structures"),
+        "fixed_test_force_rmse_start_meV_per_A": fixed_start.get("force_rmse_meV_per_A"),
+        "fixed_test_force_rmse_meV_per_A": fixed_new.get("force_rmse_meV_per_A"),
+        "fixed_test_energy_rmse_start_meV_per_atom": fixed_start.get("energy_rmse_meV_per_atom"),
+        "fixed_test_energy_rmse_meV_per_atom": fixed_new.get("energy_rmse_meV_per_atom"),
         "validation_passed": (va or {}).get("passed") if va else None,
         "validation_failed_checks": (va or {}).get("failed") if va else None,
         "reassess_gamma": (re_ or {}).get("total") if re_ else None,
