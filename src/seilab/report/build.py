@@ -23,10 +23,6 @@ SECTIONS = (
     ("transport", "Onsager transport", ("fluxes.json", "transport_summary.json")),
 )
 
-#: Pipeline order of the stage markers (the wall-time table follows it).
-STAGE_ORDER = ("chemistry", "sampling", "labelling", "training", "validation", "learning", "simulation",
-               "analysis", "transport", "report")
-
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222;
 background:#fff;line-height:1.45}h1{border-bottom:3px solid #c0392b;padding-bottom:.3rem}h2{margin-top:2.2rem;
@@ -134,8 +130,11 @@ def collect_summary(campaign) -> dict:
                                 "numbers": dict(_scalars(data, limit=60))}
     markers = campaign.output / ".seilab" / "stages"
     if markers.is_dir():
+        from seilab.workflows.stages import stage_names  # the runner's pipeline order (no import cycle)
+
+        order = stage_names()
         found = sorted(markers.glob("*.json"),
-                       key=lambda p: (STAGE_ORDER.index(p.stem) if p.stem in STAGE_ORDER else len(STAGE_ORDER), p.stem))
+                       key=lambda p: (order.index(p.stem) if p.stem in order else len(order), p.stem))
         out["wall_time_s"] = {p.stem: json.loads(p.read_text()).get("seconds") for p in found}
     return out
 
