@@ -288,3 +288,10 @@ def test_store_summary_counts_kinds_phases_and_generations(tmp_path):
     assert (store.root / "summary.json").is_file()
     assert (store.root / "composition.png").stat().st_size > 5000
     assert not list(store.root.glob(".composition*"))  # the temporary file was renamed into place
+
+    # a label whose sidecar is gone is still counted (read whole, no kind/phase), as by store.summary()
+    side = next(store.labels_dir.glob("*/*.extxyz.json"))
+    side.unlink()
+    rows = store.summary()
+    assert sum(r["structures"] for r in rows) == 9 and sum(r["atoms"] for r in rows) == 9 * 16
+    assert {"kind": "", "phase": "", "structures": 1, "atoms": 16, "label_seconds": 0.0} in rows

@@ -147,35 +147,42 @@ class DatasetStore:
 
     def summary(self) -> list[dict]:
         """Rows of (kind, phase, n_structures, n_atoms, label_seconds) for a summary table."""
-        rows: dict[tuple, dict] = {}
-        for lab in self:
-            key = (lab.meta.get("kind", ""), lab.meta.get("phase", ""))
-            row = rows.setdefault(key, {"kind": key[0], "phase": key[1], "structures": 0, "atoms": 0,
-                                        "label_seconds": 0.0})
-            row["structures"] += 1
-            row["atoms"] += len(lab.atoms)
-            row["label_seconds"] += lab.meta.get("label_seconds") or 0.0
-        return [rows[k] for k in sorted(rows)]
+        return self._grouped(by_origin=False)
 
     def composition(self) -> list[dict]:
-        """Rows (kind, phase, origin, structures, atoms) read from the label sidecars only (fast).
+        """Rows (kind, phase, origin, structures, atoms, label_seconds) for the dataset figure.
 
         ``origin`` is ``"sampling"`` for first-generation structures and the generation (``"gen001"``,
         ...) for active-learning labels (their ``source`` starts with it)."""
-        rows: dict[tuple, dict] = {}
-        for side in sorted(self.labels_dir.glob("*/*.extxyz.json")) if self.labels_dir.is_dir() else []:
+        return self._grouped(by_origin=True)
+
+    def _label_meta(self) -> Iterator[tuple[dict, int]]:
+        """(sidecar settings, number of atoms) of every label, from the JSON sidecars only (fast); a
+        label without a readable sidecar is read whole (empty meta, as :meth:`get` gives it)."""
+        for h in self.hashes():
             try:
-                meta = json.loads(side.read_text()).get("settings") or {}
-            except (OSError, json.JSONDecodeError):
-                continue
-            kind = meta.get("kind", "other")
-            source = str(meta.get("source") or "")
-            origin = source.split(":")[0] if kind == "active_learning" and source.startswith("gen") else "sampling"
-            key = (kind, meta.get("phase", ""), origin)
-            row = rows.setdefault(key, {"kind": key[0], "phase": key[1], "origin": origin, "structures": 0,
-                                        "atoms": 0})
+                meta = json.loads(provenance.sidecar_path(self.path(h)).read_text())["settings"]
+                n_atoms = int(meta["n_atoms"])
+            except (OSError, ValueError, KeyError, TypeError):
+                lab = self.get(h)
+                meta, n_atoms = lab.meta, len(lab.atoms)
+            yield meta, n_atoms
+
+    def _grouped(self, by_origin: bool) -> list[dict]:
+        rows: dict[tuple, dict] = {}
+        for meta, n_atoms in self._label_meta():
+            key = (meta.get("kind", ""), meta.get("phase", ""))
+            if by_origin:
+                source = str(meta.get("source") or "")
+                key += (source.split(":")[0] if key[0] == "active_learning" and source.startswith("gen")
+                        else "sampling",)
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = {"kind": key[0], "phase": key[1], **({"origin": key[2]} if by_origin else {}),
+                                   "structures": 0, "atoms": 0, "label_seconds": 0.0}
             row["structures"] += 1
-            row["atoms"] += int(meta.get("n_atoms") or 0)
+            row["atoms"] += n_atoms
+            row["label_seconds"] += meta.get("label_seconds") or 0.0
         return [rows[k] for k in sorted(rows)]
 
     def write_summary(self) -> dict:
