@@ -55,7 +55,7 @@ def test_mp_only_with_key(monkeypatch):
 def test_key_never_in_provenance(monkeypatch, tmp_path):
     monkeypatch.setenv("MP_API_KEY", "SECRETKEY1234567890")
     src = MaterialsProjectSource(FileRester(RESPONSE))
-    found = find_structure(PhaseSpec(name="LiP", formula="LiP", spacegroup=14), ChemistrySettings(), src)
+    found = find_structure(PhaseSpec(name="LiP_mp", formula="LiP", spacegroup=14), ChemistrySettings(), src)
     out = write_json(tmp_path / "p.json", {"source": found.source}, record("chemistry", settings=dict(found.source)))
     assert "SECRETKEY" not in out.read_text()
 
