@@ -25,6 +25,8 @@ def test_defaults_follow_the_paper():
     {"maxiter": [10, 20, 30]},                 # one per stage or one for all
     {"fs_parameters": [1, 1, 1]},              # 2 x ndensity
     {"kappa_stages": [1.2]},
+    {"kappa_stages": ["sometimes"]},
+    {"energy_weight_by_kind": {"crystalline": -1}},
     {"ladder_step": [2.5]},
     {"cutoff_A": 0.5},
     {"unknown_key": 1},
@@ -71,6 +73,31 @@ def test_pacemaker_input_for_each_stage(tmp_path):
     assert resumed["potential"]["initial_potential"] == str(start) and "ladder_step" in resumed["fit"]
     full = b.input_config(s, data, 0, start, 90, 90)     # basis already complete: refit it
     assert full["potential"] == str(start) and "ladder_step" not in full["fit"]
+
+
+def test_kappa_auto_goes_to_pacemaker(tmp_path):
+    s = TrainingSettings(kappa_stages=[0.99, "auto"], maxiter=[10])
+    b = PacemakerBackend()
+    assert b.input_config(s, _data(tmp_path), 1, tmp_path / "s.yaml", 9, 9)["fit"]["loss"]["kappa"] == "auto"
+    assert b.input_config(s, _data(tmp_path), 0, None)["fit"]["loss"]["kappa"] == 0.99
+
+
+def test_kind_weights_scale_energy_and_force_weights_per_kind(tmp_path):
+    import pandas as pd
+    from ase.build import bulk
+
+    from seilab.training.data import kind_weights, write_split
+
+    atoms = [bulk("Li", cubic=True), bulk("Li", cubic=True).repeat((2, 1, 1)), bulk("Li", cubic=True)]
+    df = pd.DataFrame({"name": ["a", "b", "c"], "ase_atoms": atoms, "kind": ["crystalline", "hot_md", "interface"],
+                       "energy": [-1.0, -2.0, -1.1], "forces": [np.zeros((len(a), 3)) for a in atoms]})
+    assert kind_weights(df, {}, {}) is df and "w_energy" not in df    # no factors: pacemaker's uniform default
+    w = kind_weights(df, {"crystalline": 10.0}, {"interface": 0.0})
+    assert list(w["w_energy"]) == pytest.approx([10 / 3, 1 / 3, 1 / 3])
+    assert [list(x) for x in w["w_forces"]] == [[1 / 3] * 2, [1 / 3] * 4, [0.0] * 2]
+    train, _, _ = write_split(df, tmp_path, 0.0, 0, {"crystalline": 10.0})
+    stored = pd.read_pickle(train, compression="gzip")
+    assert stored.set_index("name")["w_energy"].to_dict() == pytest.approx({"a": 10 / 3, "b": 1 / 3, "c": 1 / 3})
 
 
 def test_split_is_fixed_and_stable_as_data_grow():

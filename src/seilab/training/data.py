@@ -86,8 +86,29 @@ def reference_energies(campaign, store=None, df=None, calc_factory=None) -> dict
     return energies
 
 
-def write_split(df, folder: Path, fraction: float, seed: int) -> tuple[Path, Path | None, dict]:
-    """Write ``train.pckl.gzip`` / ``test.pckl.gzip`` (pacemaker format) and ``split.json``."""
+def kind_weights(df, energy_by_kind: dict[str, float], force_by_kind: dict[str, float]):
+    """``df`` with pacemaker's per-structure ``w_energy`` and per-atom ``w_forces`` columns.
+
+    Without factors pacemaker's default (uniform) weighting applies: ``w_energy = 1/N_structures`` and
+    every atom's force weight equal to its structure's energy weight. A factor of a structure ``kind``
+    multiplies that structure's energy (or per-atom force) weight; pacemaker normalises both columns to
+    sum 1, so only ratios matter. Without any factor the columns are not written and pacemaker weights
+    uniformly, exactly as before.
+    """
+    if not energy_by_kind and not force_by_kind:
+        return df
+    df = df.copy()
+    kinds = [str(k or "") for k in (df["kind"] if "kind" in df.columns else [""] * len(df))]
+    base = 1.0 / len(df)
+    df["w_energy"] = [base * energy_by_kind.get(k, 1.0) for k in kinds]
+    df["w_forces"] = [np.full(len(a), base * force_by_kind.get(k, 1.0)) for a, k in zip(df["ase_atoms"], kinds)]
+    return df
+
+
+def write_split(df, folder: Path, fraction: float, seed: int, energy_by_kind: dict[str, float] | None = None,
+                force_by_kind: dict[str, float] | None = None) -> tuple[Path, Path | None, dict]:
+    """Write ``train.pckl.gzip`` / ``test.pckl.gzip`` (pacemaker format) and ``split.json``; the training
+    set carries the per-kind weights of :func:`kind_weights` when factors are given."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if df.empty:
@@ -95,7 +116,8 @@ def write_split(df, folder: Path, fraction: float, seed: int) -> tuple[Path, Pat
     train_names, test_names = split_names(df["name"].tolist(), fraction, seed)
     train = df[df["name"].isin(set(train_names))].reset_index(drop=True)
     test = df[df["name"].isin(set(test_names))].reset_index(drop=True)
-    train_path = _write_pickle(train, folder / "train.pckl.gzip")
+    train_path = _write_pickle(kind_weights(train, energy_by_kind or {}, force_by_kind or {}),
+                               folder / "train.pckl.gzip")
     test_path = _write_pickle(test, folder / "test.pckl.gzip") if len(test) else None
     info = {"rule": "test iff sha256(f'{seed}:{structure_hash}') < test_fraction", "seed": seed,
             "test_fraction": fraction, "n_train": len(train), "n_test": len(test),

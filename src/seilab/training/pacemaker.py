@@ -205,7 +205,8 @@ class PacemakerBackend:
     def input_config(self, settings, data: TrainingData, stage: int, start: Path | None,
                      start_functions: int | None = None, target_functions: int | None = None) -> dict:
         """pacemaker's input.yaml (as a dict) for stage ``stage`` (0-based) starting from ``start``."""
-        kappa = float(settings.kappa_stages[stage])
+        kappa = settings.kappa_stages[stage]
+        kappa = kappa if kappa == "auto" else float(kappa)
         fit = {"loss": {"kappa": kappa, "L1_coeffs": settings.l1_coeff, "L2_coeffs": settings.l2_coeff},
                "optimizer": settings.optimizer, "maxiter": int(settings.stage_maxiter(stage))}
         if settings.repulsion == "auto":

@@ -36,8 +36,10 @@ class TrainingSettings(Settings):
                     "grows every block separately): an integer, a fraction (0-1) of the block's current "
                     "size, or both (the larger wins)")
     ladder_type: Literal["body_order", "power_order"] = "body_order"
-    kappa_stages: list[float] = Field(
-        [0.99, 0.90], min_length=1, description="force weight κ of each fitting stage (pacemaker loss: kappa)")
+    kappa_stages: list[float | Literal["auto"]] = Field(
+        [0.99, 0.90], min_length=1,
+        description="force weight κ of each fitting stage (pacemaker loss: kappa; the energy weight is 1 - κ); "
+                    "'auto' lets pacemaker set κ = σ_E² / (σ_E² + σ_F²) from the data")
     maxiter: list[int] = Field(
         [1500, 500], min_length=1,
         description="optimizer iterations per stage (per ladder step in a ladder stage); one value = all stages")
@@ -46,6 +48,12 @@ class TrainingSettings(Settings):
     l2_coeff: float = Field(1e-8, ge=0)
     repulsion: Literal["auto", "none"] = Field(
         "auto", description="'auto': ZBL core repulsion below the shortest distance seen in the data")
+    energy_weight_by_kind: dict[str, float] = Field(
+        {}, description="relative energy weight of the structures of a kind (sampling kinds: crystalline, "
+                        "perturbed, hot_md, amorphous, interface, active_learning, ...; others 1), e.g. "
+                        "{crystalline: 10, perturbed: 10}: the energies that decide the phase diagram count more")
+    force_weight_by_kind: dict[str, float] = Field(
+        {}, description="relative force weight per atom of the structures of a kind (others 1)")
     test_fraction: float = Field(0.1, ge=0.0, lt=0.9, description="share of structures held out as test set")
     seed: int = Field(42, description="seed of the train/test split and of pacemaker")
     reference_energies: Literal["isolated_atoms", "least_squares", "zero"] = Field(
@@ -70,7 +78,7 @@ class TrainingSettings(Settings):
     @classmethod
     def _kappa(cls, v):
         for k in v:
-            if not 0.0 <= k <= 1.0:
+            if k != "auto" and not 0.0 <= k <= 1.0:
                 raise ValueError(f"every kappa must be within [0, 1], got {k}")
         return v
 
@@ -80,6 +88,14 @@ class TrainingSettings(Settings):
         if any(m < 1 for m in v):
             raise ValueError("maxiter values must be >= 1")
         return v
+
+    @field_validator("energy_weight_by_kind", "force_weight_by_kind")
+    @classmethod
+    def _weights(cls, v):
+        for kind, w in v.items():
+            if not w >= 0:
+                raise ValueError(f"weight of kind {kind!r} must be >= 0, got {w}")
+        return {str(k): float(w) for k, w in v.items()}
 
     @field_validator("ladder_step")
     @classmethod

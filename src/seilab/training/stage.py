@@ -198,7 +198,8 @@ def run_training(campaign, generation: int | None = None, init_from: Potential |
         split = provenance.read_json(datadir / "split.json")
         say(f"{gdir.name}: resuming (same settings and data)")
     else:
-        train, test, split = write_split(df, datadir, settings.test_fraction, settings.seed)
+        train, test, split = write_split(df, datadir, settings.test_fraction, settings.seed,
+                                         settings.energy_weight_by_kind, settings.force_weight_by_kind)
         provenance.write_json(gdir / INPUTS, {
             "signature": sig, "data_signature": data_sig, "generation": gdir.name,
             "n_structures": len(df), "n_train": split["n_train"], "n_test": split["n_test"],
