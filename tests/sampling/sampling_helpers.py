@@ -14,12 +14,28 @@ SMALL = dict(
     amorphous_production_steps=6, rattle_copies=1, strain_volume_fractions=[-0.08, 0.08],
     anisotropic_strain_copies=1, interface_anode_millers=[(1, 1, 0)],
     interface_electrolyte_millers=[(1, 0, 1), (1, 0, 0)], interface_rattle_copies=1,
+    interface_md_steps=6, interface_md_stride=3,
 )
 
 
 def lj() -> Calculator:
     """A Lennard-Jones stand-in for the reference (any element, energy/forces/stress)."""
     return LennardJones(sigma=2.0, epsilon=0.02, rc=5.0, smooth=True)
+
+
+class CountingLJ(LennardJones):
+    """Lennard-Jones that counts its evaluations and can crash after ``fail_after`` of them."""
+
+    def __init__(self, fail_after=None):
+        super().__init__(sigma=2.0, epsilon=0.02, rc=5.0, smooth=True)
+        self.calls = 0
+        self.fail_after = fail_after
+
+    def calculate(self, *args, **kwargs):
+        if self.fail_after is not None and self.calls >= self.fail_after:
+            raise RuntimeError("simulated crash")
+        self.calls += 1
+        super().calculate(*args, **kwargs)
 
 
 class Exploding(Calculator):

@@ -1,26 +1,10 @@
 """NVT MD with checkpoints: frames every stride, resume after a crash without redoing steps."""
 
 import pytest
-from ase.calculators.lj import LennardJones
-from sampling_helpers import bundled_atoms, small_settings
+from sampling_helpers import CountingLJ, bundled_atoms, small_settings
 
 from seilab.sampling.common import make_supercell
 from seilab.sampling.md import read_checkpoint, run_nvt
-
-
-class CountingLJ(LennardJones):
-    """Lennard-Jones that counts its evaluations and can crash after ``fail_after`` of them."""
-
-    def __init__(self, fail_after=None):
-        super().__init__(sigma=2.0, epsilon=0.02, rc=5.0, smooth=True)
-        self.calls = 0
-        self.fail_after = fail_after
-
-    def calculate(self, *args, **kwargs):
-        if self.fail_after is not None and self.calls >= self.fail_after:
-            raise RuntimeError("simulated crash")
-        self.calls += 1
-        super().calculate(*args, **kwargs)
 
 
 @pytest.fixture

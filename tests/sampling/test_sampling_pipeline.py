@@ -11,6 +11,7 @@ from seilab.sampling import run_sampling, sampled_frames
 from seilab.sampling.common import min_distance
 
 PHASES = ("Li_bcc", "Li7P3S11", "Li2S")
+KINDS = {"crystalline", "amorphous", "interface", "perturbed", "hot_md", "interface_md"}
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def test_every_kind_phase_and_temperature_is_covered(sampled):
     by_kind = {}
     for f in frames:
         by_kind.setdefault(f.info["kind"], []).append(f)
-    assert set(by_kind) == {"crystalline", "amorphous", "interface", "perturbed", "hot_md"}
+    assert set(by_kind) == KINDS
     for kind in ("crystalline", "amorphous", "hot_md"):
         assert {f.info["phase"] for f in by_kind[kind]} == set(PHASES), kind
     temps = {(f.info["phase"], f.info["temperature_K"]) for f in by_kind["hot_md"]}
@@ -38,6 +39,15 @@ def test_every_kind_phase_and_temperature_is_covered(sampled):
     assert len(by_kind["hot_md"]) == len(PHASES) * 3 * (s.md_steps // s.md_stride)
     assert len({f.info["phase"] for f in by_kind["interface"]}) == 2
     assert manifest["interface_pairs"] and all(c["kept"] >= 1 for c in manifest["interface_pairs"].values())
+    # interface MD: the smallest interface of each plane pair (both fit under interface_md_max_atoms) x 2 temperatures
+    pairs = {f.info["phase"] for f in by_kind["interface"]}
+    assert {(f.info["phase"], f.info["temperature_K"]) for f in by_kind["interface_md"]} == {
+        (p, t) for p in pairs for t in (300.0, 900.0)}
+    assert len(by_kind["interface_md"]) == 2 * 2 * (s.interface_md_steps // s.interface_md_stride)
+    listed = [f for f in manifest["files"] if f["kind"] == "interface_md"]
+    assert len(listed) == 4 and all(f["path"].startswith("interface_md/") for f in listed)
+    assert manifest["frames_per_kind"]["interface_md"] == len(by_kind["interface_md"])
+    assert {m["phase"] for m in manifest["interface_md"]} == pairs
 
 
 def test_no_two_atoms_closer_than_the_floor_anywhere(sampled):
@@ -79,7 +89,7 @@ def test_labelling_the_sampled_set(sampled, tmp_path):
     unique = {structure_hash(f) for f in frames}
     assert len(store) == len(unique) == report.labelled
     assert report.total_atoms == sum(len(store.get(h).atoms) for h in unique)
-    assert {r["kind"] for r in report.rows} == {"crystalline", "amorphous", "interface", "perturbed", "hot_md"}
+    assert {r["kind"] for r in report.rows} == KINDS
     again = label_structures(frames, store, exploding, progress=False)
     assert again.labelled == 0 and again.already_in_store == len(unique)
 
@@ -111,7 +121,7 @@ def test_commands_run_from_a_config(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "Li_bcc(110)|Li7P3S11(101)" in out and "hot_md" in out
     manifest = provenance.read_json(campaign.stage_dir("sampling") / "manifest.json")
-    assert {f["kind"] for f in manifest["files"]} == {"crystalline", "amorphous", "interface", "perturbed", "hot_md"}
+    assert {f["kind"] for f in manifest["files"]} == KINDS
     label(cfg)
     out = capsys.readouterr().out
     assert "total" in out and f"{manifest['total_frames']}" in out

@@ -7,7 +7,8 @@ One module per generator, each writing extxyz files with provenance under ``<out
   production MD;
 * :mod:`.interfaces` — anode/electrolyte sandwiches from pymatgen's ``CoherentInterfaceBuilder``;
 * :mod:`.perturbations` — rattled and strained copies;
-* :mod:`.hot_md` — reference NVT MD at 300/900/1500 K.
+* :mod:`.hot_md` — reference NVT MD at 300/900/1500 K;
+* :mod:`.interface_md` — short reference NVT MD of the smallest interfaces (the reaction itself).
 
 :func:`run_sampling` runs them all (resumably) and writes ``sampling/manifest.json``; labelling is
 :mod:`seilab.reference.labelling`. CLI: :mod:`.commands` (``seilab sample`` / ``seilab label``).

@@ -13,7 +13,7 @@ from seilab.errors import SeilabError
 
 
 def sample(config: Path) -> None:
-    """Generate the first-generation structures (crystalline, amorphous, interfaces, perturbed, hot MD)."""
+    """Generate the first-generation structures (crystalline, amorphous, interfaces, perturbed, hot/interface MD)."""
     from rich.console import Console
     from rich.table import Table
 

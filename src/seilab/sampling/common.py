@@ -65,7 +65,9 @@ def tag(atoms, kind: str, phase: str, source: str, **extra):
     out.calc = None
     if "momenta" in out.arrays:
         del out.arrays["momenta"]
-    out.info = {k: v for k, v in atoms.info.items() if isinstance(v, (int, float, str, bool))}
+    # scalars only; numpy ones (what extxyz gives back, e.g. a resumed MD checkpoint's md_step) as Python's
+    out.info = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in atoms.info.items()
+                if isinstance(v, (int, float, str, bool, np.integer, np.floating, np.bool_))}
     for key in ("energy", "free_energy", "stress", "ckpt_key"):
         out.info.pop(key, None)
     out.info.update(kind=kind, phase=phase, source=source, **extra)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from seilab import provenance
-from seilab.sampling.common import fingerprint, seed_for, split_by_floor, tag, up_to_date
-from seilab.sampling.md import run_nvt
+from seilab.sampling.common import fingerprint, up_to_date
+from seilab.sampling.md import md_job
 
 KIND = "hot_md"
 
@@ -31,25 +30,11 @@ def _fingerprint(settings, phase: str, temperature_K: float, start_file) -> str:
 
 def hot_md_job(calc, phase: str, start_file: str, temperature_K: float, settings, out_dir: str) -> dict:
     """Run (or resume) one hot-MD job and write its frames; returns a small summary."""
-    out = hot_md_path(Path(out_dir), phase, temperature_K)
-    fp = _fingerprint(settings, phase, temperature_K, start_file)
-    if up_to_date(out, fp):
-        return provenance.read_json(provenance.sidecar_path(out)).get("summary", {})
-    start = provenance.read_extxyz(start_file, index=0)
-    checkpoint = out.parent / "work" / f"{out.stem}.partial.extxyz"
-    seed = seed_for(settings.seed, KIND, phase, temperature_K)
-    frames = run_nvt(start, calc, settings, temperature_K, settings.md_steps, settings.md_stride, seed, checkpoint,
-                     key=fp)
-    tagged = [tag(f, KIND, phase, f"{KIND}:{phase}:{temperature_K:g}K:step{f.info['md_step']}",
-                  temperature_K=float(temperature_K)) for f in frames]
-    kept, rejected = split_by_floor(tagged, settings.min_distance_A)
-    summary = {"phase": phase, "temperature_K": float(temperature_K), "frames": len(kept),
-               "rejected_close_contacts": len(rejected), "steps": settings.md_steps,
-               "mean_T_K": float(sum(f.info["md_T_K"] for f in frames) / max(len(frames), 1))}
-    rec = provenance.record("sampling.hot_md", inputs=[start_file], settings={k: getattr(settings, k) for k in _SETTINGS},
-                            summary=summary, fingerprint=fp)
-    provenance.write_extxyz(out, kept, rec)
-    return summary
+    return md_job(calc, kind=KIND, name=phase, phase=phase, start_file=start_file, temperature_K=temperature_K,
+                  steps=settings.md_steps, stride=settings.md_stride, settings=settings,
+                  settings_rec={k: getattr(settings, k) for k in _SETTINGS},
+                  out=hot_md_path(Path(out_dir), phase, temperature_K),
+                  fp=_fingerprint(settings, phase, temperature_K, start_file))
 
 
 def hot_md_jobs(crystalline_files: dict[str, Path], settings, out_dir: Path) -> list[tuple]:

@@ -119,3 +119,44 @@ def run_nvt(atoms, calc, settings, temperature_K: float, steps: int, stride: int
             if checkpoint is not None:
                 _write_checkpoint(Path(checkpoint), frames)
     return frames
+
+
+def md_job(calc, *, kind: str, name: str, phase: str, start_file: str, temperature_K: float, steps: int, stride: int,
+           settings, settings_rec: dict, out: Path, fp: str, start_index: int = 0, keep_arrays: tuple = (),
+           keep_info: tuple = (), summary_extra: dict | None = None) -> dict:
+    """One resumable reference-MD job of the sampling stage (hot MD, interface MD); returns its summary.
+
+    Skips the run when ``out`` is up to date with the fingerprint ``fp``; otherwise runs (or continues
+    from ``<out dir>/work/<out stem>.partial.extxyz``) ``steps`` NVT steps at ``temperature_K`` from
+    frame ``start_index`` of ``start_file``, tags every ``stride``-th frame as ``kind`` (source
+    ``<kind>:<name>:<T>K:step<n>``, ``temperature_K`` in info, plus the start's ``keep_info`` keys and
+    per-atom ``keep_arrays``), rejects close contacts below ``settings.min_distance_A`` and writes
+    the kept frames to ``out`` with provenance (stage ``sampling.<kind>``, ``settings_rec``, ``fp``).
+    """
+    from seilab import provenance
+    from seilab.sampling.common import seed_for, split_by_floor, tag, up_to_date
+
+    out = Path(out)
+    if up_to_date(out, fp):
+        return provenance.read_json(provenance.sidecar_path(out)).get("summary", {})
+    start = provenance.read_extxyz(start_file, index=start_index)
+    checkpoint = out.parent / "work" / f"{out.stem}.partial.extxyz"
+    seed = seed_for(settings.seed, kind, name, temperature_K)
+    frames = run_nvt(start, calc, settings, temperature_K, steps, stride, seed, checkpoint, key=fp)
+    extra = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in start.info.items() if k in keep_info}
+    tagged = []
+    for f in frames:
+        t = tag(f, kind, phase, f"{kind}:{name}:{temperature_K:g}K:step{f.info['md_step']}",
+                temperature_K=float(temperature_K), **extra)
+        for key in keep_arrays:
+            if key in start.arrays:
+                t.arrays[key] = start.arrays[key].copy()
+        tagged.append(t)
+    kept, rejected = split_by_floor(tagged, settings.min_distance_A)
+    summary = {"phase": phase, "temperature_K": float(temperature_K), "frames": len(kept),
+               "rejected_close_contacts": len(rejected), "steps": steps,
+               "mean_T_K": float(sum(f.info["md_T_K"] for f in frames) / max(len(frames), 1)), **(summary_extra or {})}
+    rec = provenance.record(f"sampling.{kind}", inputs=[start_file], settings=settings_rec, summary=summary,
+                            fingerprint=fp)
+    provenance.write_extxyz(out, kept, rec)
+    return summary

@@ -1,12 +1,14 @@
-"""The sampling stage end to end: crystalline, interfaces, perturbations, amorphous and hot MD.
+"""The sampling stage end to end: crystalline, interfaces, perturbations, amorphous, hot MD and
+interface MD.
 
 Every generator writes its own files under ``<output>/sampling/`` and skips them on rerun while
 they are valid artefacts whose provenance fingerprint (the settings they depend on and the hashes
 of their inputs) is unchanged, so a changed setting redoes exactly what it affects. MD runs
 checkpoint their frames (keyed by the same fingerprint), so a killed stage resumes. The stage
 ends by writing ``sampling/manifest.json``: every output file with its kind and frame count, the
-interfaces each plane pair gave, the amorphous densities, and the wall time of this run. The
-labelling step (:mod:`seilab.reference.labelling`) reads that manifest.
+interfaces each plane pair gave, the interfaces that got reference MD, the amorphous densities,
+and the wall time of this run. The labelling step (:mod:`seilab.reference.labelling`) reads that
+manifest.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from seilab.sampling.amorphous import amorphous_jobs, amorphous_path
 from seilab.sampling.common import reference_factory, run_jobs, select_phases
 from seilab.sampling.crystalline import generate_crystalline
 from seilab.sampling.hot_md import hot_md_jobs, hot_md_path
+from seilab.sampling.interface_md import interface_md_jobs, interface_md_outputs, interface_md_starts
 from seilab.sampling.interfaces import generate_interfaces
 from seilab.sampling.perturbations import generate_perturbations
 
@@ -74,8 +77,11 @@ def run_sampling(campaign, phases: dict | None = None, factory=None, progress: b
     log("perturbed copies")
     pert = generate_perturbations(cryst, ifaces["files"], settings, out_dir)
 
-    jobs = amorphous_jobs(cryst, settings, out_dir) + hot_md_jobs(cryst, settings, out_dir)
-    log(f"MD: {len(jobs)} runs to do (amorphous + hot MD) on {settings.workers} worker(s)")
+    istarts = interface_md_starts(ifaces["files"], settings)
+    jobs = (amorphous_jobs(cryst, settings, out_dir) + interface_md_jobs(istarts, settings, out_dir)
+            + hot_md_jobs(cryst, settings, out_dir))
+    log(f"MD: {len(jobs)} runs to do (amorphous + interface MD of {len(istarts)} interfaces + hot MD) "
+        f"on {settings.workers} worker(s)")
     run_jobs(jobs, factory, settings.workers, campaign.reference.threads, desc="sampling MD", progress=progress)
 
     files = []
@@ -97,11 +103,14 @@ def run_sampling(campaign, phases: dict | None = None, factory=None, progress: b
                                                    "method", "frames")}
         for temperature in settings.md_temperatures_K:
             add("hot_md", hot_md_path(out_dir, n, temperature))
+    for path in interface_md_outputs(istarts, settings, out_dir):
+        add("interface_md", path)
     counts: dict[str, int] = {}
     for f in files:
         counts[f["kind"]] = counts.get(f["kind"], 0) + f["frames"]
     manifest = {"phases": names, "files": files, "frames_per_kind": counts, "total_frames": sum(counts.values()),
                 "interface_pairs": ifaces["pairs"], "amorphous": amorphous,
+                "interface_md": [{k: v for k, v in st.items() if k != "start_file"} for st in istarts],
                 "wall_seconds": round(time.perf_counter() - t0, 2)}
     provenance.write_json(manifest_path(campaign), manifest, provenance.record(
         "sampling", inputs=list(inputs.values()), settings=settings.model_dump(mode="json"),

@@ -3,7 +3,8 @@
 Import-light on purpose: only pydantic. Every quantity has its unit in its name. The defaults are
 **demo scale** (a first-generation set of a few hundred structures in minutes on two cores); the
 description of each MD knob gives the paper's value (section 2.2-2.3: 20 ps of AIMD at 2 fs, every
-50th frame, 4 ps EOS runs) for production campaigns.
+50th frame, 4 ps EOS runs) for production campaigns; the paper gives no length for its AIMD of
+the interface structures, so ``interface_md_steps`` quotes the bulk runs' 20 ps.
 """
 
 from __future__ import annotations
@@ -95,12 +96,33 @@ class SamplingSettings(Settings):
     interfaces_per_termination: int = Field(
         1, ge=1, le=50, description="interfaces kept per termination (smallest matching cells first)")
 
+    # --- reference MD of the interfaces (the paper's AIMD of the interface structures) -------
+    interface_md_temperatures_K: list[float] = Field(
+        default_factory=lambda: [300.0, 900.0],
+        description="NVT temperatures of the interface runs, 300 K and above (the paper perturbs its interfaces "
+                    "with AIMD without giving temperatures; 900 K speeds the reaction up); []: no interface MD")
+    interface_md_steps: int = Field(
+        20, ge=1, description="steps per interface run at md_timestep_fs (paper scale: 10,000 = 20 ps, as its bulk "
+                              "AIMD; demo: 20)")
+    interface_md_stride: int = Field(
+        5, ge=1, description="keep every n-th frame of an interface run (paper: 50; demo: 5)")
+    interface_md_max_structures: int = Field(
+        2, ge=0, le=1000, description="interfaces that get MD: the smallest cell of each plane pair, in the order of "
+                                      "the Miller lists, up to this many (0: none)")
+    interface_md_max_atoms: int = Field(
+        200, ge=2, description="interfaces with more atoms than this get no MD (reference cost grows with size)")
+
     @field_validator("md_temperatures_K")
     @classmethod
     def _temperatures(cls, v: list[float]) -> list[float]:
         if not v:
             raise ValueError("give at least one temperature")
         return distinct_temperatures(v)
+
+    @field_validator("interface_md_temperatures_K")
+    @classmethod
+    def _interface_temperatures(cls, v: list[float]) -> list[float]:
+        return distinct_temperatures(v)  # may be empty: interface MD off
 
     @field_validator("strain_volume_fractions")
     @classmethod
@@ -140,6 +162,9 @@ class SamplingSettings(Settings):
         if self.md_stride > self.amorphous_production_steps:
             raise ValueError(f"md_stride {self.md_stride} exceeds amorphous_production_steps "
                              f"{self.amorphous_production_steps}: no amorphous frame would be kept")
+        if self.interface_md_stride > self.interface_md_steps:
+            raise ValueError(f"interface_md_stride {self.interface_md_stride} exceeds interface_md_steps "
+                             f"{self.interface_md_steps}: no interface MD frame would be kept")
         if self.interface_min_atoms > self.max_atoms:
             raise ValueError(f"interface_min_atoms {self.interface_min_atoms} exceeds max_atoms {self.max_atoms}")
         return self
