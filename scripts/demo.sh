@@ -10,8 +10,14 @@
 # validation and active learning (mostly one-core MD), and the simulation stage starts once it is
 # there. With a cached binary the build step returns in a second.
 #
+# The acceptance gate is real here too: when no potential passed validation after active learning, the
+# production stages (interface MD, analysis, transport) are not run; the report says why, and the demo
+# ends there (exit 0: the campaign did what it should). ALLOW_UNVALIDATED=1 runs them anyway
+# (`seilab run --allow-unvalidated`), and the report marks every downstream number as unvalidated.
+#
 #   usage: scripts/demo.sh [CONFIG]         (default examples/li-li7p3s11.yaml)
-#   env:   VENV (.venv), PYTHON (python3), MAKE (make), SEILAB_DEMO_BUILD_LOG (/tmp/seilab-lammps-build.log)
+#   env:   VENV (.venv), PYTHON (python3), MAKE (make), SEILAB_DEMO_BUILD_LOG (/tmp/seilab-lammps-build.log),
+#          ALLOW_UNVALIDATED (unset)
 set -euo pipefail
 
 CONFIG="${1:-examples/li-li7p3s11.yaml}"
@@ -53,6 +59,23 @@ fi
 kill -CONT -- "-$build_pid" 2>/dev/null || true
 "$SEILAB" run "$CONFIG" --until learning
 
+RUN_FLAGS=()
+[ -n "${ALLOW_UNVALIDATED:-}" ] && RUN_FLAGS=(--allow-unvalidated)
+accepted=$("$VENV/bin/python" -c '
+import json, sys
+from seilab.config import load_config
+gate = load_config(sys.argv[1]).stage_dir("validation") / "gate.json"
+print("yes" if gate.is_file() and json.loads(gate.read_text()).get("accepted") else "no")' "$CONFIG")
+if [ "$accepted" = no ] && [ -z "${ALLOW_UNVALIDATED:-}" ]; then
+  "$SEILAB" run "$CONFIG" || true   # stops at the gate with the one-line reason and writes the report
+  echo "== demo: no potential passed the acceptance gate, so the production stages did not run (see the report's"
+  echo "   verdict). To run them anyway, every number marked unvalidated: make demo ALLOW_UNVALIDATED=1"
+  echo "   (the LAMMPS build goes on in the background: $BUILD_LOG)"
+  echo "== demo finished in $(( ($(date +%s) - start) / 60 )) min $(( ($(date +%s) - start) % 60 )) s"
+  trap - INT TERM
+  exit 0
+fi
+
 if building; then
   echo "== waiting for the LAMMPS build (log: $BUILD_LOG)"
 fi
@@ -64,5 +87,5 @@ fi
 trap - INT TERM
 echo "== LAMMPS: $(tail -n 1 "$BUILD_LOG") (ready after $(( $(date +%s) - start )) s)"
 
-"$SEILAB" run "$CONFIG"
+"$SEILAB" run "$CONFIG" "${RUN_FLAGS[@]}"
 echo "== demo finished in $(( ($(date +%s) - start) / 60 )) min $(( ($(date +%s) - start) % 60 )) s"

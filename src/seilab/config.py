@@ -23,7 +23,7 @@ from seilab.learning.settings import LearningSettings
 from seilab.sampling.settings import SamplingSettings
 from seilab.simulation.settings import SimulationSettings
 from seilab.training.settings import TrainingSettings
-from seilab.validation.settings import ValidationSettings
+from seilab.validation.settings import GateSettings, ValidationSettings
 
 _ELEMENTS = None
 
@@ -139,6 +139,7 @@ class Campaign(Settings):
     sampling: SamplingSettings = SamplingSettings()
     training: TrainingSettings = TrainingSettings()
     validation: ValidationSettings = ValidationSettings()
+    gate: GateSettings = GateSettings()
     learning: LearningSettings = LearningSettings()
     simulation: SimulationSettings = SimulationSettings()
     analysis: AnalysisSettings = AnalysisSettings()

@@ -35,8 +35,14 @@ def test_transport_stage_runs_per_potential_and_fails_only_when_every_phase_blew
     from seilab.workflows.runners import transport
 
     campaign = _with_chemistry(campaign_copy)
+    # the tiny fit has no validation report: the gate refuses it, naming what is missing
+    with pytest.raises(SeilabError, match=r"^transport: no potential passed validation; best gen000 has no "
+                                          r"validation report .*--allow-unvalidated"):
+        transport(campaign)
+    assert not (campaign.stage_dir("transport") / "runs").exists()
+    campaign = campaign.model_copy(update={"gate": campaign.gate.model_copy(update={"allow_unvalidated": True})})
     summary = transport(campaign)
-    assert summary["runs"] == 2 and summary["failed"] == []
+    assert summary["runs"] == 2 and summary["failed"] == [] and summary["validated"] is False
     out = campaign.stage_dir("transport")
     (runs,) = (out / "runs").iterdir()
     assert runs.name.startswith("gen000-") and (runs / "Li_bcc" / "T0900K" / "onsager.json").is_file()
@@ -47,7 +53,9 @@ def test_transport_stage_runs_per_potential_and_fails_only_when_every_phase_blew
 
     # a 40 fs step at 5000 K throws atoms across the cell: every phase blows up -> the stage fails,
     # naming the potential and where the failures are recorded; each phase has its failed.json
+    assert fluxes["potential_gate"]["validated"] is False and fluxes["potential_gate"]["generation"] == "gen000"
     hot = _with_chemistry(campaign_copy, timestep_fs=40.0, temperatures_K=[5000.0], n_steps=200)
+    hot = hot.model_copy(update={"gate": hot.gate.model_copy(update={"allow_unvalidated": True})})
     shutil.rmtree(out / "runs")
     with pytest.raises(SeilabError, match=r"every phase's MD blew up .*failed\.json"):
         transport(hot)

@@ -20,7 +20,11 @@ def test_settings_defaults_and_validation():
     assert s.dimer_r_min_A == 0.8 and s.dimer_r_max_A == 6.0
     assert s.eos_volume_min == 0.75 and s.eos_volume_max == 1.25
     assert s.rdf_temperature_K == 300.0
-    assert set(s.checks) == {"metrics", "dimers", "eos", "rdf", "stability"}
+    assert set(s.checks) == {"metrics", "formation", "dimers", "eos", "rdf", "stability"}
+    # the gate's defaults are the fidelity targets of a potential that may drive the production run
+    assert (s.max_test_energy_rmse_meV_per_atom, s.max_test_energy_rmse_crystalline_meV_per_atom,
+            s.max_test_force_rmse_meV_per_A) == (25.0, 10.0, 150.0)
+    assert (s.max_formation_energy_error_meV_per_atom, s.max_eos_v0_rel_error, s.max_eos_b0_rel_error) == (15.0, 0.03, 0.25)
     with pytest.raises(Exception):
         ValidationSettings(dimer_r_min_A=7.0)
     with pytest.raises(Exception):

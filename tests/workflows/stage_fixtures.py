@@ -24,3 +24,15 @@ def second(campaign):
 def third(campaign):
     CALLS.append("third")
     return {}
+
+
+def refused(campaign):
+    from seilab.errors import SeilabError
+
+    CALLS.append("refused")
+    raise SeilabError("simulation: no potential passed validation")
+
+
+def report(campaign):
+    CALLS.append("report")
+    return {}

@@ -178,3 +178,18 @@ def test_a_stage_whose_outputs_were_deleted_runs_again(campaign, monkeypatch):
 
 def test_every_pipeline_stage_names_its_outputs():
     assert all(s.outputs for s in st.STAGES)
+
+
+def test_a_campaign_that_stops_still_writes_its_report(campaign, monkeypatch):
+    from seilab.errors import SeilabError
+
+    toy = tuple(st.Stage(n, f"stage_fixtures:{n}", ("chemistry",)) for n in ("first", "refused", "third", "report"))
+    monkeypatch.setattr(st, "STAGES", toy)
+    stage_fixtures.CALLS.clear()
+    with pytest.raises(SeilabError, match="no potential passed validation"):
+        st.run_campaign(campaign)
+    assert stage_fixtures.CALLS == ["first", "refused", "report"]   # the report says where it stopped
+    stage_fixtures.CALLS.clear()
+    with pytest.raises(SeilabError):
+        st.run_campaign(campaign, until="refused")                # a partial run asked for no report
+    assert stage_fixtures.CALLS == ["refused"]

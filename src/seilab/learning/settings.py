@@ -16,7 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from seilab._settings import Settings, distinct_names, distinct_temperatures
 
 Batch = Literal["bulk", "amorphous", "interface"]
-ValidationGroup = Literal["metrics", "dimers", "eos", "rdf", "stability"]
+ValidationGroup = Literal["metrics", "formation", "dimers", "eos", "rdf", "stability"]
 
 
 class LearningSettings(Settings):
@@ -102,6 +102,10 @@ class LearningSettings(Settings):
     require_validation_pass: bool = Field(
         True, description="convergence also needs the validation report to pass (paper: a failed model "
                           "starts another generation)")
+    max_fixed_test_regression: float = Field(
+        0.10, ge=0, description="a refit whose energy or force RMSE on the fixed test set is more than this "
+                                "fraction above its starting potential's has regressed: it is not converged, and "
+                                "the next generation starts again from the better potential")
     reassess: bool = Field(
         True, description="after a refit, grade the generation's exploration frames again with the new model")
 

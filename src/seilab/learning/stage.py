@@ -26,8 +26,12 @@ on disk is restarted from scratch.
 
 The loop stops when a generation is *converged* (from ``min_generations`` on: fit loss below
 ``loss_threshold``, test force RMSE below ``force_rmse_threshold_meV_per_A`` when set, validation
-passed when ``require_validation_pass``), when no candidate lies in the γ window, or after
-``max_generations``.
+passed when ``require_validation_pass``, and no regression on the fixed test set beyond
+``max_fixed_test_regression``), when no candidate lies in the γ window, or after ``max_generations``.
+A refit that regressed is kept on disk but the next generation starts again from the better
+potential. When the loop stops it writes the gate's verdicts (``validation/gate.json``): the potential
+handed on to the production stages is the *best accepted* generation, not the last one
+(:mod:`seilab.validation.gate`).
 """
 
 from __future__ import annotations
@@ -420,9 +424,24 @@ def _step_reassess(ctx: _Ctx, explore: dict, fit: dict) -> dict | None:
 
 
 # ============================================================================================ loop
+def regressed(s, fit: dict | None) -> bool | None:
+    """Whether the refit is worse than the potential it started from on the fixed test set, beyond
+    ``max_fixed_test_regression`` (relative, energy or force RMSE); None without fixed-test errors."""
+    ft = (fit or {}).get("fixed_test") or {}
+    base, new = ft.get("base"), ft.get("new")
+    if not base or not new:
+        return None
+    tol = 1.0 + s.max_fixed_test_regression
+    return bool(new["energy_rmse_meV_per_atom"] > tol * base["energy_rmse_meV_per_atom"]
+                or new["force_rmse_meV_per_A"] > tol * base["force_rmse_meV_per_A"])
+
+
 def _converged(s, g: int, fit: dict | None, val: dict | None) -> tuple[bool, dict]:
     crit: dict = {}
     if fit is not None:
+        worse = regressed(s, fit)
+        if worse is not None:
+            crit["no_regression"] = not worse
         if s.loss_threshold is not None:
             crit["loss"] = fit.get("loss") is not None and fit["loss"] <= s.loss_threshold
         if s.force_rmse_threshold_meV_per_A is not None:
@@ -553,7 +572,7 @@ def run_learning(campaign, backend=None, reference_factory: Callable[[], object]
         finished = _read(gdir / "generation.json")
         if finished.get("summary"):
             summary = finished["summary"]
-            if finished.get("fit_potential"):
+            if finished.get("fit_potential") and not summary.get("regressed"):
                 next_base = Potential.from_dict(finished["fit_potential"])
             # the stop decision is re-made with the current settings (thresholds, max_generations)
             stop = "no_candidates" if finished.get("stop") == "no_candidates" else None
@@ -598,6 +617,7 @@ def run_learning(campaign, backend=None, reference_factory: Callable[[], object]
             steps["reassess"] = _step_reassess(ctx, steps["explore"], fit)
             state.step(g, "reassess", "done" if steps["reassess"] is not None else "off")
         summary = _summary(g, steps)
+        summary["regressed"] = regressed(s, fit)
         converged, crit = _converged(s, g, fit, val)
         summary["convergence"] = crit
         summary["converged"] = converged
@@ -612,13 +632,26 @@ def run_learning(campaign, backend=None, reference_factory: Callable[[], object]
                               provenance.record("learning.generation", settings=s.model_dump(mode="json")))
         state.finish_generation(g, summary)
         generations.append(summary)
-        if fit:
+        if fit and not summary.get("regressed"):
             next_base = Potential.from_dict(fit["potential"])
+        elif fit:  # the learning curve must go down: the next generation starts again from the better model
+            say(f"gen{g:03d}: the refit is worse on the fixed test set than {base.generation}; the next "
+                f"generation starts from {base.generation} again (with the new labels)")
         if stop:
             stop_reason = stop
             break
     _compare(generations)
+    from seilab.validation.gate import describe, verdict, write_gate
+
+    gate = write_gate(campaign)
+    accepted = gate["accepted"]
+    if accepted:
+        say(f"accepted potential: {accepted['generation']} (passed every validation check; best on the fixed "
+            "test set among accepted generations)")
+    elif next_base is not None:
+        say(f"no generation passed validation: {describe(verdict(campaign, next_base))}")
     result = {"generations": generations, "stop_reason": stop_reason,
+              "accepted_potential": accepted,
               "final_potential": next_base.as_dict() if next_base else None,
               "seconds_this_run": round(time.perf_counter() - t_start, 1)}
     state.data["summary"] = {k: v for k, v in result.items() if k != "generations"}

@@ -18,7 +18,7 @@ SECTIONS = (
     ("training", "Training (ACE / pacemaker)", ("metrics.json",)),
     ("validation", "Validation", ("report.json",)),
     ("learning", "Active learning", ("learning.json", "state.json")),
-    ("simulation", "Interface MD", ("simulation.json", "run.json")),
+    ("simulation", "Interface MD", ("latest.json", "run.json")),
     ("analysis", "Interphase analysis", ("analysis.json",)),
     ("transport", "Onsager transport", ("fluxes.json", "transport_summary.json")),
 )
@@ -105,6 +105,85 @@ def _validation_table(report: dict) -> str:
     return "<table><tr><th>check</th><th>result</th><th>detail</th></tr>" + "".join(rows) + "</table>"
 
 
+def _read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+#: where each production stage records the gate's verdict on the potential it ran with
+GATED = {"simulation": "simulation/latest.json", "analysis": "simulation/latest.json",
+         "transport": "transport/fluxes.json"}
+
+
+def unvalidated_stages(campaign) -> list[str]:
+    """Production stages whose outputs were computed on a potential that did not pass validation."""
+    out = []
+    for stage, rel in GATED.items():
+        data = _read(campaign.output / rel) or {}
+        if (data.get("potential_gate") or {}).get("validated") is False:
+            out.append(stage)
+    return out
+
+
+def _verdict(campaign) -> str:
+    """The panel the report opens with: was the potential accepted, its errors per kind, the products,
+    the audit, and warnings."""
+    gate = _read(campaign.stage_dir("validation") / "gate.json")
+    rows, warn = [], []
+    if gate is None:
+        rows.append(("potential", "<span class='missing'>not validated yet</span>"))
+    elif gate.get("accepted"):
+        acc = gate["accepted"]
+        rows.append(("potential", f"<span class='pass'>{html.escape(acc['generation'])} accepted</span> "
+                                  f"(every check of <code>{html.escape(_rel(campaign, acc['report']))}</code> passed)"))
+    else:
+        gens = gate.get("generations") or []
+        best = min(gens, key=lambda g: g.get("score", float("inf"))) if gens else None
+        names = ", ".join(best["failed_checks"][:8]) if best else ""
+        rows.append(("potential", f"<span class='fail'>none passed validation</span>"
+                     + (f"; best {html.escape(best['generation'])} failed {len(best['failed_checks'])} checks: "
+                        f"{html.escape(names)}" if best else "")))
+    acc_report = _read(Path(gate["accepted"]["report"])) if gate and gate.get("accepted") else None
+    test = ((acc_report or {}).get("results") or {}).get("metrics", {}).get("test") if acc_report else None
+    if test:
+        kinds = "; ".join(f"{html.escape(k)} {v['energy_meV_per_atom']['rmse']:.0f} / {v['force_meV_per_A']['rmse']:.0f}"
+                          for k, v in sorted((test.get("by_kind") or {}).items()))
+        rows.append(("test RMSE E / F (meV/atom / meV/Å)",
+                     f"all {test['energy_meV_per_atom']['rmse']:.1f} / {test['force_meV_per_A']['rmse']:.0f}; {kinds}"))
+    reaction = _read(campaign.stage_dir("chemistry") / "reaction.json")
+    if reaction:
+        inner = [k for k in reaction.get("kinks", []) if 0 < k["x_anode"] < 1]
+        if inner:
+            rows.append(("tie-line products (anode-rich end)", html.escape(" + ".join(inner[-1]["products"]))))
+    audit = _read(campaign.stage_dir("simulation") / "audit.json")
+    if audit and audit.get("regions"):
+        rows.append(("audit on the production run E / F RMSE", "; ".join(
+            f"{html.escape(r)} {v['energy_rmse_meV_per_atom']:.0f} / {v['force_rmse_meV_per_A']:.0f} (n={v['n_subcells']})"
+            for r, v in audit["regions"].items() if v.get("n_subcells"))))
+        warn += [html.escape(w) for w in audit.get("warnings") or []]
+    bad = unvalidated_stages(campaign)
+    if bad:
+        warn.append(f"{', '.join(bad)}: computed on a potential that did NOT pass validation "
+                    "(gate.allow_unvalidated); treat every number there as unvalidated")
+    # values are HTML built above (their data escaped there)
+    body = "<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
+    if warn:
+        body += "<ul class='fail'>" + "".join(f"<li>{w}</li>" for w in warn) + "</ul>"
+    for rel in ("learning/learning_curve.png", "simulation/audit.png", "validation/gate.png"):
+        if (campaign.output / rel).is_file():
+            body += _img(campaign.output / rel)
+    return '<h2 id="verdict">Verdict</h2>' + body
+
+
+def _rel(campaign, path: str) -> str:
+    try:
+        return str(Path(path).relative_to(campaign.output))
+    except ValueError:
+        return str(path)
+
+
 def _json_files(folder: Path, names) -> list[Path]:
     """The files of the first of ``names`` found under ``folder`` (sorted: the newest generation last)."""
     for n in names:
@@ -146,7 +225,11 @@ def build_report(campaign) -> dict:
     parts = [f"<h1>seilab report: {html.escape(campaign.name)}</h1>",
              f"<p>{html.escape(campaign.reactants.anode)} / {html.escape(campaign.reactants.electrolyte)} · "
              f"reference: {html.escape(campaign.reference.name)} · output: {html.escape(str(campaign.output))}</p>",
-             "<nav>" + "".join(f'<a href="#{s}">{s}</a>' for s, _, _ in SECTIONS) + "</nav>"]
+             "<nav><a href='#verdict'>verdict</a>" + "".join(f'<a href="#{s}">{s}</a>' for s, _, _ in SECTIONS)
+             + "</nav>"]
+    parts.append(_verdict(campaign))
+    bad = set(unvalidated_stages(campaign))
+    summary["unvalidated_stages"] = sorted(bad)
     if summary.get("wall_time_s"):
         parts.append("<h2>Wall time per stage</h2>" + _table(
             [(k, f"{v:.1f} s" if isinstance(v, (int, float)) else v) for k, v in summary["wall_time_s"].items()],
@@ -154,6 +237,9 @@ def build_report(campaign) -> dict:
     for stage, title, names in SECTIONS:
         folder = campaign.output / stage
         parts.append(f'<h2 id="{stage}">{html.escape(title)}</h2>')
+        if stage in bad:
+            parts.append("<p class='fail'>UNVALIDATED: every number of this section was computed on a potential "
+                         "that did not pass validation.</p>")
         pngs = sorted(folder.rglob("*.png")) if folder.is_dir() else []
         files = _json_files(folder, names) if folder.is_dir() else []
         if not pngs and not files:

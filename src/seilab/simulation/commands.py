@@ -11,11 +11,14 @@ import typer
 def simulate(
     config: Path = typer.Argument(..., help="campaign YAML", show_default=False),
     potential: Optional[Path] = typer.Option(
-        None, "--potential", help="ACE potential (.yaml with .asi/.yace beside it); default: newest trained one"),
+        None, "--potential", help="ACE potential (.yaml with .asi/.yace beside it); default: the campaign's "
+                                  "accepted potential (the best one that passed validation)"),
     n_atoms: Optional[int] = typer.Option(None, "--n-atoms", help="override simulation.n_atoms"),
     steps: Optional[int] = typer.Option(None, "--steps", help="override simulation.steps"),
     engine: Optional[str] = typer.Option(None, "--engine", help="override simulation.engine (lammps | ase)"),
     mpi_ranks: Optional[int] = typer.Option(None, "--mpi-ranks", help="override simulation.mpi_ranks"),
+    allow_unvalidated: bool = typer.Option(
+        False, "--allow-unvalidated", help="run even when no potential passed validation (results marked)"),
 ):
     """Build the Li/electrolyte interface at simulation.n_atoms and run NpT MD (LAMMPS ML-PACE or ASE).
 
@@ -30,6 +33,8 @@ def simulate(
     from seilab.simulation.stage import run_simulation
 
     campaign = load_config(config)
+    if allow_unvalidated:
+        campaign = campaign.model_copy(update={"gate": campaign.gate.model_copy(update={"allow_unvalidated": True})})
     overrides = {k: v for k, v in {"n_atoms": n_atoms, "steps": steps, "engine": engine,
                                    "mpi_ranks": mpi_ranks}.items() if v is not None}
     settings = campaign.simulation

@@ -18,19 +18,17 @@ from seilab.errors import SeilabError
 from seilab.simulation.engine import MDResult, MDSpec, PotentialFiles, get_engine, write_lammps_data
 
 
-def resolve_potential(campaign, potential=None) -> PotentialFiles:
-    """``potential`` (path / Potential) or the newest potential of the training stage."""
+def resolve_potential(campaign, potential=None) -> tuple[PotentialFiles, dict]:
+    """(files, gate record) of ``potential`` (path / Potential, the user's choice: not judged by the
+    gate) or of the campaign's accepted potential (:func:`seilab.validation.gate.gated_potential`:
+    refused when nothing passed validation, unless ``gate.allow_unvalidated``)."""
     if potential is not None:
-        return PotentialFiles.from_any(potential, field_name="--potential")
-    try:
-        from seilab.training import latest_potential
-    except ImportError as exc:  # pragma: no cover
-        raise SeilabError(f"training stage unavailable ({exc}); pass --potential PATH.yaml") from None
-    try:
-        pot = latest_potential(campaign)
-    except SeilabError as exc:
-        raise SeilabError(f"{exc} (or pass --potential PATH.yaml)") from None
-    return PotentialFiles.from_any(pot)
+        return PotentialFiles.from_any(potential, field_name="--potential"), {
+            "validated": None, "why": "potential given explicitly; not judged by the gate"}
+    from seilab.validation.gate import gated_potential
+
+    pot, gate = gated_potential(campaign, "simulation")
+    return PotentialFiles.from_any(pot), gate
 
 
 def interface_structure(campaign, settings, potential: PotentialFiles | None = None,
@@ -88,7 +86,10 @@ def run_simulation(campaign, potential=None, progress: Callable[[str], None] | N
     """Build the interface and run MD with ``campaign.simulation`` (or ``settings``); resumable."""
     say = progress or (lambda m: None)
     settings = settings or campaign.simulation
-    pot = resolve_potential(campaign, potential)
+    pot, gate = resolve_potential(campaign, potential)
+    if gate.get("validated") is False:
+        say(f"WARNING: running on {gate['generation']}, which did not pass validation "
+            f"(gate.allow_unvalidated); every result of this run is marked unvalidated")
     if settings.gamma_every and (pot.asi is None or pot.yaml is None):
         raise SeilabError(f"simulation.gamma_every: γ monitoring needs the potential's .yaml and .asi "
                           f"({pot.yaml or pot.yace} has no active set); set gamma_every: 0 or compute it")
@@ -107,7 +108,7 @@ def run_simulation(campaign, potential=None, progress: Callable[[str], None] | N
         raise SeilabError(f"simulation.engine: {why}")
     result = engine.run(spec, run_dir, progress=say)
     provenance.write_json(folder / "latest.json", {"run_dir": str(run_dir), "interface": str(ipath),
-                                                   **result.as_dict()},
+                                                   **result.as_dict(), "potential_gate": gate},
                           provenance.record("simulation", inputs=[ipath], settings=settings.model_dump(mode="json"),
                                             engine_info=result.info))
     return result

@@ -92,7 +92,9 @@ def _kind_from_name(path: Path) -> str | None:
 
 
 # -- groups --------------------------------------------------------------------------------------
-def _metrics_group(potential, s) -> tuple[list, dict, list]:
+def _metrics_group(potential, s, fixed_test: Path | None = None, calc_factory=None) -> tuple[list, dict, list]:
+    """Test-set RMSE checks (overall; pooled over ``s.crystalline_kinds``) and the errors on the campaign's
+    fixed held-out set (``fixed_test``), which rank generations against each other (see the gate)."""
     from seilab.validation.report import check
 
     if potential.metrics is None or not Path(potential.metrics).is_file():
@@ -104,7 +106,52 @@ def _metrics_group(potential, s) -> tuple[list, dict, list]:
     e, f = test["energy_meV_per_atom"]["rmse"], test["force_meV_per_A"]["rmse"]
     checks = [check("test_energy_rmse", "metrics", e, s.max_test_energy_rmse_meV_per_atom, "<=", "meV/atom"),
               check("test_force_rmse", "metrics", f, s.max_test_force_rmse_meV_per_A, "<=", "meV/Å")]
-    return checks, {"train": m.get("train"), "test": test}, []
+    skipped = []
+    kinds = [k for k in s.crystalline_kinds if k in (test.get("by_kind") or {})]
+    if kinds:
+        rows = [test["by_kind"][k] for k in kinds]
+        n = sum(r["n_structures"] for r in rows)
+        pooled = (sum(r["n_structures"] * r["energy_meV_per_atom"]["rmse"] ** 2 for r in rows) / n) ** 0.5
+        checks.append(check("test_energy_rmse_crystalline", "metrics", pooled,
+                            s.max_test_energy_rmse_crystalline_meV_per_atom, "<=",
+                            f"meV/atom over {'+'.join(kinds)} ({n} structures)"))
+    else:
+        skipped.append({"what": "metrics:test_energy_rmse_crystalline",
+                        "reason": f"no test structures of kinds {s.crystalline_kinds}"})
+    out = {"train": m.get("train"), "test": test}
+    if fixed_test is not None and Path(fixed_test).is_file() and calc_factory is not None:
+        import pandas as pd
+
+        from seilab.training.metrics import error_metrics, predict
+
+        fm = error_metrics(predict(calc_factory(), pd.read_pickle(fixed_test, compression="gzip")))
+        out["fixed_test"] = {"path": str(fixed_test), "n_structures": fm["n_structures"],
+                             "energy_rmse_meV_per_atom": fm["energy_meV_per_atom"]["rmse"],
+                             "force_rmse_meV_per_A": fm["force_meV_per_A"]["rmse"]}
+    return checks, out, skipped
+
+
+def _formation(campaign, structures: dict, model_factory, s, outdir: Path) -> tuple[list, dict, list, list]:
+    from seilab.chemistry import load_reaction
+    from seilab.chemistry.library import phase_formula
+    from seilab.validation.formation import formation_group, plot_formation
+
+    path = campaign.stage_dir("chemistry") / "reaction.json"
+    if not path.is_file():
+        return [], {}, [{"what": "formation", "reason": f"{path} missing (run the chemistry stage)"}], []
+    reaction = load_reaction(campaign)
+    relaxed = {n: a for n, a in structures["crystalline"].items() if n in {r["phase"] for r in reaction["hull"]}}
+    missing = sorted({r["phase"] for r in reaction["hull"]} - set(relaxed))
+    if missing:
+        return [], {}, [{"what": "formation", "reason": f"relaxed phases missing: {missing}"}], []
+    checks, results = formation_group(model_factory(), relaxed, reaction,
+                                      phase_formula(campaign.phase(campaign.reactants.anode)),
+                                      phase_formula(campaign.phase(campaign.reactants.electrolyte)), s)
+    figures = []
+    if results.get("phases"):
+        plot_formation(results, outdir / "formation.png")
+        figures.append("formation.png")
+    return checks, results, [], figures
 
 
 def _rdf_group(structures: dict, model_factory, ref_calc, s, outdir: Path, cache, say) -> tuple[list, dict, list, list]:
@@ -243,7 +290,8 @@ def run_validation(campaign, potential=None, structures: dict | None = None, out
     for group in s.checks:
         t0 = time.perf_counter()
         if group == "metrics":
-            c, r, sk = _metrics_group(potential, s)
+            fixed = campaign.stage_dir("training") / "gen000" / "data" / "test.pckl.gzip"
+            c, r, sk = _metrics_group(potential, s, fixed, lambda: backend.calculator(potential))
             checks += c
             results["metrics"] = r
             skipped += sk
@@ -251,6 +299,12 @@ def run_validation(campaign, potential=None, structures: dict | None = None, out
             if parity.is_file():
                 shutil.copyfile(parity, outdir / "parity.png")
                 figures.append("parity.png")
+        elif group == "formation":
+            c, r, sk, figs = _formation(campaign, structures, model_factory, s, outdir)
+            checks += c
+            results["formation"] = r
+            skipped += sk
+            figures += figs
         elif group == "dimers":
             say("dimers: binding curves for every element pair")
             out = binding_curves(model_factory(), _Lazy(ref_calc), campaign.elements, s, cache, say)
@@ -291,12 +345,17 @@ def run_validation(campaign, potential=None, structures: dict | None = None, out
         timings[group] = round(time.perf_counter() - t0, 1)
     summary = summarize(checks, skipped)
     report = {"passed": summary["passed"], "summary": summary, "potential": potential.as_dict(),
+              "potential_sha256": provenance.sha256_file(potential.yaml), "groups_run": list(s.checks),
               "checks": checks, "skipped": skipped, "sources": sources, "figures": figures,
               "results": results, "timings_s": timings, "reference": ref_desc,
               "seconds": round(time.perf_counter() - t_start, 1)}
     provenance.write_json(outdir / "report.json", report,
                           provenance.record("validation", inputs=[potential.yaml], settings=s.model_dump(mode="json")))
     report["path"] = str(outdir / "report.json")
+    if outdir.parent == campaign.stage_dir("validation"):
+        from seilab.validation.gate import write_gate
+
+        report["gate"] = write_gate(campaign)["accepted"]
     return report
 
 

@@ -12,7 +12,11 @@ def run(config: Path = typer.Argument(..., help="campaign YAML", show_default=Fa
         until: Optional[str] = typer.Option(None, help="stop after this stage"),
         only: Optional[list[str]] = typer.Option(None, help="run only these stages (repeatable)"),
         force: Optional[list[str]] = typer.Option(None, help="rerun these stages even if done (repeatable)"),
-        engine: str = typer.Option("local", help="'local' (in-process) or 'jobflow' (run_locally)")):
+        engine: str = typer.Option("local", help="'local' (in-process) or 'jobflow' (run_locally)"),
+        allow_unvalidated: bool = typer.Option(
+            False, "--allow-unvalidated", help="run the simulation and transport stages even when no potential "
+                                               "passed validation (same as gate.allow_unvalidated: true); every "
+                                               "downstream number is then marked as unvalidated")):
     """Run chemistry → sampling → labelling → training → validation → learning → simulation →
     analysis → transport → report, skipping stages whose outputs are on disk and valid."""
     from seilab.config import load_config
@@ -20,16 +24,30 @@ def run(config: Path = typer.Argument(..., help="campaign YAML", show_default=Fa
     from seilab.workflows.stages import run_campaign
 
     campaign = load_config(config)
+    if allow_unvalidated:
+        campaign = campaign.model_copy(update={"gate": campaign.gate.model_copy(update={"allow_unvalidated": True})})
     if engine == "local":
         records = run_campaign(campaign, only=only, until=until, force=force or [], progress=typer.echo)
     elif engine == "jobflow":
         from seilab.workflows.flows import run_flow_locally
+
+        if allow_unvalidated and not load_config(config).gate.allow_unvalidated:
+            raise SeilabError("--allow-unvalidated: with --engine jobflow set gate.allow_unvalidated: true in "
+                              f"{config} (the jobs read the campaign file)")
 
         records = run_flow_locally(config, only=only, until=until)
     else:
         raise SeilabError(f"--engine: must be 'local' or 'jobflow', not {engine!r}")
     total = sum(r.get("seconds", 0) for r in records if not r.get("skipped"))
     typer.echo(f"campaign {campaign.name}: {len(records)} stages, {total:.0f} s of work; outputs in {campaign.output}")
+    gate = campaign.stage_dir("validation") / "gate.json"
+    if gate.is_file():
+        import json
+
+        accepted = json.loads(gate.read_text()).get("accepted")
+        typer.echo(f"potential: {accepted['generation']} accepted (passed every validation check)" if accepted else
+                   "potential: none passed validation" + (" — downstream results are marked unvalidated"
+                                                          if campaign.gate.allow_unvalidated else ""))
     report = campaign.output / "report" / "index.html"
     if report.is_file():
         typer.echo(f"report: {report}")

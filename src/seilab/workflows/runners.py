@@ -98,6 +98,7 @@ def learning(campaign, progress=None) -> dict:
     last = gens[-1] if gens else {}
     return {"stop_reason": r.get("stop_reason"), "generations": len(gens),
             "final_potential": (r.get("final_potential") or {}).get("generation"),
+            "accepted_potential": (r.get("accepted_potential") or {}).get("generation"),
             "dataset_size": last.get("dataset_size"),
             "test_force_rmse_meV_per_A": last.get("test_force_rmse_meV_per_A")}
 
@@ -107,7 +108,9 @@ def simulation(campaign, progress=None) -> dict:
 
     result = run_simulation(campaign, progress=progress)
     d = result.as_dict()
-    return {k: v for k, v in d.items() if isinstance(v, (int, float, str, bool)) or v is None}
+    out = {k: v for k, v in d.items() if isinstance(v, (int, float, str, bool)) or v is None}
+    out["validated"] = _latest_trajectory(campaign).get("potential_gate", {}).get("validated")
+    return out
 
 
 def _latest_trajectory(campaign):
@@ -136,7 +139,9 @@ def analysis(campaign) -> dict:
         settings = settings.model_copy(update={"type_map": list(campaign.elements)})
     result = analyze_trajectory(traj, settings=settings, out_dir=campaign.stage_dir("analysis"))
     d = result.to_dict() if hasattr(result, "to_dict") else {}
-    return {k: v for k, v in d.get("summary", {}).items() if isinstance(v, (int, float, str))} if isinstance(d, dict) else {}
+    out = {k: v for k, v in d.get("summary", {}).items() if isinstance(v, (int, float, str))} if isinstance(d, dict) else {}
+    out["validated"] = (info.get("potential_gate") or {}).get("validated")  # of the potential that made the trajectory
+    return out
 
 
 def transport_phases(campaign, reaction: dict) -> list[str]:
@@ -170,7 +175,7 @@ def transport(campaign) -> dict:
     from seilab.chemistry import load_reaction, load_relaxed_phases
     from seilab.errors import SeilabError
     from seilab.training.backend import get_backend
-    from seilab.training.stage import latest_potential
+    from seilab.validation.gate import gated_potential
 
     reaction = load_reaction(campaign)
     cp = reaction.get("chemical_potential_distance", {})
@@ -179,7 +184,7 @@ def transport(campaign) -> dict:
     grad_mu = driving_forces(cp["mu_anode_eV"], cp["mu_electrolyte_eV"], campaign.transport.interface_width_A)
     names = transport_phases(campaign, reaction)
     relaxed = load_relaxed_phases(campaign, names=set(names))
-    potential = latest_potential(campaign)
+    potential, gate = gated_potential(campaign, "transport")
     calc = get_backend(campaign.training.backend).calculator(potential)
     out = campaign.stage_dir("transport")
     tag = f"{potential.generation or potential.directory.name}-{provenance.sha256_file(potential.yaml)[:10]}"
@@ -219,9 +224,9 @@ def transport(campaign) -> dict:
         "grad_mu_eV_per_A": grad_mu, "interface_width_A": campaign.transport.interface_width_A,
         "units": {"J": "ions Å^-2 ps^-1, positive toward the metal", "L": "1/(eV Å ps)"},
         "phases": rows, "failed": failures, "measured_interface_flux": measured, "comparison": comparison,
-        "potential": str(potential.yaml), "runs": str(runs)},
+        "potential": str(potential.yaml), "potential_gate": gate, "runs": str(runs)},
         provenance.record("transport", inputs=[potential.yaml], settings=campaign.transport.model_dump(mode="json")))
-    return {"phases": len(names), "runs": len(entries), "failed": [f"{f['phase']}@{f['temperature_K']:.0f}K"
+    return {"phases": len(names), "runs": len(entries), "validated": gate["validated"], "failed": [f"{f['phase']}@{f['temperature_K']:.0f}K"
                                                                    for f in failures],
             "signs": {f"{r['phase']}@{r['temperature_K']:.0f}K": "".join(f"{s}{r['sign'][s]}" for s in r["sign"])
                       for r in rows}}

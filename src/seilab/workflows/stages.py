@@ -55,7 +55,7 @@ STAGES: tuple[Stage, ...] = (
           ("validation",)),
     Stage("learning", "seilab.workflows.runners:learning", ("learning",), "active learning generations",
           ("learning/state.json",)),
-    Stage("simulation", "seilab.workflows.runners:simulation", ("simulation",), "interface MD",
+    Stage("simulation", "seilab.workflows.runners:simulation", ("simulation", "gate"), "interface MD",
           ("simulation/latest.json",)),
     Stage("analysis", "seilab.workflows.runners:analysis", ("analysis",), "interphase analysis",
           ("analysis/analysis.json",)),
@@ -127,6 +127,14 @@ def run_stage(campaign, stage: Stage, force: bool = False, progress: Callable[[s
     return {**record, "skipped": False}
 
 
+def build_report_quietly(campaign) -> None:
+    """Write the report of whatever ran; a report that cannot be built must not hide the original error."""
+    try:
+        get_stage("report").load()(campaign)
+    except Exception:  # noqa: BLE001 (best effort by design)
+        pass
+
+
 def run_campaign(campaign, only: list[str] | None = None, until: str | None = None, force: list[str] = (),
                  progress: Callable[[str], None] | None = None) -> list[dict]:
     """Run the pipeline in order (skipping finished stages); returns one record per stage run."""
@@ -141,8 +149,16 @@ def run_campaign(campaign, only: list[str] | None = None, until: str | None = No
             continue
         say = progress or (lambda m: None)
         say(f"[{i}/{len(STAGES)}] {stage.name}: {stage.description}")
-        rec = run_stage(campaign, stage, force=stage.name in force,
-                        progress=(lambda m, n=stage.name: say(f"      {n}: {m}")) if progress else None)
+        try:
+            rec = run_stage(campaign, stage, force=stage.name in force,
+                            progress=(lambda m, n=stage.name: say(f"      {n}: {m}")) if progress else None)
+        except SeilabError:
+            # a campaign that stops (the acceptance gate refusing the potential, a failed stage) still gets
+            # its report, which says where and why it stopped; the error itself goes on to the caller
+            if stage.name != "report" and (not only or "report" in only) and until in (None, "report"):
+                say(f"[{i}/{len(STAGES)}] {stage.name}: stopped; writing the report of what ran")
+                build_report_quietly(campaign)
+            raise
         if rec["skipped"]:
             say(f"[{i}/{len(STAGES)}] {stage.name}: skipped (done earlier, in {rec['seconds']:.1f} s)")
         else:
