@@ -1,10 +1,12 @@
 """Equations of state (paper Fig. 4): Birch–Murnaghan fits of model and reference energy–volume scans.
 
 Each crystalline phase (the reference-relaxed cell) is scaled isotropically over
-``eos_volume_min``–``eos_volume_max`` × V0 with fixed fractional coordinates (no internal
-relaxation), the same structures for model and reference. The third-order Birch–Murnaghan form is
-fitted to each scan; V0, B0 (GPa) and B0' are compared. A fit that fails or puts V0 outside the
-scanned range counts as a failed check.
+``eos_volume_min``–``eos_volume_max`` × V0 with fixed fractional coordinates: the ions are **not**
+relaxed at each volume (each phase's result says so, ``"ions_relaxed": False``, and so does the
+figure), the same structures for model and reference. For phases with free internal coordinates the
+curve is stiffer than the relaxed EOS, in the same way for model and reference. The third-order
+Birch–Murnaghan form is fitted to each scan; V0, B0 (GPa) and B0' are compared. A fit that fails or
+puts V0 outside the scanned range counts as a failed check.
 """
 
 from __future__ import annotations
@@ -90,7 +92,8 @@ def equations_of_state(model_calc, ref_calc, phases: dict, settings, ref_cache=N
         fit_ref = fit_birch_murnaghan(v / n, e_ref / n)
         fit_mod = fit_birch_murnaghan(v / n, e_mod / n)
         results[name] = {"n_atoms": n, "volume_per_atom_A3": v / n, "reference_eV_per_atom": e_ref / n,
-                         "model_eV_per_atom": e_mod / n, "reference": fit_ref, "model": fit_mod}
+                         "model_eV_per_atom": e_mod / n, "reference": fit_ref, "model": fit_mod,
+                         "ions_relaxed": False}
         if "error" in fit_ref:
             checks.append(fail(f"eos:{name}", "eos", f"reference EOS unusable: {fit_ref['error']}"))
             continue
@@ -134,7 +137,7 @@ def plot_eos(results: dict, path) -> None:
                         label=f"{lab}: V0 {fit['V0_A3']:.2f}, B0 {fit['B0_GPa']:.0f} GPa")
             else:
                 ax.plot([], [], color=style, label=f"{lab}: {fit.get('error', 'fit failed')[:40]}")
-        ax.set_title(name, fontsize=9)
+        ax.set_title(f"{name}\nfixed fractional coordinates (ions not relaxed)", fontsize=8)
         ax.set_xlabel("V (Å³/atom)")
         ax.set_ylabel("E − E0 (eV/atom)")
         ax.legend(fontsize=7)

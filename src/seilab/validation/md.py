@@ -5,6 +5,8 @@ anisotropic cell scaling (``Inhomogeneous_NPTBerendsen``) + Berendsen thermostat
 ``sample_every`` steps a frame is kept and checked: non-finite positions/energies/forces, a
 temperature above ``max_temperature_factor`` × target, atoms closer than ``min_distance_A``, a volume
 change beyond ``max_volume_change``. The first failure stops the run and is reported.
+:func:`minimize` relaxes the positions at fixed cell (FIRE) with the same non-finite / closest-pair
+checks, so that a run can start from a relaxed structure instead of a hot snapshot.
 """
 
 from __future__ import annotations
@@ -45,6 +47,52 @@ def min_distance(atoms, cutoff: float = 3.0) -> float:
         return float("inf")
     d = neighbor_list("d", atoms, cutoff)
     return float(d.min()) if len(d) else float("inf")
+
+
+def _finite(atoms) -> bool:
+    """Positions, energy and forces of ``atoms`` (with its calculator) are all finite."""
+    return bool(np.all(np.isfinite(atoms.get_positions())) and np.isfinite(atoms.get_potential_energy())
+                and np.all(np.isfinite(atoms.get_forces())))
+
+
+def minimize(atoms, calc, *, steps: int = 100, fmax_eV_per_A: float = 0.1,
+             min_distance_A: float | None = 0.6) -> tuple:
+    """FIRE on the positions of a copy of ``atoms`` at fixed cell, at most ``steps`` steps.
+
+    Returns (relaxed copy without calculator or None on failure, numbers, failure message or None);
+    numbers: ``steps_done``, ``fmax_start_eV_per_A``, ``fmax_eV_per_A`` (final), ``converged``.
+    """
+    from ase.optimize import FIRE
+
+    work = atoms.copy()
+    work.calc = calc
+    info = {"steps_done": 0, "fmax_start_eV_per_A": None, "fmax_eV_per_A": None, "converged": False}
+
+    def fmax() -> float:
+        return float(np.sqrt((work.get_forces() ** 2).sum(axis=1).max())) if len(work) else 0.0
+
+    opt = FIRE(work, logfile=None)
+    try:
+        if not _finite(work):
+            return None, info, "non-finite positions/energy/forces before minimisation"
+        info["fmax_start_eV_per_A"] = fmax()
+        if steps > 0 and info["fmax_start_eV_per_A"] > fmax_eV_per_A:
+            opt.run(fmax=fmax_eV_per_A, steps=steps)
+        info["steps_done"] = int(opt.nsteps)
+        if not _finite(work):
+            return None, info, f"non-finite positions/energy/forces after {info['steps_done']} minimisation steps"
+        info["fmax_eV_per_A"] = fmax()
+    except Exception as exc:  # calculator blew up
+        info["steps_done"] = int(opt.nsteps)
+        return None, info, (f"calculator error after {info['steps_done']} minimisation steps: "
+                            f"{type(exc).__name__}: {str(exc)[:200]}")
+    info["converged"] = info["fmax_eV_per_A"] <= fmax_eV_per_A
+    if min_distance_A is not None:
+        dmin = min_distance(work, cutoff=max(2.0, min_distance_A * 2))
+        if dmin < min_distance_A:
+            return None, info, f"atoms collapsed: {dmin:.2f} Å apart (< {min_distance_A} Å) after minimisation"
+    work.calc = None
+    return work, info, None
 
 
 def run_md(atoms, calc, *, ensemble: str = "nvt", temperature_K: float = 300.0, timestep_fs: float = 1.0,

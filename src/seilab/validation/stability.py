@@ -1,6 +1,18 @@
 """Stability screening: NVT and NpT MD of interfaces and amorphous phases with the model.
 
-Failure modes flagged for each run (each is one check in the report):
+The start structures are often snapshots of hot (900-1500 K) MD or amorphisation runs, so each run
+is prepared first (:func:`equilibrate`): the positions are minimised with the model at fixed cell
+(FIRE, at most ``stability_minimize_steps`` steps, down to ``stability_minimize_fmax_eV_per_A``),
+then ``stability_equilibration_steps`` of NVT at the target temperature from a fresh
+Maxwell–Boltzmann draw. Only a blow-up there fails the run (non-finite numbers, atoms closer than
+``min_distance_A``; the message says it happened during equilibration); the temperature cap is not
+applied there, so releasing the start structure's excess energy is not counted against the model.
+The judged production run (``stability_steps``, new Maxwell–Boltzmann velocities at the target
+temperature) starts from the equilibrated structure, which is also the reference state of the void
+and composition checks. What was done is recorded in the run's numbers (``minimize_*``,
+``equilibration_*``).
+
+Failure modes flagged for each production run (each is one check in the report):
 
 * **exploded** — NaN / non-finite numbers, temperature above ``max_temperature_factor`` × target,
   atoms closer than ``min_distance_A``, or (NpT) a volume change beyond ``max_volume_change``;
@@ -77,21 +89,61 @@ def composition_spread(atoms, bin_A: float = 5.0, min_atoms_per_bin: int = 4, nb
     return out
 
 
+def equilibrate(atoms, calc, settings, seed: int = 0) -> tuple:
+    """Minimise at fixed cell, then NVT at the target temperature (see the module docstring).
+
+    Returns (start, numbers, failure): ``start`` is a copy of ``atoms`` (cell, constraints, info) with the
+    equilibrated positions, None after a blow-up; ``failure`` is the message of that blow-up or None.
+    """
+    from seilab.validation.md import minimize, run_md
+
+    s = settings
+    relaxed, mini, failure = minimize(atoms, calc, steps=s.stability_minimize_steps,
+                                      fmax_eV_per_A=s.stability_minimize_fmax_eV_per_A, min_distance_A=s.min_distance_A)
+    numbers = {"minimize_steps_done": mini["steps_done"], "minimize_fmax_start_eV_per_A": mini["fmax_start_eV_per_A"],
+               "minimize_fmax_eV_per_A": mini["fmax_eV_per_A"], "minimize_converged": mini["converged"],
+               "equilibration_steps_done": 0, "equilibration_final_temperature_K": None}
+    if failure:
+        return None, numbers, f"exploded during equilibration (fixed-cell minimisation): {failure}"
+    n = s.stability_equilibration_steps
+    if n > 0:
+        md = run_md(relaxed, calc, ensemble="nvt", temperature_K=s.stability_temperature_K,
+                    timestep_fs=s.stability_timestep_fs, steps=n, sample_every=min(n, s.stability_sample_every),
+                    seed=seed, max_temperature_factor=None, min_distance_A=s.min_distance_A)
+        numbers["equilibration_steps_done"] = md.steps_done
+        numbers["equilibration_final_temperature_K"] = md.temperatures[-1] if md.temperatures else None
+        if md.failure:
+            where = f"NVT at {s.stability_temperature_K:g} K"
+            return None, numbers, f"exploded during equilibration ({where}): {md.failure}"
+        relaxed = md.frames[-1]
+    start = atoms.copy()
+    start.calc = None
+    start.set_positions(relaxed.get_positions(), apply_constraint=False)
+    return start, numbers, None
+
+
 def screen(name: str, atoms, calc, ensemble: str, settings, seed: int = 0) -> dict:
-    """One MD run + its checks: {'numbers': ..., 'checks': [...], 'series': {...}}."""
-    from seilab.validation.md import run_md
+    """Equilibration + one judged MD run + its checks: {'numbers': ..., 'checks': [...], 'series': {...}}."""
+    from seilab.validation.md import MDResult, run_md
     from seilab.validation.report import check
 
     s = settings
-    md = run_md(atoms, calc, ensemble=ensemble, temperature_K=s.stability_temperature_K,
-                timestep_fs=s.stability_timestep_fs, steps=s.stability_steps, sample_every=s.stability_sample_every,
-                seed=seed, pressure_GPa=s.stability_pressure_GPa, bulk_modulus_GPa=s.stability_bulk_modulus_GPa,
-                max_temperature_factor=s.max_temperature_factor, min_distance_A=s.min_distance_A,
-                max_volume_change=s.max_volume_change if ensemble == "npt" else None)
+    start, prep, failure = equilibrate(atoms, calc, s, seed=seed)
+    if failure:
+        md = MDResult(failure=failure)
+    else:
+        atoms = start  # the judged run and its reference state (void, composition, volume) begin here
+        md = run_md(atoms, calc, ensemble=ensemble, temperature_K=s.stability_temperature_K,
+                    timestep_fs=s.stability_timestep_fs, steps=s.stability_steps, sample_every=s.stability_sample_every,
+                    seed=seed, pressure_GPa=s.stability_pressure_GPa, bulk_modulus_GPa=s.stability_bulk_modulus_GPa,
+                    max_temperature_factor=s.max_temperature_factor, min_distance_A=s.min_distance_A,
+                    max_volume_change=s.max_volume_change if ensemble == "npt" else None)
     tag = f"{name}:{ensemble}"
     checks = [{"name": f"stable:{tag}", "group": "stability", "passed": md.failure is None,
                "value": md.steps_done, "threshold": s.stability_steps,
-               "message": md.failure or f"{md.steps_done} steps without NaN, explosion or collapse"}]
+               "message": md.failure or (f"{md.steps_done} steps without NaN, explosion or collapse (after "
+                                         f"{prep['minimize_steps_done']} minimisation and "
+                                         f"{prep['equilibration_steps_done']} equilibration steps)")}]
     r0 = largest_empty_sphere(atoms, s.void_grid_A)
     nbins = bin_counts(atoms, s.phase_bin_A)
     comp0 = composition_spread(atoms, nbins=nbins)
@@ -103,7 +155,7 @@ def screen(name: str, atoms, calc, ensemble: str, settings, seed: int = 0) -> di
     for fr in md.frames:
         series["void_radius_A"].append(largest_empty_sphere(fr, s.void_grid_A))
         series["composition_std"].append(spread(composition_spread(fr, nbins=nbins)))
-    numbers = {"ensemble": ensemble, "n_atoms": len(atoms), **md.summary(), "composition_bins": nbins,
+    numbers = {"ensemble": ensemble, "n_atoms": len(atoms), **prep, **md.summary(), "composition_bins": nbins,
                "void_radius_start_A": r0, "composition_std_start": comp0}
     skipped = []
     if comp0 is None:
@@ -153,7 +205,7 @@ def plot_stability(runs: dict, path) -> None:
     axes[1].set_ylabel("largest empty sphere (Å)")
     axes[2].set_ylabel("max composition std across bins")
     for ax in axes:
-        ax.set_xlabel("step")
+        ax.set_xlabel("production step (after minimisation + equilibration)")
     axes[0].legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
