@@ -158,10 +158,11 @@ def _verdict(campaign) -> str:
         if inner:
             rows.append(("tie-line products (anode-rich end)", html.escape(" + ".join(inner[-1]["products"]))))
     audit = _read(campaign.stage_dir("simulation") / "audit.json")
-    if audit and audit.get("regions"):
-        rows.append(("audit on the production run E / F RMSE", "; ".join(
-            f"{html.escape(r)} {v['energy_rmse_meV_per_atom']:.0f} / {v['force_rmse_meV_per_A']:.0f} (n={v['n_subcells']})"
-            for r, v in audit["regions"].items() if v.get("n_subcells"))))
+    regions = ((audit or {}).get("errors") or {}).get("regions") or {}
+    if any(v.get("n_subcells") for v in regions.values()):
+        rows.append(("audit on the production run: E / F RMSE (meV/atom / meV/Å)", "; ".join(
+            f"{html.escape(r)} {v['energy_meV_per_atom']['rmse']:.0f} / {v['force_meV_per_A']['rmse']:.0f} "
+            f"(n={v['n_subcells']})" for r, v in regions.items() if v.get("n_subcells"))))
         warn += [html.escape(w) for w in audit.get("warnings") or []]
     bad = unvalidated_stages(campaign)
     if bad:

@@ -71,6 +71,27 @@ class SimulationSettings(Settings):
         1.5, gt=0, description="frames with max γ above this go to extrapolative.dump (paper selects 1 < γ < 2.5)")
     gamma_halt: float = Field(25.0, gt=0, description="stop the run when max γ exceeds this")
 
+    # --- audit of the potential on the production trajectory (seilab.simulation.audit) -------
+    audit: bool = Field(
+        True, description="after the MD, cut subcells from frames of the run, label them with the reference "
+                          "and report the model's energy/force errors per region (metal, interphase, "
+                          "electrolyte) beside its test-set errors, plus a γ profile along z")
+    audit_frames: int = Field(
+        4, ge=1, le=1000, description="frames audited, evenly spread over the run (the last one always)")
+    audit_top_gamma: int = Field(
+        2, ge=0, le=100, description="subcells per audited frame centred on its highest-γ atoms (non-overlapping)")
+    audit_random: int = Field(
+        2, ge=0, le=100, description="subcells per audited frame and region centred on random atoms (seeded by "
+                                     "simulation.seed and the frame's step)")
+    audit_interphase_half_width_A: float = Field(
+        5.0, gt=0, le=1000, description="atoms within this z distance (minimum image) of either interface plane "
+                                        "of the built sandwich are the 'interphase' region; the others are "
+                                        "'metal' or 'electrolyte' by the side they started on")
+    audit_z_bin_A: float = Field(2.0, gt=0, le=100, description="z bin of the γ profile (max and mean γ per bin)")
+    audit_warn_factor: float = Field(
+        2.0, ge=1.0, le=1000, description="warn when an audit RMSE (energy or force, per region or overall) "
+                                          "exceeds this many times the potential's test-set RMSE")
+
     @field_validator("anode_miller", "electrolyte_miller")
     @classmethod
     def _miller(cls, v):
@@ -93,6 +114,9 @@ class SimulationSettings(Settings):
                              f"({self.gamma_dump_threshold})")
         if self.barostat_damp_fs < 10 * self.timestep_fs:
             raise ValueError(f"barostat_damp_fs ({self.barostat_damp_fs}) should be at least 10 time steps")
+        if self.audit and self.audit_top_gamma == 0 and self.audit_random == 0:
+            raise ValueError("audit_top_gamma and audit_random are both 0: the audit would label no subcell "
+                             "(set audit: false to skip it)")
         if self.thermostat_damp_fs < self.timestep_fs:
             raise ValueError(f"thermostat_damp_fs ({self.thermostat_damp_fs}) is shorter than one time step")
         return self

@@ -110,6 +110,16 @@ def simulation(campaign, progress=None) -> dict:
     d = result.as_dict()
     out = {k: v for k, v in d.items() if isinstance(v, (int, float, str, bool)) or v is None}
     out["validated"] = _latest_trajectory(campaign).get("potential_gate", {}).get("validated")
+    if campaign.simulation.audit:
+        from seilab.simulation.audit import run_audit
+
+        audit = run_audit(campaign, progress=progress)
+        errors = (audit.get("errors") or {}).get("all") or {}
+        out["audit_subcells"] = audit.get("n_subcells")
+        out["audit_force_rmse_meV_per_A"] = (errors.get("force_meV_per_A") or {}).get("rmse")
+        out["audit_warnings"] = len(audit.get("warnings") or [])
+        for w in audit.get("warnings") or []:
+            (progress or print)(f"WARNING (audit): {w}")
     return out
 
 
