@@ -27,7 +27,10 @@ def resolve_potential(campaign, potential=None) -> tuple[PotentialFiles, dict]:
             "validated": None, "why": "potential given explicitly; not judged by the gate"}
     from seilab.validation.gate import gated_potential
 
-    pot, gate = gated_potential(campaign, "simulation")
+    try:
+        pot, gate = gated_potential(campaign, "simulation")
+    except SeilabError as exc:
+        raise SeilabError(f"{exc} (or pass --potential PATH.yaml)") from None
     return PotentialFiles.from_any(pot), gate
 
 
