@@ -126,3 +126,25 @@ def test_dataset_from_another_reference_is_refused(tmp_path):
         update={"name": "espresso"})})
     with pytest.raises(SeilabError, match="labels come from reference"):
         run_training(c, backend=FakeBackend())
+
+
+def test_a_refit_from_an_older_generation_gets_a_new_folder(tmp_path):
+    """What active learning does after a regressed refit: fit again from gen000 while gen001 exists."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from seilab.training.stage import finished_record, run_training
+    from seilab.training.testing import demo_structures
+
+    store = _store(tmp_path)
+    c = _campaign(tmp_path)
+    b = FakeBackend()
+    g0 = run_training(c, backend=b)
+    for seed in (7, 8):
+        for a in demo_structures(("Li2S",), per_phase=2, seed=seed):
+            a.calc = SinglePointCalculator(a, energy=-3.0 * len(a), forces=np.zeros((len(a), 3)))
+            store.add(a, kind="active_learning", phase="Li2S")
+        r = run_training(c, init_from=g0.potential, backend=b)
+    gen1 = c.stage_dir("training") / "gen001"
+    assert r.generation == "gen002" and b.calls[-1]["init_from"].generation == "gen000"
+    assert finished_record(gen1) is not None          # the regressed refit is kept, not overwritten
+    assert run_training(c, init_from=g0.potential, backend=b).skipped

@@ -285,13 +285,6 @@ def _step_label(ctx: _Ctx, sel: dict) -> dict:
     return rec
 
 
-def _generation_index(pot) -> int | None:
-    from seilab.training.stage import GEN_RE
-
-    m = GEN_RE.match(str(pot.generation or ""))
-    return int(m.group(1)) if m else None
-
-
 def _fit_loss(pot) -> float | None:
     """The final pacemaker loss stored in the potential's metadata (``_loss``), when present."""
     try:
@@ -348,10 +341,11 @@ def _step_fit(ctx: _Ctx, labels: dict) -> dict:
                 and provenance.sha256_file(pot.yaml) == done.get("yaml_sha256"):
             ctx.say(f"gen{ctx.g:03d} fit: {done['training_generation']} fitted earlier, skipped")
             return done
-    base_idx = _generation_index(ctx.base)
-    target = base_idx + 1 if base_idx is not None else None
     campaign = ctx.campaign if refit is ctx.campaign.training else ctx.campaign.model_copy(update={"training": refit})
-    result = run_training(campaign, generation=target, init_from=ctx.base, backend=ctx.backend, progress=ctx.say)
+    # generation=None: the training stage resumes its newest unfinished generation or starts a new one after
+    # the newest; never "base + 1", which after a regressed refit (the next generation starts again from an
+    # older base) would overwrite that refit's training generation
+    result = run_training(campaign, generation=None, init_from=ctx.base, backend=ctx.backend, progress=ctx.say)
     pot = result.potential
     rec = {"key": key, "generation": ctx.g, "training_generation": result.generation, "skipped_fit": result.skipped,
            "potential": pot.as_dict(), "yaml_sha256": provenance.sha256_file(pot.yaml),
