@@ -131,7 +131,7 @@ def _verdict(campaign) -> str:
     """The panel the report opens with: was the potential accepted, its errors per kind, the products,
     the audit, and warnings."""
     gate = _read(campaign.stage_dir("validation") / "gate.json")
-    rows, warn = [], []
+    rows, warn, best = [], [], None
     if gate is None:
         rows.append(("potential", "<span class='missing'>not validated yet</span>"))
     elif gate.get("accepted"):
@@ -140,17 +140,18 @@ def _verdict(campaign) -> str:
                                   f"(every check of <code>{html.escape(_rel(campaign, acc['report']))}</code> passed)"))
     else:
         gens = gate.get("generations") or []
-        best = min(gens, key=lambda g: g.get("score", float("inf"))) if gens else None
+        best = min(gens, key=lambda g: g.get("score", float("inf"))) if gens else None  # the gate's ranking
         names = ", ".join(best["failed_checks"][:8]) if best else ""
         rows.append(("potential", f"<span class='fail'>none passed validation</span>"
                      + (f"; best {html.escape(best['generation'])} failed {len(best['failed_checks'])} checks: "
                         f"{html.escape(names)}" if best else "")))
-    acc_report = _read(Path(gate["accepted"]["report"])) if gate and gate.get("accepted") else None
-    test = ((acc_report or {}).get("results") or {}).get("metrics", {}).get("test") if acc_report else None
+    shown = (gate or {}).get("accepted") or best
+    shown_report = _read(Path(shown["report"])) if shown and shown.get("report") else None
+    test = ((shown_report or {}).get("results") or {}).get("metrics", {}).get("test") if shown_report else None
     if test:
         kinds = "; ".join(f"{html.escape(k)} {v['energy_meV_per_atom']['rmse']:.0f} / {v['force_meV_per_A']['rmse']:.0f}"
                           for k, v in sorted((test.get("by_kind") or {}).items()))
-        rows.append(("test RMSE E / F (meV/atom / meV/Å)",
+        rows.append((f"{shown['generation']} test RMSE E / F (meV/atom / meV/Å)",
                      f"all {test['energy_meV_per_atom']['rmse']:.1f} / {test['force_meV_per_A']['rmse']:.0f}; {kinds}"))
     reaction = _read(campaign.stage_dir("chemistry") / "reaction.json")
     if reaction:
