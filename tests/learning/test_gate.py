@@ -92,8 +92,8 @@ def test_report_marks_every_section_computed_on_an_unvalidated_potential(campaig
     write_json(campaign.stage_dir("transport") / "fluxes.json",
                {"phases": [], "potential_gate": {"validated": False, "generation": "gen000"}})
     write_json(campaign.stage_dir("validation") / "gate.json",
-               {"accepted": None, "generations": [{"generation": "gen000", "failed_checks": ["eos_v0:Li_bcc"],
-                                                   "score": 3.0}]})
+               {"accepted": None, "best": {"generation": "gen000", "failed_checks": ["eos_v0:Li_bcc"]},
+                "generations": [{"generation": "gen000", "failed_checks": ["eos_v0:Li_bcc"], "score": 3.0}]})
     out = build_report(campaign)
     page = open(out["html"]).read()
     assert page.index('id="verdict"') < page.index('id="chemistry"')

@@ -9,6 +9,7 @@ import pytest
 from seilab.config import load_config
 from seilab.errors import SeilabError
 from seilab.provenance import record, write_extxyz, write_json
+from seilab.validation.gate import allowing_unvalidated
 
 import helpers
 
@@ -40,7 +41,7 @@ def test_transport_stage_runs_per_potential_and_fails_only_when_every_phase_blew
                                           r"validation report .*--allow-unvalidated"):
         transport(campaign)
     assert not (campaign.stage_dir("transport") / "runs").exists()
-    campaign = campaign.model_copy(update={"gate": campaign.gate.model_copy(update={"allow_unvalidated": True})})
+    campaign = allowing_unvalidated(campaign)
     summary = transport(campaign)
     assert summary["runs"] == 2 and summary["failed"] == [] and summary["validated"] is False
     out = campaign.stage_dir("transport")
@@ -55,7 +56,7 @@ def test_transport_stage_runs_per_potential_and_fails_only_when_every_phase_blew
     # naming the potential and where the failures are recorded; each phase has its failed.json
     assert fluxes["potential_gate"]["validated"] is False and fluxes["potential_gate"]["generation"] == "gen000"
     hot = _with_chemistry(campaign_copy, timestep_fs=40.0, temperatures_K=[5000.0], n_steps=200)
-    hot = hot.model_copy(update={"gate": hot.gate.model_copy(update={"allow_unvalidated": True})})
+    hot = allowing_unvalidated(hot)
     shutil.rmtree(out / "runs")
     with pytest.raises(SeilabError, match=r"every phase's MD blew up .*failed\.json"):
         transport(hot)

@@ -635,15 +635,15 @@ def run_learning(campaign, backend=None, reference_factory: Callable[[], object]
             stop_reason = stop
             break
     _compare(generations)
-    from seilab.validation.gate import describe, verdict, write_gate
+    from seilab.validation.gate import describe, write_gate
 
     gate = write_gate(campaign)
     accepted = gate["accepted"]
     if accepted:
         say(f"accepted potential: {accepted['generation']} (passed every validation check; best on the fixed "
             "test set among accepted generations)")
-    elif next_base is not None:
-        say(f"no generation passed validation: {describe(verdict(campaign, next_base))}")
+    elif gate["best"] is not None:
+        say(f"no generation passed validation: {describe(gate['best'])}")
     result = {"generations": generations, "stop_reason": stop_reason,
               "accepted_potential": accepted,
               "final_potential": next_base.as_dict() if next_base else None,

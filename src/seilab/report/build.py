@@ -139,8 +139,7 @@ def _verdict(campaign) -> str:
         rows.append(("potential", f"<span class='pass'>{html.escape(acc['generation'])} accepted</span> "
                                   f"(every check of <code>{html.escape(_rel(campaign, acc['report']))}</code> passed)"))
     else:
-        gens = gate.get("generations") or []
-        best = min(gens, key=lambda g: g.get("score", float("inf"))) if gens else None  # the gate's ranking
+        best = gate.get("best")  # ranked by the gate (seilab.validation.gate)
         names = ", ".join(best["failed_checks"][:8]) if best else ""
         rows.append(("potential", f"<span class='fail'>none passed validation</span>"
                      + (f"; best {html.escape(best['generation'])} failed {len(best['failed_checks'])} checks: "
@@ -173,7 +172,7 @@ def _verdict(campaign) -> str:
     body = "<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
     if warn:
         body += "<ul class='fail'>" + "".join(f"<li>{w}</li>" for w in warn) + "</ul>"
-    for rel in ("learning/learning_curve.png", "simulation/audit.png", "validation/gate.png"):
+    for rel in ("learning/learning_curve.png", "simulation/audit.png"):
         if (campaign.output / rel).is_file():
             body += _img(campaign.output / rel)
     return '<h2 id="verdict">Verdict</h2>' + body

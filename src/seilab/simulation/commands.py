@@ -34,7 +34,9 @@ def simulate(
 
     campaign = load_config(config)
     if allow_unvalidated:
-        campaign = campaign.model_copy(update={"gate": campaign.gate.model_copy(update={"allow_unvalidated": True})})
+        from seilab.validation.gate import allowing_unvalidated
+
+        campaign = allowing_unvalidated(campaign)
     overrides = {k: v for k, v in {"n_atoms": n_atoms, "steps": steps, "engine": engine,
                                    "mpi_ranks": mpi_ranks}.items() if v is not None}
     settings = campaign.simulation

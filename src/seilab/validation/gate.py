@@ -91,16 +91,22 @@ def _best(campaign, items):
     return min(enumerate(items), key=lambda iv: (score(campaign, iv[1][1]), -iv[0]))[1] if items else None
 
 
+def _ranked(campaign) -> tuple:
+    """(every (Potential, verdict), best accepted, best of all) from one pass over the verdicts; the two
+    best are (Potential, verdict) pairs or None."""
+    items = verdicts(campaign)
+    return items, _best(campaign, [(p, v) for p, v in items if v["status"] == "passed"]), _best(campaign, items)
+
+
 def accepted_potential(campaign):
     """(Potential, verdict) of the best accepted generation, or None."""
-    return _best(campaign, [(p, v) for p, v in verdicts(campaign) if v["status"] == "passed"])
+    return _ranked(campaign)[1]
 
 
 def write_gate(campaign) -> dict:
-    """Write ``validation/gate.json`` (every verdict, the accepted generation) and return it."""
-    items = verdicts(campaign)
-    best = accepted_potential(campaign)
-    data = {"accepted": best[1] if best else None,
+    """Write ``validation/gate.json`` (every verdict, the accepted generation, the best one) and return it."""
+    items, accepted, best = _ranked(campaign)
+    data = {"accepted": accepted[1] if accepted else None, "best": best[1] if best else None,
             "generations": [dict(v, score=score(campaign, v)) for _, v in items],
             "rule": "accepted = validation report of this exact potential, every group of validation.checks run, "
                     "every check passed; best = lowest E_rmse/E_max + F_rmse/F_max on the fixed test set"}
@@ -108,17 +114,21 @@ def write_gate(campaign) -> dict:
     return data
 
 
+def allowing_unvalidated(campaign):
+    """The campaign with ``gate.allow_unvalidated`` set (what ``--allow-unvalidated`` does)."""
+    return campaign.model_copy(update={"gate": campaign.gate.model_copy(update={"allow_unvalidated": True})})
+
+
 def gated_potential(campaign, stage: str):
     """(Potential, gate record) for a production stage; SeilabError when nothing passed the gate and the
     campaign does not allow an unvalidated potential."""
-    best = accepted_potential(campaign)
-    if best is not None:
-        pot, v = best
+    _, accepted, best = _ranked(campaign)
+    if accepted is not None:
+        pot, v = accepted
         return pot, {"validated": True, "generation": pot.generation, "report": v["report"]}
-    items = verdicts(campaign)
-    if not items:
+    if best is None:
         raise SeilabError(f"{campaign.stage_dir('training')}: no finished potential; run `seilab train CONFIG` first")
-    pot, v = _best(campaign, items)
+    pot, v = best
     if not campaign.gate.allow_unvalidated:
         raise SeilabError(f"{stage}: no potential passed validation; {describe(v)}; improve the potential "
                           "(more active learning, see the report) or pass --allow-unvalidated "

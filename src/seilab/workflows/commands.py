@@ -25,7 +25,9 @@ def run(config: Path = typer.Argument(..., help="campaign YAML", show_default=Fa
 
     campaign = load_config(config)
     if allow_unvalidated:
-        campaign = campaign.model_copy(update={"gate": campaign.gate.model_copy(update={"allow_unvalidated": True})})
+        from seilab.validation.gate import allowing_unvalidated
+
+        campaign = allowing_unvalidated(campaign)
     if engine == "local":
         records = run_campaign(campaign, only=only, until=until, force=force or [], progress=typer.echo)
     elif engine == "jobflow":

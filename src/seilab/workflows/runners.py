@@ -117,9 +117,7 @@ def simulation(campaign, progress=None) -> dict:
         errors = (audit.get("errors") or {}).get("all") or {}
         out["audit_subcells"] = audit.get("n_subcells")
         out["audit_force_rmse_meV_per_A"] = (errors.get("force_meV_per_A") or {}).get("rmse")
-        out["audit_warnings"] = len(audit.get("warnings") or [])
-        for w in audit.get("warnings") or []:
-            (progress or print)(f"WARNING (audit): {w}")
+        out["audit_warnings"] = len(audit.get("warnings") or [])  # run_audit has printed them
     return out
 
 
