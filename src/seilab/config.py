@@ -9,6 +9,7 @@ Example: ``examples/li-li7p3s11.yaml``.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -219,7 +220,21 @@ def _resolve_paths(data: dict, base: Path) -> dict:
     return data
 
 
+def _check_output(output: Path, source: str) -> None:
+    """``output`` must be a folder we can write, or creatable: checked before any expensive work."""
+    if output.exists() and not output.is_dir():
+        raise SeilabError(f"{source}: output: {output} is a file, not a folder")
+    parent = output
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise SeilabError(f"{source}: output: {output} lies under {parent}, which is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise SeilabError(f"{source}: output: cannot write in {parent}")
+
+
 def _check_files(c: Campaign, source: str) -> None:
+    _check_output(c.output, source)
     if c.chemistry.cif_dir is not None and not c.chemistry.cif_dir.is_dir():
         raise SeilabError(f"{source}: chemistry.cif_dir: folder not found: {c.chemistry.cif_dir}")
     for i, p in enumerate(c.phases):
@@ -229,17 +244,49 @@ def _check_files(c: Campaign, source: str) -> None:
         raise SeilabError(f"{source}: reference.pseudo_dir: folder not found: {c.reference.pseudo_dir}")
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses a key given twice in one mapping (PyYAML keeps the last one silently,
+    so a second ``sampling:`` section would drop the first without a word)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: let PyYAML report it
+                continue
+            if first is not None:
+                raise _DuplicateKey(key, first + 1, key_node.start_mark.line + 1)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key, first_line: int, second_line: int):
+        super().__init__(key)
+        self.key, self.first_line, self.second_line = key, first_line, second_line
+
+
+def read_yaml(path: Path):
+    """Parse a YAML file like ``yaml.safe_load``, but refuse duplicate keys; errors are one line."""
+    try:
+        return yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except _DuplicateKey as exc:
+        raise SeilabError(f"{path}: key {exc.key!r} appears twice (lines {exc.first_line} and "
+                          f"{exc.second_line}); keep one") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise SeilabError(f"{path}: not valid YAML{where}") from None
+
+
 def load_config(path: str | Path, overrides: dict | None = None) -> Campaign:
     """Read and validate a campaign YAML. Any problem is a one-line :class:`SeilabError`."""
     path = Path(path)
     if not path.is_file():
         raise SeilabError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise SeilabError(f"{path}: not valid YAML{where}") from None
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise SeilabError(f"{path}: expected a mapping of campaign settings at the top level")
     data = _resolve_paths(data, path.parent.resolve())

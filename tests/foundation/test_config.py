@@ -97,3 +97,23 @@ def test_cli_prints_one_line_error(write_config):
     assert proc.stderr.strip().count("\n") == 0
     assert "bogus_section: unknown key" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_duplicate_key_is_refused_with_both_lines(write_config):
+    text = MINIMAL + "sampling: {target_atoms: 64}\nchemistry: {relax_max_steps: 5}\nsampling: {seed: 3}\n"
+    with pytest.raises(SeilabError) as exc:
+        load_config(write_config(text))
+    msg = str(exc.value)
+    assert "key 'sampling' appears twice (lines 6 and 8)" in msg and "\n" not in msg
+    nested = MINIMAL + "chemistry:\n  relax_max_steps: 5\n  relax_max_steps: 7\n"
+    with pytest.raises(SeilabError, match=r"key 'relax_max_steps' appears twice \(lines 7 and 8\)"):
+        load_config(write_config(nested))
+
+
+def test_output_that_is_a_file_is_refused_before_any_work(write_config, tmp_path):
+    (tmp_path / "afile").write_text("not a folder")
+    with pytest.raises(SeilabError, match=r"output: .*afile is a file, not a folder"):
+        load_config(write_config(MINIMAL.replace("output: out", "output: afile")))
+    with pytest.raises(SeilabError, match=r"output: .*afile/run lies under .*afile, which is a file"):
+        load_config(write_config(MINIMAL.replace("output: out", "output: afile/run")))
+    assert (tmp_path / "afile").read_text() == "not a folder"

@@ -79,6 +79,62 @@ def test_flow_graph_is_the_pipeline(campaign):
     assert [j.name for j in short.jobs][-1] == "seilab-training"
 
 
+
+@pytest.fixture
+def owning_stages(monkeypatch):
+    """first writes first.txt (which it owns); third reads it."""
+    toy = (st.Stage("first", "stage_fixtures:first", ("chemistry",), owns=("first.txt",)),
+           st.Stage("second", "stage_fixtures:second", ("chemistry",)),
+           st.Stage("third", "stage_fixtures:third", ("chemistry",), inputs=("first.txt",)))
+    monkeypatch.setattr(st, "STAGES", toy)
+    stage_fixtures.CALLS.clear()
+    return toy
+
+
+def test_force_moves_the_result_aside_and_redoes_it(campaign, owning_stages):
+    campaign.output.mkdir(parents=True, exist_ok=True)
+    (campaign.output / "crash-once").write_text("x")
+    st.run_campaign(campaign)
+    (campaign.output / "first.txt").write_text("the old result")
+    stage_fixtures.CALLS.clear()
+    records = st.run_campaign(campaign, force=["first"])
+    # third read first.txt when it held "1", which the redo wrote again: content, not time, decides
+    assert [r["skipped"] for r in records] == [False, True, True]
+    assert stage_fixtures.CALLS == ["first"]
+    aside = list((campaign.output / ".seilab" / "previous").glob("*-first"))
+    assert len(aside) == 1
+    assert (aside[0] / "first.txt").read_text() == "the old result"  # moved, not deleted
+    assert (aside[0] / ".seilab" / "stages" / "first.json").is_file()
+    assert (campaign.output / "first.txt").read_text() == "1"
+
+
+def test_killed_forced_stage_is_not_taken_for_finished(campaign, owning_stages):
+    campaign.output.mkdir(parents=True, exist_ok=True)
+    (campaign.output / "crash-once").write_text("x")
+    st.run_campaign(campaign)
+    (campaign.output / "crash-once").unlink()  # the forced second stage dies this time
+    with pytest.raises(RuntimeError, match="killed"):
+        st.run_campaign(campaign, force=["second"])
+    assert not st.is_done(campaign, owning_stages[1])
+    stage_fixtures.CALLS.clear()
+    records = st.run_campaign(campaign)  # a plain rerun redoes it (it is not skipped on an old marker)
+    assert [r["skipped"] for r in records] == [True, False, True]
+
+
+def test_changed_input_reruns_the_stage_that_read_it(campaign, owning_stages):
+    campaign.output.mkdir(parents=True, exist_ok=True)
+    (campaign.output / "crash-once").write_text("x")
+    st.run_campaign(campaign)
+    (campaign.output / "first.txt").write_text("written again by a standalone command")
+    assert st.why_not_done(campaign, owning_stages[2]) == "input changed: first.txt"
+    msgs = []
+    records = st.run_campaign(campaign, progress=msgs.append)
+    assert [r["skipped"] for r in records] == [True, True, False]
+    assert any("third: runs again (input changed: first.txt)" in m for m in msgs)
+    marker = json.loads(st.marker_path(campaign, "third").read_text())
+    assert marker["inputs"]["first.txt"] == st.provenance.sha256_file(campaign.output / "first.txt")
+
+
 @pytest.mark.slow
 def test_jobflow_local_run_matches_seilab_run(tmp_path):
     from seilab.workflows.flows import run_flow_locally

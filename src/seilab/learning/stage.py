@@ -361,6 +361,7 @@ def _step_fit(ctx: _Ctx, labels: dict) -> dict:
 
 def _step_validate(ctx: _Ctx, fit: dict) -> dict | None:
     from seilab.training.backend import Potential
+    from seilab.validation.gate import report_path
 
     s = ctx.s
     if not s.validation:
@@ -369,6 +370,9 @@ def _step_validate(ctx: _Ctx, fit: dict) -> dict | None:
     key = _key("validate", fit["yaml_sha256"], checks, ctx.campaign.validation.model_dump(mode="json"))
     path = ctx.dir / "validation.json"
     done = _done(path, key)
+    gen = fit["potential"].get("generation")
+    if done and gen and not report_path(ctx.campaign, gen).is_file():
+        done = None  # the report was moved aside (seilab run --force validation): the gate needs it again
     if done:
         ctx.say(f"gen{ctx.g:03d} validate: {'passed' if done['passed'] else 'failed'} earlier, skipped")
         return done

@@ -11,14 +11,18 @@ import typer
 def run(config: Path = typer.Argument(..., help="campaign YAML", show_default=False),
         until: Optional[str] = typer.Option(None, help="stop after this stage"),
         only: Optional[list[str]] = typer.Option(None, help="run only these stages (repeatable)"),
-        force: Optional[list[str]] = typer.Option(None, help="rerun these stages even if done (repeatable)"),
+        force: Optional[list[str]] = typer.Option(
+            None, help="redo these stages from nothing, caches included (repeatable); their previous results "
+                       "are moved to <output>/.seilab/previous/, not deleted"),
         engine: str = typer.Option("local", help="'local' (in-process) or 'jobflow' (run_locally)"),
         allow_unvalidated: bool = typer.Option(
             False, "--allow-unvalidated", help="run the simulation and transport stages even when no potential "
                                                "passed validation (same as gate.allow_unvalidated: true); every "
                                                "downstream number is then marked as unvalidated")):
     """Run chemistry → sampling → labelling → training → validation → learning → simulation →
-    analysis → transport → report, skipping stages whose outputs are on disk and valid."""
+    analysis → transport → report, skipping stages that are done: outputs on disk, same settings, and
+    the upstream files they read unchanged. One run per output folder at a time (a lock file in
+    <output>/.seilab/)."""
     from seilab.config import load_config
     from seilab.errors import SeilabError
     from seilab.workflows.stages import run_campaign
@@ -33,6 +37,8 @@ def run(config: Path = typer.Argument(..., help="campaign YAML", show_default=Fa
     elif engine == "jobflow":
         from seilab.workflows.flows import run_flow_locally
 
+        if force:
+            raise SeilabError("--force: only with --engine local (the jobflow jobs skip finished stages)")
         if allow_unvalidated and not load_config(config).gate.allow_unvalidated:
             raise SeilabError("--allow-unvalidated: with --engine jobflow set gate.allow_unvalidated: true in "
                               f"{config} (the jobs read the campaign file)")

@@ -23,6 +23,7 @@ LABEL_BATCH = 50
 def stage_job(config: str, stage: str, after: list | None = None) -> dict:
     """Run one stage of the campaign in ``config`` (skipped when already done)."""
     from seilab.config import load_config
+    from seilab.lock import campaign_lock
     from seilab.workflows.stages import run_stage
 
     if stage == "labelling":
@@ -33,7 +34,9 @@ def stage_job(config: str, stage: str, after: list | None = None) -> dict:
             return Response(replace=Flow(jobs + [finish], output=finish.output))
     if stage == "labelling-finish":
         stage = "labelling"
-    rec = run_stage(load_config(config), get_stage(stage))
+    campaign = load_config(config)
+    with campaign_lock(campaign.output):  # one writer per campaign, as for `seilab run`
+        rec = run_stage(campaign, get_stage(stage))
     return {"stage": rec["stage"], "seconds": rec["seconds"], "skipped": rec["skipped"], "summary": rec["summary"]}
 
 

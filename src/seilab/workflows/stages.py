@@ -2,10 +2,21 @@
 
 Each stage is a function ``run(campaign) -> dict`` (a small JSON-able summary) living in its own
 subpackage. The runner calls them in order and writes a completion marker
-``<output>/.seilab/stages/<name>.json`` after each one finishes: its summary, its wall time and a key of
-the settings it ran with. A stage whose marker exists with the same key, and whose main outputs are
-still on disk, is skipped, so a rerun after a crash continues with the stage that was interrupted (which
-itself resumes from its own files), and a stage whose outputs were deleted runs again.
+``<output>/.seilab/stages/<name>.json`` after each one finishes: its summary, its wall time, a key of
+the settings it ran with and the SHA-256 of every upstream file it read (``Stage.inputs``). A stage is
+skipped only when its marker exists with the same key, its main outputs are still on disk and its inputs
+are unchanged, so
+
+* a rerun after a crash continues with the stage that was interrupted (which itself resumes from its own
+  files): the marker of a stage is removed before the stage starts, so a stage killed mid-way is never
+  taken for finished;
+* a stage whose outputs were deleted, or whose upstream output changed (a re-run simulation under an
+  old analysis), runs again;
+* ``--force`` moves the stage's previous result aside (``.seilab/previous/<time>-<stage>/``, never
+  deleted) and redoes it from nothing, caches included.
+
+``run_campaign`` holds a lock on the output folder (``.seilab/lock``, see :mod:`seilab.lock`) so two
+runs never write one campaign at once.
 """
 
 from __future__ import annotations
@@ -14,13 +25,16 @@ import hashlib
 import importlib
 import inspect
 import json
+import shutil
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 from seilab import provenance
 from seilab.errors import SeilabError
+from seilab.lock import campaign_lock
 
 
 @dataclass(frozen=True)
@@ -32,6 +46,8 @@ class Stage:
     sections: tuple[str, ...]  # campaign sections its result depends on (for the skip key)
     description: str = ""
     outputs: tuple[str, ...] = ()  # paths under the campaign output that must exist for "done"
+    inputs: tuple[str, ...] = ()  # upstream files (globs under the output) whose content it depends on
+    owns: tuple[str, ...] = ()  # what --force moves aside (globs under the output)
 
     def load(self) -> Callable:
         module, func = self.target.split(":")
@@ -41,28 +57,41 @@ class Stage:
             raise SeilabError(f"stage {self.name}: not available in this build ({exc})") from None
 
 
+def _after(stage: str) -> str:
+    """The marker of an earlier stage as an input: rewritten whenever that stage runs again, so what ran
+    after it reruns too (its own caches then decide how much is really redone)."""
+    return f".seilab/stages/{stage}.json"
+
+
 #: Pipeline order. Each stage only reads files that earlier stages wrote.
 STAGES: tuple[Stage, ...] = (
     Stage("chemistry", "seilab.workflows.runners:chemistry", ("phases", "reactants", "chemistry", "reference"),
-          "phases, relaxations, phase diagram, interface reaction", ("chemistry/reaction.json",)),
+          "phases, relaxations, phase diagram, interface reaction", ("chemistry/reaction.json",),
+          owns=("chemistry",)),
     Stage("sampling", "seilab.workflows.runners:sampling", ("sampling",), "first-generation structures",
-          ("sampling/manifest.json",)),
+          ("sampling/manifest.json",), inputs=(_after("chemistry"), "chemistry/reaction.json"), owns=("sampling",)),
     Stage("labelling", "seilab.workflows.runners:labelling", ("reference",), "reference single points",
-          ("dataset/store.json",)),
+          ("dataset/store.json",), inputs=(_after("sampling"), "sampling/manifest.json"), owns=("dataset",)),
     Stage("training", "seilab.workflows.runners:training", ("training",), "ACE fit with pacemaker",
-          ("training",)),
+          ("training",), inputs=(_after("labelling"), "dataset/store.json"), owns=("training",)),
     Stage("validation", "seilab.workflows.runners:validation", ("validation",), "validation report",
-          ("validation",)),
+          ("validation",), inputs=(_after("training"), "training/gen000/done.json"), owns=("validation",)),
     Stage("learning", "seilab.workflows.runners:learning", ("learning",), "active learning generations",
-          ("learning/state.json",)),
+          ("learning/state.json",),
+          inputs=(_after("validation"), "training/gen000/done.json", "validation/gen000/report.json"),
+          # the refits are the learning stage's products, though they live beside the first fit
+          owns=("learning", "training/gen00[1-9]", "training/gen0[1-9]?", "training/gen[1-9]??",
+                "validation/gen00[1-9]", "validation/gen0[1-9]?", "validation/gen[1-9]??")),
     Stage("simulation", "seilab.workflows.runners:simulation", ("simulation", "gate"), "interface MD",
-          ("simulation/latest.json",)),
+          ("simulation/latest.json",), inputs=(_after("learning"), "validation/gate.json"), owns=("simulation",)),
     Stage("analysis", "seilab.workflows.runners:analysis", ("analysis",), "interphase analysis",
-          ("analysis/analysis.json",)),
+          ("analysis/analysis.json",), inputs=(_after("simulation"), "simulation/latest.json", "simulation/run-*/dump.lammpstrj",
+                                               "simulation/run-*/trajectory.extxyz"), owns=("analysis",)),
     Stage("transport", "seilab.workflows.runners:transport", ("transport",), "Onsager transport",
-          ("transport/fluxes.json",)),
+          ("transport/fluxes.json",), inputs=(_after("analysis"), "chemistry/reaction.json", "validation/gate.json",
+                                              "analysis/analysis.json"), owns=("transport",)),
     Stage("report", "seilab.workflows.runners:report", (), "HTML report + summary.json",
-          ("report/index.html", "report/summary.json")),
+          ("report/index.html", "report/summary.json"), inputs=(".seilab/stages/*.json",), owns=("report",)),
 )
 
 
@@ -97,31 +126,96 @@ def missing_outputs(campaign, stage: Stage) -> list[str]:
     return [o for o in stage.outputs if not (campaign.output / o).exists()]
 
 
-def is_done(campaign, stage: Stage) -> bool:
-    """Marker written with the current settings key, and the stage's main outputs still there."""
+def input_hashes(campaign, stage: Stage) -> dict[str, str]:
+    """SHA-256 of every existing file matching ``stage.inputs`` (paths relative to the output; a pattern
+    matching nothing is recorded as ``"missing"``). The report's own marker is not its input."""
+    out: dict[str, str] = {}
+    root = campaign.output
+    for pattern in stage.inputs:
+        hits = sorted(p for p in root.glob(pattern) if p.is_file() and p != marker_path(campaign, stage.name))
+        if not hits:
+            out[pattern] = "missing"
+        for p in hits:
+            out[p.relative_to(root).as_posix()] = provenance.sha256_file(p)
+    return out
+
+
+def why_not_done(campaign, stage: Stage) -> str | None:
+    """None when the stage is done (marker of the current settings key, main outputs on disk, inputs
+    unchanged since it ran), else the reason in a few words."""
     path = marker_path(campaign, stage.name)
-    if not path.is_file() or missing_outputs(campaign, stage):
-        return False
+    if not path.is_file():
+        return "not run yet"
+    missing = missing_outputs(campaign, stage)
+    if missing:
+        return f"output missing: {missing[0]}"
     try:
-        return json.loads(path.read_text()).get("key") == stage_key(campaign, stage)
+        marker = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
-        return False
+        return "marker unreadable"
+    if marker.get("key") != stage_key(campaign, stage):
+        return "settings changed"
+    if "inputs" in marker:  # markers of older versions have no input hashes: their key alone decides
+        now = input_hashes(campaign, stage)
+        changed = sorted(k for k in set(now) | set(marker["inputs"]) if now.get(k) != marker["inputs"].get(k))
+        if changed:
+            return f"input changed: {changed[0]}" + (f" (+{len(changed) - 1} more)" if len(changed) > 1 else "")
+    return None
+
+
+def is_done(campaign, stage: Stage) -> bool:
+    """Marker written with the current settings key, main outputs still there, inputs unchanged."""
+    return why_not_done(campaign, stage) is None
+
+
+def owned_paths(campaign, stage: Stage) -> list[Path]:
+    """The existing files and folders that hold the stage's result (what ``--force`` moves aside)."""
+    root = campaign.output
+    return sorted({p for pattern in stage.owns for p in root.glob(pattern)})
+
+
+def move_aside(campaign, stage: Stage) -> Path | None:
+    """Move the stage's result and marker to ``.seilab/previous/<UTC time>-<stage>/`` (same relative
+    paths); returns that folder, or None when there was nothing to move."""
+    paths = owned_paths(campaign, stage)
+    marker = marker_path(campaign, stage.name)
+    if marker.is_file():
+        paths.append(marker)
+    if not paths:
+        return None
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    dest = campaign.output / ".seilab" / "previous" / f"{stamp}-{stage.name}"
+    for p in paths:
+        target = dest / p.relative_to(campaign.output)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(p), str(target))
+    return dest
 
 
 def run_stage(campaign, stage: Stage, force: bool = False, progress: Callable[[str], None] | None = None) -> dict:
     """Run one stage unless it is done; write its completion marker. Returns the marker record.
 
+    ``force`` moves the previous result aside first (:func:`move_aside`). The marker is removed before
+    the stage starts and written only when it returns, so a killed stage is rerun, never skipped.
     ``progress`` gets the stage's own messages (generations, fits, MD segments) where its function takes
     a ``progress`` argument."""
+    say = progress or (lambda m: None)
     if not force and is_done(campaign, stage):
         return {**json.loads(marker_path(campaign, stage.name).read_text()), "skipped": True}
-    t0 = time.perf_counter()
     fn = stage.load()
+    if force:
+        aside = move_aside(campaign, stage)
+        if aside is not None:
+            say(f"--force: previous result moved to {aside}")
+    else:
+        marker_path(campaign, stage.name).unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    inputs = input_hashes(campaign, stage)  # what the stage reads, hashed before it reads it
     kwargs = {"progress": progress} if progress and "progress" in inspect.signature(fn).parameters else {}
     summary = fn(campaign, **kwargs) or {}
     seconds = time.perf_counter() - t0
     record = {"stage": stage.name, "key": stage_key(campaign, stage), "seconds": round(seconds, 2),
-              "summary": summary}
+              "inputs": inputs, "summary": summary}
     provenance.write_json(marker_path(campaign, stage.name), record,
                           provenance.record(f"run-{stage.name}", settings={"sections": list(stage.sections)}))
     return {**record, "skipped": False}
@@ -143,11 +237,19 @@ def run_campaign(campaign, only: list[str] | None = None, until: str | None = No
         raise SeilabError(f"--until: unknown stage {until!r}; stages are: {', '.join(names)}")
     for n in list(only or []) + list(force):
         get_stage(n)
+    with campaign_lock(campaign.output):
+        return _run_locked(campaign, only, until, force, progress)
+
+
+def _run_locked(campaign, only, until, force, progress) -> list[dict]:
     records = []
     for i, stage in enumerate(STAGES, 1):
         if only and stage.name not in only:
             continue
         say = progress or (lambda m: None)
+        why = None if stage.name in force else why_not_done(campaign, stage)
+        if why not in (None, "not run yet"):
+            say(f"[{i}/{len(STAGES)}] {stage.name}: runs again ({why})")
         say(f"[{i}/{len(STAGES)}] {stage.name}: {stage.description}")
         try:
             rec = run_stage(campaign, stage, force=stage.name in force,
