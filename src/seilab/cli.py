@@ -29,7 +29,6 @@ def _echo(msg: str) -> None:
     typer.echo(msg)
 
 
-@app.command()
 def chemistry(config: Path = ConfigArg):
     """Relax every phase with the reference, build the phase diagram, react the two reactants.
 
@@ -69,6 +68,28 @@ def print_reaction(result: dict) -> None:
         console.print(f"chemical-potential distance anode−electrolyte: {cp['distance_eV']:.3f} eV ({dm} eV)")
 
 
+def _locked(fn):
+    """A stage command that takes a campaign ``config`` holds the campaign's lock while it runs (one
+    writer per output folder, as ``seilab run`` does; see :mod:`seilab.lock`)."""
+    import functools
+
+    @functools.wraps(fn)
+    def command(*args, **kwargs):
+        config = kwargs.get("config")
+        if config is None:
+            return fn(*args, **kwargs)
+        from seilab.config import load_config
+        from seilab.lock import campaign_lock
+
+        with campaign_lock(load_config(config).output):
+            return fn(*args, **kwargs)
+
+    return command
+
+
+app.command(name="chemistry")(_locked(chemistry))
+
+
 def _register_optional():
     """Stages live in their own subpackages; each exposes typer-compatible command functions."""
     import importlib
@@ -92,7 +113,7 @@ def _register_optional():
         for name in names:
             fn = getattr(mod, name, None)
             if fn is not None:
-                app.command(name=name)(fn)
+                app.command(name=name)(fn if name == "run" else _locked(fn))  # run locks itself
 
 
 _register_optional()

@@ -91,3 +91,22 @@ def test_seilab_run_holds_the_lock(tmp_path, monkeypatch):
     st.run_campaign(campaign)
     assert PROBED and PROBED[0]["pid"] == os.getpid()
     assert holder(campaign.output) is None
+
+
+def test_stage_commands_hold_the_lock_too(tmp_path, capsys):
+    from seilab.cli import main
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("name: t\noutput: out\nreactants: {anode: Li_bcc, electrolyte: Li2S}\n"
+                   "phases: [{name: Li_bcc}, {name: Li2S}]\n")
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path / "out")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        for command in ("chemistry", "train", "simulate"):
+            assert main([command, str(cfg)]) == 2
+            err = capsys.readouterr().err
+            assert f"another seilab run holds this campaign: pid {proc.pid}" in err and err.count("\n") == 1
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not (tmp_path / "out" / "chemistry").exists()  # refused before any work
