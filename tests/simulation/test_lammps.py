@@ -119,24 +119,49 @@ def test_gamma_halt(lmp, tmp_path, small_interface, demo_pot):
     assert again.status == "halted" and again.wall_s == 0.0
 
 
-def test_restart_after_kill(lmp, tmp_path, small_interface, demo_pot):
-    """Kill LAMMPS after its first restart file, resume: continuous time axis, no duplicate frames/rows."""
-    spec = _spec(small_interface, demo_pot, steps=1500, thermo_every=10, dump_every=10, restart_every=50,
-                 gamma_every=10)
-    work = tmp_path / "run"
-    eng = LammpsEngine()
+def _kill_after_restart(eng, spec, work, after_step: int) -> int:
+    """Start (or resume) the run, SIGKILL LAMMPS a little after it wrote a restart file past ``after_step``.
+
+    Returns the step of the newest restart file, where the next segment resumes.
+    """
+    from seilab.simulation.engine import restart_files
+
     proc = eng.start(spec, work)
     t0 = time.time()
-    while not list((work / "restart").glob("restart.*")) and proc.poll() is None and time.time() - t0 < 120:
+    while (not [s for s, _ in restart_files(work) if s > after_step] and proc.poll() is None
+           and time.time() - t0 < 120):
         time.sleep(0.02)
     time.sleep(0.3)  # let it write some frames past the restart step
     assert proc.poll() is None, "LAMMPS finished before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    return restart_files(work)[-1][0]
+
+
+@pytest.fixture(scope="module")
+def killed_twice(lmp, tmp_path_factory, small_interface, demo_pot):
+    """A 1500-step run killed twice (each time past a new restart file), then finished by run_md.
+
+    ``gamma_dump_threshold=0`` puts every γ step into extrapolative.dump, so it is resumed as well.
+    """
+    spec = _spec(small_interface, demo_pot, steps=1500, thermo_every=10, dump_every=10, restart_every=50,
+                 gamma_every=10, gamma_dump_threshold=0.0)
+    work = tmp_path_factory.mktemp("killed_twice") / "run"
+    eng = LammpsEngine()
+    first = _kill_after_restart(eng, spec, work, -1)
     killed_steps = dump_steps(work / "dump.lammpstrj")
     assert killed_steps and killed_steps[-1] < spec.steps
+    second = _kill_after_restart(eng, spec, work, first)
+    assert first < second < spec.steps
     r = run_md(spec, work, engine="lammps")
-    assert r.status == "finished" and r.segments == 2 and r.info["resumed_from"]
+    return spec, work, r, (first, second)
+
+
+def test_restart_after_kill(killed_twice):
+    """Kill LAMMPS twice after new restart files, resume: continuous time axis, no duplicate frames/rows,
+    dumps that a strict parser reads (no stray ITEM: TIME header at the truncation points)."""
+    spec, work, r, (first, second) = killed_twice
+    assert r.status == "finished" and r.segments == 3 and len(r.info["resumed_from"]) == 2
     steps = dump_steps(r.trajectory)
     assert steps == list(range(0, spec.steps + 1, spec.dump_every))
     rows = read_thermo_csv(r.thermo)
@@ -145,11 +170,38 @@ def test_restart_after_kill(lmp, tmp_path, small_interface, demo_pot):
     assert np.allclose(np.diff(t), spec.thermo_every * spec.timestep_fs / 1000)
     gamma = (work / "gamma.csv").read_text().splitlines()[1:]
     assert [int(g.split(",")[0]) for g in gamma] == list(range(0, spec.steps + 1, spec.gamma_every))
-    # the second segment read the restart file, never reset the step counter
-    seg1 = (work / "in.seg001.lammps").read_text()
-    assert "read_restart" in seg1 and "reset_timestep" not in seg1
-    log1 = parse_log(work / "log.seg001.lammps")
-    assert log1["rows"][0]["step"] > 0
+    # the later segments read the restart files, never reset the step counter
+    for seg, start in ((1, first), (2, second)):
+        text = (work / f"in.seg{seg:03d}.lammps").read_text()
+        assert f"read_restart restart/restart.{start}" in text and "reset_timestep" not in text
+        log = parse_log(work / f"log.seg{seg:03d}.lammps")
+        assert log["rows"][0]["step"] == start
+    # both dumps are well-formed after the two resumes (the strict parser lives in test_files.py,
+    # importable because pytest puts this test folder on sys.path)
+    from test_files import strict_dump_frames
+
+    assert r.extrapolative == work / "extrapolative.dump"
+    for path, every in ((r.trajectory, spec.dump_every), (r.extrapolative, spec.gamma_every)):
+        frames = strict_dump_frames(path)
+        assert [f["step"] for f in frames] == list(range(0, spec.steps + 1, every)), path.name
+        assert all(f["n_atoms"] == r.n_atoms for f in frames)
+        assert all(f["time"] == pytest.approx(f["step"] * spec.timestep_fs / 1000) for f in frames)
+        text = path.read_text()
+        assert text.count("ITEM: TIME\n") == text.count("ITEM: TIMESTEP\n") == len(frames), path.name
+    assert strict_dump_frames(r.extrapolative)[0]["columns"][-1] == "f_pace_gamma"
+
+
+def test_resumed_lammps_dumps_read_in_ovito(killed_twice):
+    """OVITO's reader (``ovito`` from PyPI, when installed) sees each frame of the twice-resumed dumps once."""
+    pytest.importorskip("ovito")
+    from test_files import ovito_frames
+
+    spec, work, r, _ = killed_twice
+    for path, every in ((r.trajectory, spec.dump_every), (r.extrapolative, spec.gamma_every)):
+        frames = ovito_frames(path)
+        assert [s for s, _, _ in frames] == list(range(0, spec.steps + 1, every)), path.name
+        assert all(n == r.n_atoms for _, _, n in frames)
+        assert all(t == pytest.approx(s * spec.timestep_fs / 1000) for s, t, _ in frames)
 
 
 def test_mpi_two_ranks_match_serial(lmp, tmp_path, small_interface, demo_pot):

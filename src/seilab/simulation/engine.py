@@ -8,8 +8,9 @@ intervals. An :class:`MDEngine` runs it in a folder and writes the same outputs 
 * ``thermo.csv``   step, time_ps, temperature_K, pressure_bar, etotal_eV, pe_eV, ke_eV, volume_A3,
   lx_A, ly_A, lz_A, max_gamma (γ only on γ-evaluation steps, else empty)
 * ``dump.lammpstrj`` LAMMPS ``dump custom`` text: ``id type element x y z ix iy iz`` with
-  ``ITEM: TIME`` (ps), atoms sorted by id; readable by OVITO, ASE (``format="lammps-dump-text"``)
-  and :mod:`seilab.analysis.trajectory`
+  ``ITEM: TIME`` (ps; written before ``ITEM: TIMESTEP``, as LAMMPS' ``dump_modify time yes`` does),
+  atoms sorted by id; readable by OVITO, ASE (``format="lammps-dump-text"``) and
+  :mod:`seilab.analysis.trajectory`
 * ``extrapolative.*`` frames whose max γ exceeded ``gamma_dump_threshold`` (LAMMPS: dump with an
   ``f_pace_gamma`` column; ASE: extxyz with a per-atom ``gamma`` array)
 * ``restart/restart.<step>`` (LAMMPS binary restart) or ``restart/restart.<step>.npz`` (ASE)
@@ -18,9 +19,11 @@ intervals. An :class:`MDEngine` runs it in a folder and writes the same outputs 
 **Resume.** Calling :func:`run_md` again on the same folder with the same spec continues a killed run
 from its newest restart file: the step counter is *not* reset (the time axis continues), frames
 and thermo rows at or after the restart step are cut from the files before the continuation appends
-to them, so nothing is duplicated. The continuation is statistically, not bitwise, identical to an
-uninterrupted run (the Langevin noise is reseeded per segment). A finished run is not rerun;
-raising ``steps`` extends it. A folder holding a run with other settings is refused.
+to them, so nothing is duplicated (a dump is cut at the first header line of a frame, ``ITEM: TIME``,
+and loses any partial last frame, so it stays well-formed after any number of resumes). The
+continuation is statistically, not bitwise, identical to an uninterrupted run (the Langevin noise is
+reseeded per segment). A finished run is not rerun; raising ``steps`` extends it. A folder holding a
+run with other settings is refused.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, runtime_checkable
 
+from seilab import provenance
 from seilab.errors import SeilabError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -312,8 +316,8 @@ def load_state(workdir: Path) -> dict:
     if not p.is_file():
         return {}
     try:
-        return json.loads(p.read_text())
-    except json.JSONDecodeError:
+        return provenance.read_json(p)
+    except SeilabError:
         raise SeilabError(f"{p}: corrupt run state (delete the folder to start over)") from None
 
 
@@ -336,46 +340,108 @@ def check_state(workdir: Path, spec: MDSpec, engine: str) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------- dumps
+# A LAMMPS text dump frame is a run of ``ITEM:`` header blocks followed by the atom rows:
+#
+#     [ITEM: UNITS / 1 line]   only on the first frame a dump command writes (``dump_modify units yes``)
+#     [ITEM: TIME / 1 line]    ``dump_modify time yes``: LAMMPS writes it *before* ITEM: TIMESTEP
+#     ITEM: TIMESTEP / 1 line
+#     ITEM: NUMBER OF ATOMS / 1 line
+#     ITEM: BOX BOUNDS ... / 3 lines
+#     ITEM: ATOMS <columns> / one row per atom
+#
+# A frame therefore begins at its *first* header line, which is ITEM: TIME (not ITEM: TIMESTEP) in
+# our dumps. Cutting a dump at the TIMESTEP line of a frame would leave that frame's TIME block
+# behind as a stray header glued to the next appended frame.
+
+
+def _scan_dump(path: Path) -> tuple[list[tuple[int, int]], int, int | None]:
+    """Walk the frames of a text dump by their structure.
+
+    Returns ``(frames, good_end, tail_step)``: ``frames`` is (timestep, byte offset of the frame's first
+    header line) of each *complete* frame, ``good_end`` the byte offset just past the last complete
+    frame (everything after it is a partial or malformed tail), and ``tail_step`` the timestep of
+    that tail when it got as far as its ITEM: TIMESTEP value (else None). The walk stops at the first
+    thing that is not a well-formed frame (end of file, a line without its newline, a missing header
+    or value, too few atom rows): a writer killed in mid-frame can only leave that at the end.
+    """
+    frames: list[tuple[int, int]] = []
+    good_end = 0
+    with open(path, "rb") as fh:
+        pos = 0
+
+        def line() -> bytes | None:
+            """The next line, or None at the end of the file or on a line without its newline."""
+            nonlocal pos
+            s = fh.readline()
+            pos += len(s)
+            return s if s.endswith(b"\n") else None
+
+        while True:
+            start, step, natoms = pos, None, None
+            while True:  # header blocks of one frame, up to and including its atom rows
+                head = line()
+                if head is None or not head.startswith(b"ITEM:"):
+                    return frames, good_end, step  # EOF, partial line or garbage: the tail
+                item = head[5:].strip()
+                if item.startswith(b"ATOMS"):
+                    if step is None or natoms is None:
+                        return frames, good_end, step
+                    for _ in range(natoms):
+                        if line() is None:
+                            return frames, good_end, step
+                    frames.append((step, start))
+                    good_end = pos
+                    break
+                # BOX BOUNDS has 3 value lines; TIME, TIMESTEP, NUMBER OF ATOMS, UNITS have one
+                n_values = 3 if item.startswith(b"BOX BOUNDS") else 1
+                values = [line() for _ in range(n_values)]
+                if None in values:
+                    return frames, good_end, step
+                try:
+                    if item == b"TIMESTEP":
+                        step = int(values[0].split()[0])
+                    elif item == b"NUMBER OF ATOMS":
+                        natoms = int(values[0].split()[0])
+                except (ValueError, IndexError):
+                    return frames, good_end, step
+
+
 def dump_frame_index(path: Path) -> list[tuple[int, int]]:
-    """(timestep, byte offset of its ``ITEM: TIMESTEP`` line) for each frame of a text dump."""
-    out = []
+    """(timestep, byte offset of its first header line) for each frame of a text dump.
+
+    The offset is that of ``ITEM: TIME`` when the dump has times (LAMMPS writes it before
+    ``ITEM: TIMESTEP``), so ``[offset_i, offset_i+1)`` is exactly frame ``i``. A partial last frame
+    (a killed writer) is listed too when its timestep was written.
+    """
     path = Path(path)
     if not path.is_file():
-        return out
-    with open(path, "rb") as fh:
-        offset = 0
-        expect_step = False
-        start = 0
-        for line in fh:
-            if expect_step:
-                try:
-                    out.append((int(line.split()[0]), start))
-                except (ValueError, IndexError):
-                    pass
-                expect_step = False
-            elif line.startswith(b"ITEM: TIMESTEP"):
-                expect_step = True
-                start = offset
-            offset += len(line)
-    return out
+        return []
+    frames, good_end, tail_step = _scan_dump(path)
+    if tail_step is not None:
+        frames.append((tail_step, good_end))
+    return frames
 
 
 def truncate_dump(path: Path, first_step_to_drop: int) -> int:
-    """Cut frames with timestep >= ``first_step_to_drop`` (and any partial tail); returns frames kept."""
+    """Cut frames with timestep >= ``first_step_to_drop`` and any partial tail; returns frames kept.
+
+    Each frame is cut at its first header line (``ITEM: TIME`` if present), so frames appended
+    afterwards follow a well-formed file with no stray header of a dropped frame.
+    """
     path = Path(path)
     if not path.is_file():
         return 0
-    frames = dump_frame_index(path)
-    keep = [f for f in frames if f[0] < first_step_to_drop]
-    cut = None
+    frames, cut, _ = _scan_dump(path)  # cut: end of the last complete frame (drops a partial tail)
+    keep = 0
     for step, off in frames:
         if step >= first_step_to_drop:
             cut = off
             break
-    if cut is not None:
+        keep += 1
+    if cut < path.stat().st_size:
         with open(path, "r+b") as fh:
             fh.truncate(cut)
-    return len(keep)
+    return keep
 
 
 def dump_steps(path: Path) -> list[int]:
@@ -404,7 +470,8 @@ def write_dump_frame(fh, atoms, step: int, time_ps: float, elements: Sequence[st
     syms = atoms.get_chemical_symbols()
     tri = any(abs(v) > 1e-10 for v in (xy, xz, yz))
     names = list(extra or {})
-    lines = [f"ITEM: TIMESTEP\n{step}\nITEM: TIME\n{time_ps:.10g}\nITEM: NUMBER OF ATOMS\n{len(atoms)}\n"]
+    # same header order as LAMMPS' ``dump_modify time yes``: ITEM: TIME comes before ITEM: TIMESTEP
+    lines = [f"ITEM: TIME\n{time_ps:.10g}\nITEM: TIMESTEP\n{step}\nITEM: NUMBER OF ATOMS\n{len(atoms)}\n"]
     pbc = " ".join("pp" if p else "ff" for p in atoms.pbc)
     if tri:
         xlo_b = min(0.0, xy, xz, xy + xz)

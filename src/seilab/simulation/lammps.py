@@ -421,6 +421,9 @@ class LammpsEngine:
             for _, p in restart_files(workdir):
                 p.unlink()
             segs.clear()
+        # The continuation appends (dump ... append yes) from the restart step on: cut the dumps' frames
+        # at or after it, each from its first header line (ITEM: TIME, which LAMMPS writes before
+        # ITEM: TIMESTEP), and the partial frame a kill may have left, so no stray header remains.
         for name in (DUMP, EXTRAP_DUMP):
             truncate_dump(workdir / name, start_step if rfile else 0)
         truncate_text_rows(workdir / GAMMA_TXT, start_step if rfile else 0)
