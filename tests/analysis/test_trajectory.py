@@ -127,16 +127,73 @@ def test_extxyz_round_trip_unwraps(tmp_path):
     np.testing.assert_allclose(got[-1].unwrapped - got[0].unwrapped, truth[-1] - truth[0], atol=1e-5)
 
 
-def test_truncated_last_frame_is_ignored_with_warning(tmp_path):
+def test_truncated_last_frame_is_ignored_with_warning_only_when_partial(tmp_path):
     frames, truth, _ = _walk(n_frames=3)
     path = write_lammps_dump(tmp_path / "t.lammpstrj", frames, type_map=TYPE_MAP)
     lines = path.read_text().splitlines(True)
     path.write_text("".join(lines[:-5]))
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
-        got = list(iter_frames(path, type_map=TYPE_MAP))
+        rd = TrajectoryReader(path, type_map=TYPE_MAP, partial=True)
+        got = list(rd)
     assert len(got) == 2
     assert any("truncated" in str(x.message) for x in w)
+    assert rd.truncated and "35 of 40 atom rows" in rd.truncated
+    with pytest.warns(UserWarning, match="truncated"):
+        assert TrajectoryReader(path, type_map=TYPE_MAP, partial=True).count_frames() == 2
+
+
+def _cut(path, n_lines=None, n_chars=None):
+    text = path.read_text()
+    if n_lines is not None:
+        text = "".join(text.splitlines(True)[:-n_lines])
+    if n_chars is not None:
+        text = text[:-n_chars]
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    "cut, needle",
+    [
+        (dict(n_lines=5), "35 of 40 atom rows"),  # atom rows missing
+        (dict(n_lines=40), "0 of 40 atom rows"),  # ITEM: ATOMS header, no rows
+        (dict(n_lines=42), "inside ITEM: BOX BOUNDS (2 of 3 lines)"),  # box cut
+        (dict(n_lines=45), "before ITEM: BOX BOUNDS / ATOMS"),  # only step + atom count
+        (dict(n_lines=48), "ends after ITEM: TIMESTEP"),  # step value missing
+        (dict(n_chars=4), "is cut off"),  # last atom row cut mid-line
+    ],
+)
+def test_truncated_last_frame_is_refused_without_partial(tmp_path, cut, needle):
+    frames, _, _ = _walk(n_frames=3)
+    path = _cut(write_lammps_dump(tmp_path / "t.lammpstrj", frames, type_map=TYPE_MAP), **cut)
+    for call in (lambda: list(iter_frames(path, type_map=TYPE_MAP)),
+                 lambda: TrajectoryReader(path, type_map=TYPE_MAP).count_frames()):
+        with pytest.raises(SeilabError) as e:
+            call()
+        msg = _one_line(e)
+        assert str(path) in msg and "frame 2" in msg and needle in msg and "--partial" in msg
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert len(list(iter_frames(path, type_map=TYPE_MAP, partial=True))) == 2
+
+
+def test_truncated_extxyz_is_refused_without_partial(tmp_path):
+    from ase import Atoms
+    from ase.io import write
+
+    frames, _, sym = _walk(n_frames=3, shuffle=False)
+    path = tmp_path / "t.extxyz"
+    write(path, [Atoms(symbols=list(sym), positions=f.positions, cell=f.cell, pbc=True) for f in frames])
+    _cut(path, n_lines=7)
+    with pytest.raises(SeilabError) as e:
+        list(iter_frames(path))
+    msg = _one_line(e)
+    assert str(path) in msg and "frame 2" in msg and "33 of 40 atom lines" in msg and "--partial" in msg
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rd = TrajectoryReader(path, partial=True)
+        assert len(list(rd)) == 2 and rd.truncated
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -192,3 +249,80 @@ def test_unknown_format(tmp_path):
     p.write_text("hello\n")
     with pytest.raises(SeilabError, match="unknown trajectory format"):
         list(iter_frames(p))
+
+
+_HEAD = "ITEM: TIMESTEP\n{step}\nITEM: NUMBER OF ATOMS\n{n}\nITEM: BOX BOUNDS pp pp pp\n{box}ITEM: ATOMS id type x y z\n"
+_ROWS = "1 1 0 0 0\n2 1 1 1 1\n"
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        (_HEAD.format(step="abc", n=2, box="0 5\n0 5\n0 5\n") + _ROWS,
+         "line 2 (frame 0): ITEM: TIMESTEP expects an integer timestep, got 'abc'"),
+        (_HEAD.format(step=0, n="two", box="0 5\n0 5\n0 5\n") + _ROWS,
+         "line 4 (frame 0): ITEM: NUMBER OF ATOMS expects a count of atoms (integer >= 0), got 'two'"),
+        (_HEAD.format(step=0, n=-2, box="0 5\n0 5\n0 5\n") + _ROWS, "line 4 (frame 0): ITEM: NUMBER OF ATOMS"),
+        (_HEAD.format(step=0, n=2, box="0 5\n0 five\n0 5\n") + _ROWS,
+         "line 7 (frame 0): ITEM: BOX BOUNDS line 2 of 3 expects 2 finite numbers (lo hi), got '0 five'"),
+        (_HEAD.format(step=0, n=2, box="0 5\n0 5\n0\n") + _ROWS, "line 8 (frame 0): ITEM: BOX BOUNDS line 3 of 3"),
+        (_HEAD.format(step=0, n=2, box="0 5\n0 5\n0 nan\n") + _ROWS, "line 8 (frame 0): ITEM: BOX BOUNDS"),
+        (_HEAD.format(step=0, n=2, box="0 5\n0 5\n3 3\n") + _ROWS, "zero volume"),
+        (_HEAD.format(step=0, n=2, box="0 5\n0 5\n0 5\n") + "1 1 0 0 0\n2 1 1 zero 1\n",
+         "line 11 (frame 0): atom row: column 'y' is not a number: 'zero'"),
+        (_HEAD.format(step=0, n=2, box="0 5\n0 5\n0 5\n") + "1 1 0 0 0\n2 1 1 1\n",
+         "line 11 (frame 0): atom row: expected 5 values (id type x y z), got 4"),
+        (_HEAD.format(step=0, n=2, box="0 5\n0 5\n0 5\n") + "1 1 0 0 0\n2 1 1 1 1 7\n",
+         "line 11 (frame 0): atom row: expected 5 values (id type x y z), got 6"),
+        (_HEAD.format(step=0, n=2, box="0 5\n0 5\n0 5\n") + "1 1 0 0 0\n2 1 nan 1 1\n",
+         "line 11 (frame 0): non-finite position (x y z) of atom 2"),
+        (_HEAD.format(step=0, n=2, box="0 5\n0 5\n0 5\n") + _ROWS + "ITEM: TIMESTEP\n10\nITEM: NUMBER OF ATOMS\n3\n"
+         "ITEM: BOX BOUNDS pp pp pp\n0 5\n0 5\n0 5\nITEM: ATOMS id type x y z\n1 1 0 0 0\n2 1 1 1 1\n"
+         "ITEM: TIMESTEP\n20\n",
+         "line 23 (frame 1): 'ITEM: TIMESTEP' after 2 atom rows; the frame declares 3 atoms"),
+        (_HEAD.format(step=0, n=2, box="0 5\n0 5\n0 5\n") + _ROWS + "garbage here\n",
+         "line 12 (frame 1): expected an 'ITEM:' line, got 'garbage here'"),
+        ("ITEM: TIMESTEP\n0\nITEM: ATOMS id type x y z\n" + _ROWS,
+         "line 3 (frame 0): ITEM: ATOMS before NUMBER OF ATOMS / BOX BOUNDS"),
+    ],
+)
+def test_malformed_dump_is_one_line_error_with_line_number(tmp_path, text, needle):
+    p = tmp_path / "bad.lammpstrj"
+    p.write_text(text)
+    with pytest.raises(SeilabError) as e:
+        list(iter_frames(p, type_map=TYPE_MAP))
+    msg = _one_line(e)
+    assert msg.startswith(f"{p}: ") and needle in msg, msg
+
+
+def test_malformed_element_column_row(tmp_path):
+    p = tmp_path / "el.lammpstrj"
+    p.write_text(
+        _HEAD.format(step=0, n=2, box="0 5\n0 5\n0 5\n").replace("type", "element") + "1 Li 0 0 0\n2 Li 1 x 1\n"
+    )
+    with pytest.raises(SeilabError) as e:
+        list(iter_frames(p))
+    assert "line 11 (frame 0): atom row: column 'y' is not a number: 'x'" in _one_line(e)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_extxyz_non_finite_positions_or_cell(tmp_path, bad):
+    from ase import Atoms
+    from ase.io import write
+
+    frames, _, sym = _walk(n_frames=3, shuffle=False)
+    images = [Atoms(symbols=list(sym), positions=f.positions, cell=f.cell, pbc=True) for f in frames]
+    images[1].positions[7, 2] = bad
+    p = tmp_path / "nan.extxyz"
+    write(p, images, format="extxyz")
+    with pytest.raises(SeilabError) as e:
+        list(iter_frames(p))
+    assert _one_line(e) == f"{p}: frame 1: non-finite position (NaN or inf) of atom 7 (0-based)"
+    images[1].positions[7, 2] = 1.0
+    cell = images[2].cell.array.copy()
+    cell[0, 0] = bad
+    images[2].cell = cell
+    write(p, images, format="extxyz")
+    with pytest.raises(SeilabError) as e:
+        list(iter_frames(p))
+    assert _one_line(e) == f"{p}: frame 2: non-finite cell (Lattice has NaN or inf)"

@@ -57,3 +57,33 @@ def test_transport_command_bad_input(tmp_path, app, args, needle, monkeypatch):
     res = CliRunner().invoke(app, ["transport", *args, "--out", str(tmp_path / "o")])
     assert isinstance(res.exception, SeilabError), res.output
     assert needle in str(res.exception) and "\n" not in str(res.exception)
+
+
+@pytest.mark.parametrize("n, extra, expected", [
+    (1, [], "{p}: 1 frame, the Onsager estimator needs at least 20 (8, and 4 per block with --n-blocks 5); "
+            "use a longer run or fewer --n-blocks"),
+    (5, ["--n-blocks", "1"], "{p}: 5 frames, the Onsager estimator needs at least 8; use a longer run"),
+    (50, ["--n-blocks", "2", "--stride", "10"],
+     "{p}: 5 frames after --stride 10, the Onsager estimator needs at least 8; "
+     "use a longer run or a smaller --stride (now 10)"),
+])
+def test_transport_too_few_frames_names_file_and_option(tmp_path, capsys, n, extra, expected):
+    from seilab.cli import main
+
+    p = tmp_path / "md.extxyz"
+    _write_traj(p, n=n)
+    capsys.readouterr()
+    rc = main(["transport", str(p), "--temperature", "900", "--timestep-ps", "0.01",
+               "--out", str(tmp_path / "o"), *extra])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert err == "error: " + expected.format(p=p)
+    assert not (tmp_path / "o").exists()
+
+
+def test_estimator_too_few_frames_says_how_many_are_needed():
+    from seilab.analysis.transport.onsager import MIN_FRAMES, onsager_coefficients
+
+    with pytest.raises(SeilabError) as exc:
+        onsager_coefficients(np.zeros((1, 2, 3)), ["Li", "S"], 0.01, 100.0, 900.0)
+    assert str(exc.value) == f"positions: 1 frame, the Onsager estimator needs at least {MIN_FRAMES} (a longer run)"

@@ -78,10 +78,18 @@ def analyze(
     ] = None,
     fmt: Annotated[Optional[str], typer.Option("--format", help="lammps-dump | extxyz (default: detect)")] = None,
     no_figures: Annotated[bool, typer.Option("--no-figures", help="skip the PNG figures")] = False,
+    partial: Annotated[
+        bool,
+        typer.Option(
+            "--partial",
+            help="accept a trajectory whose last frame is cut off (run still going or killed): analyse the "
+            "complete frames and mark the result partial",
+        ),
+    ] = False,
 ) -> None:
     """Interphase analysis of a trajectory: growth regimes, ionic flux, coordination, phases, Li2S crystals.
 
-    Writes OUT/analysis.json (with provenance) and OUT/*.png.
+    Writes OUT/analysis.json (with provenance) and OUT/*.png, swapped in only when all are written.
     """
     from seilab.analysis.pipeline import analyze_trajectory
 
@@ -102,9 +110,11 @@ def analyze(
         structure_every=structure_every,
         figures=False if no_figures else None,
     )
-    result = analyze_trajectory(trajectory, s, out_dir=out, fmt=fmt)
+    result = analyze_trajectory(trajectory, s, out_dir=out, fmt=fmt, partial=partial)
     sm = result.summary()
     typer.echo(f"analysed {sm['n_frames']} frames of {sm['n_atoms']} atoms from {trajectory}")
+    if result.partial:
+        typer.echo(f"partial result: {result.partial_reason}")
     if sm["final_thickness_A"] is not None:
         typer.echo(
             f"interphase thickness at the end: {sm['final_thickness_A']:.1f} Å "

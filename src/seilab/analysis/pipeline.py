@@ -12,6 +12,8 @@ the figures.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +32,10 @@ from seilab.analysis.settings import AnalysisSettings
 from seilab.analysis.trajectory import Frame, TrajectoryReader
 from seilab.errors import SeilabError
 
-__all__ = ["InterphaseAnalysis", "AnalysisResult", "analyze_frames", "analyze_trajectory"]
+__all__ = ["InterphaseAnalysis", "AnalysisResult", "analyze_frames", "analyze_trajectory", "MIN_FRAMES"]
+
+#: analysed frames a trajectory needs: growth and flux are time series (one frame has no change)
+MIN_FRAMES = 2
 
 
 @dataclass
@@ -64,6 +69,9 @@ class AnalysisResult:
     trajectory: str | None = None
     unwrap_method: str | None = None
     notes: list = field(default_factory=list)
+    #: True when a truncated last frame was dropped (``partial=True``); ``partial_reason`` says why
+    partial: bool = False
+    partial_reason: str | None = None
 
     @property
     def bin_centers_A(self) -> np.ndarray:
@@ -116,6 +124,8 @@ class AnalysisResult:
         return {
             "summary": self.summary(),
             "trajectory": self.trajectory,
+            "partial": bool(self.partial),
+            "partial_reason": self.partial_reason,
             "unwrap_method": self.unwrap_method,
             "units": {
                 "length": "angstrom",
@@ -407,17 +417,47 @@ def analyze_frames(frames: Iterable[Frame], settings: AnalysisSettings | None = 
     return ana.finish()
 
 
+def _selection(s: AnalysisSettings) -> str:
+    parts = [f"{opt} {v}" for opt, v, default in (("--start", s.start_frame, 0), ("--stop", s.stop_frame, None),
+                                                   ("--stride", s.stride, 1)) if v != default]
+    return " ".join(parts)
+
+
+def _write_outputs(out_dir, write) -> None:
+    """Run ``write(folder)`` into a temporary sibling folder of ``out_dir``, then move what it wrote
+    into ``out_dir`` (``analysis.json`` last). On any failure ``out_dir`` is left as it was."""
+    out = Path(out_dir).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name or 'analysis'}.partial-tmp-", dir=out.parent))
+    try:
+        write(tmp)
+        out.mkdir(parents=True, exist_ok=True)
+        names = sorted(p.name for p in tmp.iterdir())
+        names.sort(key=lambda n: n == "analysis.json")  # the result file goes in last
+        for name in names:
+            os.replace(tmp / name, out / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def analyze_trajectory(
     path: str | os.PathLike,
     settings: AnalysisSettings | None = None,
     out_dir: str | os.PathLike | None = None,
     fmt: str | None = None,
+    partial: bool = False,
 ) -> AnalysisResult:
     """Stream ``path`` once, analyse it, and (with ``out_dir``) write ``analysis.json`` + figures.
 
     ``analysis.json`` carries a provenance record (stage 'analysis', the trajectory's hash, the
     settings). Figures (PNG): thickness.png, flux.png, coordination.png, phase_map.png, layers.png,
     nanocrystals.png, snapshots.png (side views of the first and last analysed frames).
+
+    A trajectory whose last frame is cut off is refused unless ``partial=True``; then the complete
+    frames are analysed and the result records ``partial: true`` and the reason. Fewer than
+    :data:`MIN_FRAMES` analysed frames is an error. The outputs are written into a temporary
+    sibling folder and moved into ``out_dir`` only when all of them were written, so a failed run
+    never leaves a half-overwritten earlier result.
     """
     s = settings or AnalysisSettings()
     reader = TrajectoryReader(
@@ -429,6 +469,7 @@ def analyze_trajectory(
         stop=s.stop_frame,
         timestep_fs=s.timestep_fs,
         frame_interval_ps=s.frame_interval_ps,
+        partial=partial,
     )
     if s.auto_cutoffs and s.cutoff_frame == "last":
         # automatic cutoffs from the reacted end state: computed here and passed on as fixed ones
@@ -459,18 +500,34 @@ def analyze_trajectory(
             if first is None:
                 first = fr
             last = fr
+    n = len(ana.times)
+    if n < MIN_FRAMES:
+        sel = _selection(s)
+        what = "complete frame" if reader.truncated else "frame"
+        raise SeilabError(
+            f"{path}: {n} {what}{'s' if n != 1 else ''} to analyse{f' ({sel})' if sel else ''}, the interphase "
+            f"analysis needs at least {MIN_FRAMES} (growth and flux are time series); use a longer run"
+            + (" or a wider frame selection" if sel else "")
+        )
     result = ana.finish(trajectory=str(path), unwrap_method=reader.unwrap_method)
     result.notes.extend(str(w.message) for w in caught)
+    if reader.truncated:
+        result.partial, result.partial_reason = True, reader.truncated
     if last_sources:
         result.cutoff_sources.update({k: v for k, v in last_sources.items() if k in result.cutoff_sources})
     if out_dir is not None:
         from seilab.provenance import record, write_json
 
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        if s.figures:
-            from seilab.analysis.figures import write_figures
+        # the options that were used: settings, and whether a truncated input was accepted
+        prov = record("analysis", [path], s.model_dump(), partial=bool(partial))
 
-            write_figures(result, out, dpi=s.figure_dpi, snapshots=[first, last] if last is not first else [first])
-        write_json(out / "analysis.json", result.to_dict(), provenance=record("analysis", [path], s.model_dump()))
+        def write(folder: Path) -> None:
+            if s.figures:
+                from seilab.analysis.figures import write_figures
+
+                snaps = [first, last] if last is not first else [first]
+                write_figures(result, folder, dpi=s.figure_dpi, snapshots=snaps)
+            write_json(folder / "analysis.json", result.to_dict(), provenance=prov)
+
+        _write_outputs(out_dir, write)
     return result

@@ -16,6 +16,11 @@ as picoseconds (LAMMPS ``metal`` units); otherwise time = step * ``timestep_fs``
 
 extxyz: read with ASE's streaming ``iread``; time from ``info['time_ps']``, ``info['time_fs']`` or
 ``info['step'|'timestep'] * timestep_fs``, else frame index * ``frame_interval_ps``.
+
+Bad input is a one-line :class:`SeilabError` naming the file and the line (LAMMPS) or frame: a
+header value or atom row that is not a number, a short or long row, a zero-volume box, NaN/inf
+positions or cell. A file whose last frame is cut off (a run still writing, or killed) is refused
+unless ``partial=True`` (``seilab analyze --partial``): then only the complete frames are read.
 """
 
 from __future__ import annotations
@@ -149,6 +154,33 @@ def detect_format(path: str | os.PathLike) -> str:
 
 
 # ----------------------------------------------------------------------------- LAMMPS dump
+class _Truncated(Exception):
+    """The file ends inside a frame (internal: the reader turns it into an error or a warning)."""
+
+
+class _Lines:
+    """A text file handle that counts the lines it has handed out (for error messages)."""
+
+    def __init__(self, fh):
+        self.fh = fh
+        self.lineno = 0
+
+    def readline(self) -> str:
+        line = self.fh.readline()
+        if line:
+            self.lineno += 1
+        return line
+
+    def take(self, n: int) -> list[str]:
+        lines = list(islice(self.fh, n))
+        self.lineno += len(lines)
+        return lines
+
+
+def _where(path: Path, lineno: int, index: int | None) -> str:
+    return f"{path}: line {lineno}" + (f" (frame {index})" if index is not None else "")
+
+
 @dataclass
 class _RawFrame:
     step: int | None
@@ -161,14 +193,32 @@ class _RawFrame:
     numeric_cols: list[str]
     elements: np.ndarray | None
     n_atoms: int
+    first_atom_line: int = 0  # line number of the first atom row (1-based)
 
 
-def _box_from_bounds(lines: list[str], header: str, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _box_from_bounds(
+    lines: list[str], header: str, path: Path, first_line: int = 1, index: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     toks = header.split()[3:]  # after "ITEM: BOX BOUNDS"
-    try:
-        vals = [[float(x) for x in ln.split()] for ln in lines]
-    except ValueError:
-        raise SeilabError(f"{path}: malformed ITEM: BOX BOUNDS lines {lines!r}") from None
+    if "abc" in toks:
+        need, what = 4, "ax ay az origin"
+    elif "xy" in toks:
+        need, what = 3, "lo hi tilt"
+    else:
+        need, what = 2, "lo hi"
+    vals = []
+    for k, ln in enumerate(lines):
+        parts = ln.split()
+        try:
+            v = [float(x) for x in parts[:need]]
+        except ValueError:
+            v = []
+        if len(v) < need or not all(np.isfinite(v)):
+            raise SeilabError(
+                f"{_where(path, first_line + k, index)}: ITEM: BOX BOUNDS line {k + 1} of 3 expects "
+                f"{need} finite numbers ({what}), got {ln.strip()[:60]!r}"
+            )
+        vals.append(v)
     if "abc" in toks:  # general triclinic: "ax ay az originx" per line
         flags = [t for t in toks if t not in ("abc", "origin")]
         cell = np.array([v[:3] for v in vals])
@@ -187,53 +237,117 @@ def _box_from_bounds(lines: list[str], header: str, path: Path) -> tuple[np.ndar
         (xlo, xhi), (ylo, yhi), (zlo, zhi) = (v[:2] for v in vals)
         cell = np.diag([xhi - xlo, yhi - ylo, zhi - zlo]).astype(float)
         origin = np.array([xlo, ylo, zlo])
+    if not abs(np.linalg.det(cell)) > 1e-12:
+        raise SeilabError(
+            f"{_where(path, first_line, index)}: ITEM: BOX BOUNDS gives a cell of zero volume "
+            f"({' / '.join(ln.strip() for ln in lines)})"
+        )
     pbc = np.array([f.startswith("p") for f in flags[:3]] if len(flags) >= 3 else [True] * 3)
     return cell, origin, pbc
 
 
-def _read_lammps_frame(fh, path: Path, parse: bool) -> _RawFrame | None:
-    """Read one frame (None at end of file). With ``parse=False`` the atom lines are skipped."""
+def _header_value(fh: _Lines, path: Path, index: int | None, item: str, kind, what: str, minimum=None):
+    """The first token of the line after ``ITEM: <item>`` as ``kind`` (int or float)."""
+    line = fh.readline()
+    if not line:
+        raise _Truncated(f"the file ends after ITEM: {item} (line {fh.lineno})")
+    tok = line.split()[0] if line.split() else ""
+    try:
+        v = kind(tok)
+    except ValueError:
+        v = None
+    if v is None or not np.isfinite(v) or (minimum is not None and v < minimum):
+        raise SeilabError(f"{_where(path, fh.lineno, index)}: ITEM: {item} expects {what}, got {line.strip()[:40]!r}")
+    return v
+
+
+def _read_lammps_frame(fh, path: Path, parse: bool, index: int | None = None) -> _RawFrame | None:
+    """Read one frame (None at the end of the file). With ``parse=False`` the atom lines are skipped.
+
+    ``fh`` is a :class:`_Lines` (or a plain text handle, then line numbers count from here).
+    Malformed headers / rows raise :class:`SeilabError` naming file, line and frame; a file that
+    ends inside the frame raises :class:`_Truncated`.
+    """
+    if not isinstance(fh, _Lines):
+        fh = _Lines(fh)
     step = time = None
     n_atoms = None
     box = None
+    seen = False
     while True:
         line = fh.readline()
         if not line:
-            if step is None and n_atoms is None:
+            if not seen:
                 return None
-            warnings.warn(f"{path}: truncated last frame ignored", stacklevel=3)
-            return None
+            missing = [n for n, v in (("NUMBER OF ATOMS", n_atoms), ("BOX BOUNDS", box)) if v is None] + ["ATOMS"]
+            raise _Truncated(f"the file ends at line {fh.lineno} before ITEM: {' / '.join(missing)}")
         if not line.startswith("ITEM:"):
             if not line.strip():
                 continue
-            raise SeilabError(f"{path}: expected an 'ITEM:' line, got {line.strip()[:60]!r}")
+            raise SeilabError(f"{_where(path, fh.lineno, index)}: expected an 'ITEM:' line, got {line.strip()[:60]!r}")
+        seen = True
         item = line[5:].strip()
         if item.startswith("TIMESTEP"):
-            step = int(fh.readline().split()[0])
+            step = _header_value(fh, path, index, "TIMESTEP", int, "an integer timestep")
         elif item.startswith("TIME"):
-            time = float(fh.readline().split()[0])
+            time = _header_value(fh, path, index, "TIME", float, "a finite number (time, ps)")
         elif item.startswith("NUMBER OF ATOMS"):
-            n_atoms = int(fh.readline().split()[0])
+            n_atoms = _header_value(fh, path, index, "NUMBER OF ATOMS", int, "a count of atoms (integer >= 0)", 0)
         elif item.startswith("BOX BOUNDS"):
-            blines = [fh.readline() for _ in range(3)]
-            box = _box_from_bounds(blines, line, path)
+            first = fh.lineno + 1
+            blines = [ln for ln in (fh.readline() for _ in range(3)) if ln]
+            if len(blines) < 3:
+                raise _Truncated(f"the file ends at line {fh.lineno} inside ITEM: BOX BOUNDS ({len(blines)} of 3 lines)")
+            box = _box_from_bounds(blines, line, path, first, index)
         elif item.startswith("ATOMS"):
             columns = item.split()[1:]
             if n_atoms is None or box is None:
-                raise SeilabError(f"{path}: ITEM: ATOMS before NUMBER OF ATOMS / BOX BOUNDS")
-            lines = list(islice(fh, n_atoms))
+                raise SeilabError(
+                    f"{_where(path, fh.lineno, index)}: ITEM: ATOMS before "
+                    + " / ".join(n for n, v in (("NUMBER OF ATOMS", n_atoms), ("BOX BOUNDS", box)) if v is None)
+                )
+            if not columns:
+                raise SeilabError(f"{_where(path, fh.lineno, index)}: ITEM: ATOMS names no columns")
+            first = fh.lineno + 1
+            lines = fh.take(n_atoms)
             if len(lines) < n_atoms:
-                warnings.warn(f"{path}: truncated last frame (step {step}) ignored", stacklevel=3)
-                return None
+                raise _Truncated(f"{len(lines)} of {n_atoms} atom rows before the end of the file")
+            if lines and not lines[-1].endswith("\n") and len(lines[-1].split()) != len(columns):
+                raise _Truncated(f"the last atom row (line {fh.lineno}) is cut off")
             cell, origin, pbc = box
             if not parse:
-                return _RawFrame(step, time, cell, origin, pbc, columns, None, [], None, n_atoms)
-            return _parse_atoms(lines, columns, path, step, time, cell, origin, pbc, n_atoms)
+                return _RawFrame(step, time, cell, origin, pbc, columns, None, [], None, n_atoms, first)
+            return _parse_atoms(lines, columns, path, step, time, cell, origin, pbc, n_atoms, first, index)
         else:  # unknown ITEM (e.g. "ITEM: UNITS"): skip its value line
             fh.readline()
 
 
-def _parse_atoms(lines, columns, path, step, time, cell, origin, pbc, n_atoms) -> _RawFrame:
+def _bad_row(lines, columns, numeric_idx, path, first, index) -> None:
+    """Locate the first malformed atom row after a fast parse failed; raise for it."""
+    for k, ln in enumerate(lines):
+        toks = ln.split()
+        where = _where(path, first + k, index)
+        if ln.startswith("ITEM:"):
+            raise SeilabError(
+                f"{where}: '{ln.strip()[:40]}' after {k} atom rows; the frame declares {len(lines)} atoms "
+                "(ITEM: NUMBER OF ATOMS)"
+            )
+        bad = None
+        if len(toks) == len(columns):
+            for i in numeric_idx:
+                try:
+                    float(toks[i])
+                except ValueError:
+                    bad = f"column '{columns[i]}' is not a number: {toks[i][:20]!r}"
+                    break
+            if bad is None:
+                continue
+        else:
+            bad = f"expected {len(columns)} values ({' '.join(columns)}), got {len(toks)}"
+        raise SeilabError(f"{where}: atom row: {bad}")
+
+
+def _parse_atoms(lines, columns, path, step, time, cell, origin, pbc, n_atoms, first=0, index=None):
     if len(set(columns)) != len(columns):
         raise SeilabError(f"{path}: duplicate column names in ITEM: ATOMS {' '.join(columns)}")
     elements = None
@@ -242,17 +356,26 @@ def _parse_atoms(lines, columns, path, step, time, cell, origin, pbc, n_atoms) -
     try:
         if n_atoms == 0:
             data = np.zeros((0, len(numeric_idx)))
+        elif "element" in columns:
+            # usecols cover every column, so a short row fails; a long row shows in the total count
+            data = np.loadtxt(lines, usecols=numeric_idx, ndmin=2, dtype=float, comments=None)
+            elements = np.loadtxt(lines, usecols=[columns.index("element")], dtype="U8", ndmin=1, comments=None)
+            if len("".join(lines).split()) != n_atoms * len(columns):
+                raise ValueError("a row has more values than ITEM: ATOMS names")
         else:
-            data = np.loadtxt(lines, usecols=numeric_idx, ndmin=2, dtype=float)
-            if "element" in columns:
-                elements = np.loadtxt(lines, usecols=[columns.index("element")], dtype="U8", ndmin=1)
+            data = np.loadtxt(lines, ndmin=2, dtype=float, comments=None)
     except ValueError as exc:
+        _bad_row(lines, columns, numeric_idx, path, first, index)
         raise SeilabError(
-            f"{path}: cannot parse atom lines of step {step} (columns {' '.join(columns)}): {str(exc).splitlines()[0]}"
+            f"{path}: cannot parse atom lines of frame {index} step {step} (columns {' '.join(columns)}): "
+            f"{str(exc).splitlines()[0]}"
         ) from None
     if data.shape != (n_atoms, len(numeric_idx)):
-        raise SeilabError(f"{path}: step {step}: expected {n_atoms} x {len(numeric_idx)} numbers")
-    return _RawFrame(step, time, cell, origin, pbc, columns, data, [columns[i] for i in numeric_idx], elements, n_atoms)
+        _bad_row(lines, columns, numeric_idx, path, first, index)
+        raise SeilabError(f"{path}: frame {index} step {step}: expected {n_atoms} x {len(numeric_idx)} numbers")
+    return _RawFrame(
+        step, time, cell, origin, pbc, columns, data, [columns[i] for i in numeric_idx], elements, n_atoms, first
+    )
 
 
 class TrajectoryReader:
@@ -268,6 +391,9 @@ class TrajectoryReader:
     unwrap: compute ``Frame.unwrapped``.
     timestep_fs: MD timestep turning dump steps into time. frame_interval_ps: time between frames
         when the file carries none.
+    partial: a file whose last frame is cut off (a run killed while writing) is an error unless
+        ``partial=True``; then the complete frames are read, a warning is issued and
+        :attr:`truncated` says what was cut.
     """
 
     def __init__(
@@ -281,6 +407,7 @@ class TrajectoryReader:
         unwrap: bool = True,
         timestep_fs: float = 1.0,
         frame_interval_ps: float = 1.0,
+        partial: bool = False,
     ):
         self.path = Path(path)
         if not self.path.is_file():
@@ -297,6 +424,21 @@ class TrajectoryReader:
         self.frame_interval_ps = frame_interval_ps
         #: how ``unwrapped`` was obtained: 'columns', 'image-flags', 'minimum-image' (after the first frame)
         self.unwrap_method: str | None = None
+        self.partial = bool(partial)
+        #: with ``partial=True``: why the last frame was dropped (None: the file was complete)
+        self.truncated: str | None = None
+
+    def _on_truncated(self, n_complete: int, reason: str) -> None:
+        """The file ends inside frame ``n_complete``: an error, or (``partial``) a warning."""
+        if not self.partial:
+            raise SeilabError(
+                f"{self.path}: the last frame (frame {n_complete}) is truncated: {reason}; pass --partial "
+                f"(partial=True) to analyse the {n_complete} complete frame{'s' if n_complete != 1 else ''} only"
+            )
+        if n_complete == 0:
+            raise SeilabError(f"{self.path}: no complete frame (the first frame is truncated: {reason})")
+        self.truncated = f"last frame (frame {n_complete}) truncated: {reason}"
+        warnings.warn(f"{self.path}: truncated last frame (frame {n_complete}) ignored: {reason}", stacklevel=3)
 
     def _wanted(self, i: int) -> bool:
         return i >= self.start and (i - self.start) % self.stride == 0
@@ -308,24 +450,20 @@ class TrajectoryReader:
         """Number of frames in the file (one pass, atom lines skipped unparsed)."""
         n = 0
         if self.fmt == "lammps-dump":
-            with open(self.path, "r") as fh:
-                while _read_lammps_frame(fh, self.path, parse=False) is not None:
+            with open(self.path, "r") as f:
+                fh = _Lines(f)
+                while True:
+                    try:
+                        if _read_lammps_frame(fh, self.path, parse=False, index=n) is None:
+                            return n
+                    except _Truncated as exc:
+                        self._on_truncated(n, str(exc))
+                        return n
                     n += 1
-            return n
-        with open(self.path, "r") as fh:
-            while True:
-                head = fh.readline()
-                if not head.strip():
-                    return n
-                try:
-                    na = int(head.split()[0])
-                except ValueError:
-                    raise SeilabError(
-                        f"{self.path}: frame {n}: expected an atom count, got {head.strip()[:40]!r}"
-                    ) from None
-                for _ in islice(fh, na + 1):
-                    pass
-                n += 1
+        n, reason = _scan_extxyz(self.path)
+        if reason is not None:
+            self._on_truncated(n, reason)
+        return n
 
     def last_frame(self) -> Frame:
         """The file's last frame (two unparsed passes, one parsed frame; not unwrapped)."""
@@ -340,6 +478,7 @@ class TrajectoryReader:
             unwrap=False,
             timestep_fs=self.timestep_fs,
             frame_interval_ps=self.frame_interval_ps,
+            partial=self.partial,
         )
         return next(iter(rd))
 
@@ -373,12 +512,17 @@ class TrajectoryReader:
         prev_ids = None
         need_all = None  # parse every frame (minimum-image unwrapping)
         i = 0
-        with open(self.path, "r") as fh:
+        with open(self.path, "r") as f:
+            fh = _Lines(f)
             while not self._done(i):
                 wanted = self._wanted(i)
                 # minimum-image unwrapping needs every frame; the first frame tells whether it is needed
                 parse = wanted or (self.unwrap and need_all is not False)
-                raw = _read_lammps_frame(fh, self.path, parse=parse)
+                try:
+                    raw = _read_lammps_frame(fh, self.path, parse=parse, index=i)
+                except _Truncated as exc:
+                    self._on_truncated(i, str(exc))
+                    break
                 if raw is None:
                     break
                 if raw.data is None:
@@ -419,6 +563,14 @@ class TrajectoryReader:
         if order is not None:
             symbols = symbols[order]
         inv = np.linalg.inv(raw.cell)
+        use = list(pos_set) + [c for c in _IMAGE if c in cols]
+        ok = np.isfinite(raw.data[:, [cols[c] for c in use]]).all(axis=1)
+        if not ok.all():
+            row = int(np.argmin(ok))
+            raise SeilabError(
+                f"{_where(self.path, raw.first_atom_line + row, i)}: non-finite position "
+                f"({' '.join(use)}) of atom {int(raw.data[row, cols['id']]) if 'id' in cols else row + 1}"
+            )
         xyz = data[:, [cols[c] for c in pos_set]]
         scaled_in = pos_set[0] in ("xs", "xsu")
         s = xyz if scaled_in else (xyz - raw.origin) @ inv
@@ -471,13 +623,16 @@ class TrajectoryReader:
 
         prev_u = prev_ids = None
         i = -1
+        n_read = 0  # frames ASE returned
         try:
             for i, atoms in enumerate(iread(str(self.path), index=":", format="extxyz")):
+                n_read = i + 1
                 if self._done(i):
                     break
                 wanted = self._wanted(i)
                 if not wanted and not self.unwrap:
                     continue
+                _check_finite_atoms(atoms, self.path, i)
                 frame = frame_from_atoms(
                     atoms, index=i, timestep_fs=self.timestep_fs, frame_interval_ps=self.frame_interval_ps, unwrap=False
                 )
@@ -497,12 +652,51 @@ class TrajectoryReader:
         except SeilabError:
             raise
         except Exception as exc:  # ASE raises many types for malformed files
+            n_ok, reason = _scan_extxyz(self.path)
+            if reason is not None and n_ok == n_read:  # ASE failed on a cut-off last frame
+                self._on_truncated(n_ok, reason)
+                return
             raise SeilabError(
                 f"{self.path}: not a readable extxyz file ({type(exc).__name__}: "
                 f"{str(exc).splitlines()[0] if str(exc) else ''})"
             ) from None
         if i < 0:
             raise SeilabError(f"{self.path}: no frames found")
+
+
+def _check_finite_atoms(atoms, path: Path, index: int) -> None:
+    pos = np.asarray(atoms.get_positions(), float)
+    if not np.isfinite(pos).all():
+        row = int(np.argmin(np.isfinite(pos).all(axis=1)))
+        raise SeilabError(f"{path}: frame {index}: non-finite position (NaN or inf) of atom {row} (0-based)")
+    if not np.isfinite(np.asarray(atoms.cell.array, float)).all():
+        raise SeilabError(f"{path}: frame {index}: non-finite cell (Lattice has NaN or inf)")
+
+
+def _scan_extxyz(path: Path) -> tuple[int, str | None]:
+    """(complete frames, why the last one is cut off or None) from the atom-count lines of an extxyz."""
+    n = 0
+    with open(path, "r") as f:
+        fh = _Lines(f)
+        while True:
+            head = fh.readline()
+            if not head.strip():  # end of file (or a blank line after the last frame)
+                return n, None
+            try:
+                na = int(head.split()[0])
+            except ValueError:
+                raise SeilabError(
+                    f"{_where(path, fh.lineno, n)}: expected an atom count, got {head.strip()[:40]!r}"
+                ) from None
+            if not head.endswith("\n"):
+                return n, f"the file ends at line {fh.lineno} after the atom count"
+            lines = fh.take(na + 1)
+            if len(lines) < na + 1:
+                got = max(len(lines) - 1, 0)
+                return n, f"{got} of {na} atom lines before the end of the file (line {fh.lineno})"
+            if na > 1 and not lines[-1].endswith("\n") and len(lines[-1].split()) < len(lines[-2].split()):
+                return n, f"the last atom line (line {fh.lineno}) is cut off"
+            n += 1
 
 
 def frame_from_atoms(

@@ -44,6 +44,27 @@ def _parse_grad_mu(text: str | None) -> dict[str, float] | None:
     return out
 
 
+def frames_needed(n_blocks: int) -> int:
+    """Fewest frames ``seilab transport`` accepts: the estimator's minimum and 4 per error block."""
+    from .onsager import MIN_FRAMES
+
+    return max(MIN_FRAMES, 4 * max(int(n_blocks), 1))
+
+
+def _check_frames(trajectory: Path, n_frames: int, n_blocks: int, stride: int) -> None:
+    need = frames_needed(n_blocks)
+    if n_frames >= need:
+        return
+    from .onsager import MIN_FRAMES
+
+    why = f" ({MIN_FRAMES}, and 4 per block with --n-blocks {n_blocks})" if 4 * n_blocks > MIN_FRAMES else ""
+    fixes = ["a longer run"] + ([f"a smaller --stride (now {stride})"] if stride > 1 else []) \
+        + (["fewer --n-blocks"] if 4 * n_blocks > MIN_FRAMES else [])
+    raise SeilabError(f"{trajectory}: {n_frames} frame{'s' if n_frames != 1 else ''}"
+                      f"{f' after --stride {stride}' if stride > 1 else ''}, the Onsager estimator needs at least "
+                      f"{need}{why}; use {' or '.join(fixes)}")
+
+
 def transport(
     trajectory: Annotated[Path, typer.Argument(help="Unwrapped trajectory: extxyz or ASE .traj.")],
     temperature: Annotated[float, typer.Option("--temperature", help="Temperature of the MD, K.")],
@@ -74,6 +95,7 @@ def transport(
     if volume is not None and not (volume > 0):
         raise SeilabError(f"--volume: must be > 0 Angstrom^3, got {volume}")
     traj = load_trajectory(trajectory, unwrap=unwrap, stride=stride)
+    _check_frames(trajectory, traj.n_frames, n_blocks, stride)
     vol = float(volume) if volume is not None else traj.volume_A3
     if not vol > 0:
         raise SeilabError(f"{trajectory}: frames have no 3D cell, give --volume")

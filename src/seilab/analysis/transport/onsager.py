@@ -58,6 +58,8 @@ from seilab.errors import SeilabError
 
 #: Boltzmann constant, eV/K (CODATA 2018, exact).
 KB_EV_PER_K = 8.617333262e-5
+#: fewest frames of a run the estimator accepts (with error_method 'blocks' also >= 4 per block)
+MIN_FRAMES = 8
 _EV_J = 1.602176634e-19
 _AVOGADRO = 6.02214076e23
 #: 1/(eV·Å·ps) → 1/(J·m·s)  (particles).
@@ -673,8 +675,9 @@ def _validate(positions, species, timestep_ps, volume_A3, temperature_K) -> list
             raise SeilabError(f"{tag}: expected shape (n_frames, n_atoms, 3), got {r.shape}")
         if r.shape[1] != len(species):
             raise SeilabError(f"species: {len(species)} labels for {r.shape[1]} atoms in {tag}")
-        if r.shape[0] < 8:
-            raise SeilabError(f"{tag}: {r.shape[0]} frames, need at least 8")
+        if r.shape[0] < MIN_FRAMES:
+            raise SeilabError(f"{tag}: {r.shape[0]} frame{'s' if r.shape[0] != 1 else ''}, the Onsager estimator "
+                              f"needs at least {MIN_FRAMES} (a longer run)")
         if not np.all(np.isfinite(r)):
             raise SeilabError(f"{tag}: contains NaN or infinite values")
         out.append(r)
