@@ -9,6 +9,13 @@ The provenance record says which stage wrote it, with which settings, from which
 SHA-256 hashes), with which package versions and when. Writes are atomic (temporary file +
 rename) so a killed stage never leaves a half-written artefact behind, and secrets (anything
 that looks like an API key) are never written.
+
+**Paths inside a campaign are stored relative to it**, so a moved or copied campaign folder works
+where it lies. :func:`write_json` stores every absolute path that lies inside the campaign folder
+(the nearest folder above the file that holds ``.seilab/``) relative to that folder and lists where
+it did so (``relative_paths``: how many folders up the campaign is, and the JSON pointers);
+:func:`read_json` turns them back into absolute paths under wherever the file is now. Paths outside
+the campaign (the LAMMPS binary, a user's CIF folder) stay absolute.
 """
 
 from __future__ import annotations
@@ -117,22 +124,85 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return path
 
 
+CAMPAIGN_MARK = ".seilab"  # the folder that makes its parent a campaign folder
+RELATIVE = "_relative_paths"  # where write_json lists the values it stored relative to the campaign
+
+
+def campaign_root(path: str | os.PathLike) -> Path | None:
+    """The campaign folder a file lies in: the nearest folder above it that holds ``.seilab/``."""
+    here = Path(os.path.abspath(path)).parent
+    for d in (here, *here.parents):
+        if (d / CAMPAIGN_MARK).is_dir():
+            return d
+    return None
+
+
+def _relativize(obj: Any, root: str, where: list, found: list) -> Any:
+    if isinstance(obj, dict):
+        return {k: _relativize(v, root, where + [k], found) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_relativize(v, root, where + [i], found) for i, v in enumerate(obj)]
+    if isinstance(obj, str) and obj.startswith(root) and os.path.isabs(obj):
+        rest = obj[len(root):]
+        if rest == "" or rest.startswith(os.sep):
+            found.append(where)
+            return rest.lstrip(os.sep) or "."
+    return obj
+
+
+def _absolutize(obj: Any, pointer: list, root: Path) -> None:
+    for key in pointer[:-1]:
+        obj = obj[key]
+    obj[pointer[-1]] = os.path.normpath(root / obj[pointer[-1]])
+
+
 def write_json(path: str | os.PathLike, data: dict, provenance: dict | None = None) -> Path:
-    """Write a JSON result (atomically); ``provenance`` goes under the ``"provenance"`` key."""
+    """Write a JSON result (atomically); ``provenance`` goes under the ``"provenance"`` key. Absolute
+    paths inside the campaign folder are stored relative to it (see the module docstring)."""
     payload = dict(_jsonable(scrub(data)))
     if provenance is not None:
         payload["provenance"] = provenance
+    payload.pop(RELATIVE, None)
+    root = campaign_root(path)
+    if root is not None:
+        found: list = []
+        payload = _relativize(payload, str(root), [], found)
+        if found:
+            up = len(Path(os.path.abspath(path)).parent.relative_to(root).parts)
+            payload[RELATIVE] = {"campaign_folders_up": up, "pointers": found}
     return atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=False) + "\n")
 
 
 def read_json(path: str | os.PathLike) -> dict:
+    """Read a JSON result (one-line errors); paths stored relative to the campaign come back absolute,
+    under the folder the file lies in now."""
     path = Path(path)
     if not path.is_file():
         raise SeilabError(f"{path}: file not found")
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise SeilabError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    rel = data.pop(RELATIVE, None) if isinstance(data, dict) else None
+    if rel:
+        root = Path(os.path.abspath(path)).parent
+        for _ in range(int(rel.get("campaign_folders_up", 0))):
+            root = root.parent
+        for pointer in rel.get("pointers") or []:
+            try:
+                _absolutize(data, pointer, root)
+            except (KeyError, IndexError, TypeError):
+                continue  # edited by hand: leave that value as it is
+    return data
+
+
+def load_json(path: str | os.PathLike, default: Any = None) -> Any:
+    """:func:`read_json`, or ``default`` (``{}`` when not given) when the file is missing or unreadable
+    (a resume cache that is not there yet)."""
+    try:
+        return read_json(path)
+    except (SeilabError, OSError):
+        return {} if default is None else default
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:

@@ -26,3 +26,41 @@ def test_secrets_never_written(tmp_path, monkeypatch):
     text = out.read_text()
     assert "sekrit" not in text and "abc" not in text
     assert json.loads(text)["x"] == 1
+
+
+def test_paths_inside_a_campaign_are_stored_relative_and_follow_a_moved_folder(tmp_path):
+    import shutil
+
+    camp = tmp_path / "campaign"
+    (camp / ".seilab").mkdir(parents=True)
+    pot = camp / "training" / "gen000" / "potential.yaml"
+    pot.parent.mkdir(parents=True)
+    pot.write_text("x")
+    outside = str(tmp_path / "elsewhere" / "lmp")
+    path = camp / "simulation" / "latest.json"
+    provenance.write_json(path, {"trajectory": str(camp / "simulation" / "run" / "dump.lammpstrj"),
+                                 "runs": [{"potential": str(pot)}], "output": str(camp), "lmp": outside,
+                                 "name": "Li2S", "sibling": str(tmp_path / "campaign-old" / "x")},
+                          provenance.record("test", inputs=[pot]))
+    raw = path.read_text()
+    assert str(camp) + "/" not in raw and f"\"{camp}\"" not in raw  # nothing inside is stored absolute
+    stored = json.loads(raw)
+    assert stored["trajectory"] == "simulation/run/dump.lammpstrj" and stored["output"] == "."
+    assert stored["provenance"]["inputs"][0]["path"] == "training/gen000/potential.yaml"
+    assert stored["lmp"] == outside and stored["sibling"].endswith("campaign-old/x")  # outside: as given
+
+    moved = tmp_path / "copy"
+    shutil.copytree(camp, moved)
+    shutil.rmtree(camp)
+    data = provenance.read_json(moved / "simulation" / "latest.json")
+    assert data["trajectory"] == str(moved / "simulation" / "run" / "dump.lammpstrj")
+    assert data["runs"][0]["potential"] == str(moved / "training" / "gen000" / "potential.yaml")
+    assert data["output"] == str(moved) and data["lmp"] == outside and data["name"] == "Li2S"
+    assert data["provenance"]["inputs"][0]["path"] == str(moved / "training" / "gen000" / "potential.yaml")
+    assert "_relative_paths" not in data
+
+
+def test_outside_a_campaign_paths_stay_absolute(tmp_path):
+    path = tmp_path / "a" / "result.json"
+    provenance.write_json(path, {"file": str(tmp_path / "a" / "x.txt")})
+    assert json.loads(path.read_text()) == {"file": str(tmp_path / "a" / "x.txt")}

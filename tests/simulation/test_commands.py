@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from seilab.provenance import read_json
 from seilab.simulation.engine import dump_steps, read_thermo_csv
 
 
@@ -40,16 +41,22 @@ def test_simulate_ase(tmp_path, demo_pot, capsys):
         pytest.skip("seilab.cli does not register `simulate`")
     cfg = _config(tmp_path, engine="ase")
     assert _main(["simulate", cfg, "--potential", demo_pot.yaml]) == 0
-    latest = json.loads((tmp_path / "out" / "simulation" / "latest.json").read_text())
+    latest = read_json(tmp_path / "out" / "simulation" / "latest.json")
     assert latest["status"] == "finished" and latest["engine"] == "ase"
     assert 150 <= latest["n_atoms"] <= 250
     assert [r["step"] for r in read_thermo_csv(Path(latest["thermo"]))] == [0, 5, 10, 15, 20]
     assert (tmp_path / "out" / "simulation" / "interface_200.extxyz").is_file()
-    # same command again: nothing to do; more steps: the same run folder is extended
+    assert str(tmp_path / "out") + "/" not in (tmp_path / "out" / "simulation" / "latest.json").read_text()
+    # the campaign folder moved elsewhere (the original gone), more steps: the run folder in the moved
+    # campaign is extended, and every path it records is under the new place
+    (tmp_path / "out").rename(tmp_path / "moved")
+    cfg.write_text(cfg.read_text().replace(str(tmp_path / "out"), str(tmp_path / "moved")))
     assert _main(["simulate", cfg, "--potential", demo_pot.yaml, "--steps", "30"]) == 0
-    latest2 = json.loads((tmp_path / "out" / "simulation" / "latest.json").read_text())
-    assert latest2["run_dir"] == latest["run_dir"] and latest2["steps_done"] == 30
+    latest2 = read_json(tmp_path / "moved" / "simulation" / "latest.json")
+    moved_run = str(latest["run_dir"]).replace(str(tmp_path / "out"), str(tmp_path / "moved"))
+    assert latest2["run_dir"] == moved_run and latest2["steps_done"] == 30 and latest2["segments"] == 2
     assert dump_steps(Path(latest2["trajectory"])) == [0, 10, 20, 30]
+    assert latest2["trajectory"].startswith(str(tmp_path / "moved"))
 
 
 def test_simulate_lammps(tmp_path, demo_pot, lmp):
@@ -57,7 +64,7 @@ def test_simulate_lammps(tmp_path, demo_pot, lmp):
         pytest.skip("seilab.cli does not register `simulate`")
     cfg = _config(tmp_path, engine="lammps")
     assert _main(["simulate", cfg, "--potential", demo_pot.yaml]) == 0
-    latest = json.loads((tmp_path / "out" / "simulation" / "latest.json").read_text())
+    latest = read_json(tmp_path / "out" / "simulation" / "latest.json")
     assert latest["status"] == "finished" and latest["info"]["lammps_version"]
 
 

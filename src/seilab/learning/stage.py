@@ -67,10 +67,7 @@ def _key(*parts) -> str:
 
 
 def _read(path: Path) -> dict:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
+    return provenance.load_json(path)
 
 
 def _done(path: Path, key: str) -> dict | None:

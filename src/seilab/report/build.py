@@ -106,10 +106,7 @@ def _validation_table(report: dict) -> str:
 
 
 def _read(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
+    return provenance.load_json(path, default=False) or None
 
 
 #: where each production stage records the gate's verdict on the potential it ran with
@@ -202,9 +199,8 @@ def collect_summary(campaign) -> dict:
         files = _json_files(folder, names) if folder.is_dir() else []
         if not files:
             continue
-        try:
-            data = json.loads(files[-1].read_text())
-        except (OSError, json.JSONDecodeError):
+        data = provenance.load_json(files[-1], default=False)
+        if data is False:
             continue
         out["stages"][stage] = {"file": str(files[-1].relative_to(campaign.output)),
                                 "numbers": dict(_scalars(data, limit=60))}
@@ -247,7 +243,7 @@ def build_report(campaign) -> dict:
             parts.append('<p class="missing">This stage has not run (no outputs).</p>')
             continue
         if files:
-            data = json.loads(files[-1].read_text())
+            data = provenance.read_json(files[-1])
             rel = files[-1].relative_to(campaign.output)
             parts.append(f'<p class="src">numbers from <code>{html.escape(str(rel))}</code></p>')
             if stage == "chemistry":

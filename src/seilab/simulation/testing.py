@@ -13,6 +13,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from seilab import provenance
 from seilab.errors import SeilabError
 
 ELEMENTS = ("Li", "P", "S")
@@ -51,7 +52,7 @@ def demo_potential(root: str | Path, functions_per_element: int = 12, per_phase:
     folder = Path(root) / f"demo-ace-{key}"
     done = folder / "potential.json"
     if done.is_file():
-        pot = Potential.from_dict(json.loads(done.read_text()))
+        pot = Potential.from_dict(provenance.read_json(done))
         if pot.yaml.is_file() and (pot.asi.is_file() if pot.asi is not None else not activeset):
             return pot
     folder.mkdir(parents=True, exist_ok=True)

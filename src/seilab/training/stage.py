@@ -58,8 +58,8 @@ def finished_record(gen_dir: Path) -> dict | None:
     if not path.is_file():
         return None
     try:
-        rec = json.loads(path.read_text())
-    except json.JSONDecodeError:
+        rec = provenance.read_json(path)
+    except SeilabError:
         return None
     for name, sha in (rec.get("files") or {}).items():
         f = Path(gen_dir) / name
@@ -241,7 +241,4 @@ def evaluate(backend, pot: Potential, data: TrainingData, folder: Path, title: s
 
 
 def _read(path: Path) -> dict:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
+    return provenance.load_json(path)

@@ -50,9 +50,9 @@ def run(config: Path = typer.Argument(..., help="campaign YAML", show_default=Fa
     typer.echo(f"campaign {campaign.name}: {len(records)} stages, {total:.0f} s of work; outputs in {campaign.output}")
     gate = campaign.stage_dir("validation") / "gate.json"
     if gate.is_file():
-        import json
+        from seilab.provenance import read_json
 
-        accepted = json.loads(gate.read_text()).get("accepted")
+        accepted = read_json(gate).get("accepted")
         typer.echo(f"potential: {accepted['generation']} accepted (passed every validation check)" if accepted else
                    "potential: none passed validation" + (" — downstream results are marked unvalidated"
                                                           if campaign.gate.allow_unvalidated else ""))

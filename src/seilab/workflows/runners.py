@@ -243,12 +243,12 @@ def transport(campaign) -> dict:
 def measured_interface_flux(campaign) -> dict | None:
     """Net flux per species across the initial interface (ions Å⁻² ps⁻¹, + toward the metal), from the
     analysis stage: the final net crossings per area divided by the elapsed time."""
-    import json
+    from seilab.provenance import read_json
 
     path = campaign.stage_dir("analysis") / "analysis.json"
     if not path.is_file():
         return None
-    flux = json.loads(path.read_text()).get("flux") or {}
+    flux = read_json(path).get("flux") or {}
     times = flux.get("times_ps") or []
     net = flux.get("net_per_area_per_nm2") or {}
     if len(times) < 2 or not net or times[-1] <= times[0]:

@@ -150,8 +150,8 @@ def why_not_done(campaign, stage: Stage) -> str | None:
     if missing:
         return f"output missing: {missing[0]}"
     try:
-        marker = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        marker = provenance.read_json(path)
+    except SeilabError:
         return "marker unreadable"
     if marker.get("key") != stage_key(campaign, stage):
         return "settings changed"
@@ -201,7 +201,7 @@ def run_stage(campaign, stage: Stage, force: bool = False, progress: Callable[[s
     a ``progress`` argument."""
     say = progress or (lambda m: None)
     if not force and is_done(campaign, stage):
-        return {**json.loads(marker_path(campaign, stage.name).read_text()), "skipped": True}
+        return {**provenance.read_json(marker_path(campaign, stage.name)), "skipped": True}
     fn = stage.load()
     if force:
         aside = move_aside(campaign, stage)

@@ -47,6 +47,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from seilab.errors import SeilabError
+from seilab.provenance import load_json, read_json
 
 from .onsager import Onsager, OnsagerResult
 from .settings import TransportSettings
@@ -267,7 +268,7 @@ def _snapshot(atoms, step: int, time_ps: float):
 
 def _check_same(path: Path, current: dict, what: str) -> None:
     if path.is_file():
-        old = json.loads(path.read_text())
+        old = read_json(path)  # paths inside a campaign come back absolute
         diff = [k for k in current if k in old and old[k] != current[k]]
         if diff:
             raise SeilabError(f"{path}: existing {what} made with different {', '.join(diff)}; "
@@ -357,9 +358,8 @@ def _recorded_failure(folder: Path, settings: dict) -> str | None:
     path = folder / "failed.json"
     if not path.is_file():
         return None
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+    data = load_json(path, default=False)
+    if data is False:
         return None
     return data.get("error") if data.get("settings") == json.loads(json.dumps(settings)) else None
 
