@@ -1,6 +1,11 @@
-"""Base class for every settings model (the campaign YAML is made of these)."""
+"""Base class for every settings model (the campaign YAML is made of these), and the YAML reader."""
 
+from pathlib import Path
+
+import yaml
 from pydantic import BaseModel, ConfigDict
+
+from seilab.errors import SeilabError
 
 
 class Settings(BaseModel):
@@ -23,3 +28,40 @@ def distinct_temperatures(v):
     if len(set(v)) != len(v):
         raise ValueError("repeated temperature")
     return [float(t) for t in v]
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses a key given twice in one mapping (PyYAML keeps the last one silently,
+    so a second ``sampling:`` section would drop the first without a word)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: let PyYAML report it
+                continue
+            if first is not None:
+                raise _DuplicateKey(key, first + 1, key_node.start_mark.line + 1)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key, first_line: int, second_line: int):
+        super().__init__(key)
+        self.key, self.first_line, self.second_line = key, first_line, second_line
+
+
+def read_yaml(path: Path):
+    """Parse a YAML file like ``yaml.safe_load``, but refuse duplicate keys; errors are one line."""
+    try:
+        return yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except _DuplicateKey as exc:
+        raise SeilabError(f"{path}: key {exc.key!r} appears twice (lines {exc.first_line} and "
+                          f"{exc.second_line}); keep one") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise SeilabError(f"{path}: not valid YAML{where}") from None

@@ -127,6 +127,9 @@ def test_settings_file_and_validation(tmp_path):
     bad.write_text("analysis:\n  bin_widht_A: 1\n")
     with pytest.raises(SeilabError, match="unknown key"):
         load_analysis_settings(bad)
+    bad.write_text("analysis:\n  bin_width_A: 1.5\nanalysis:\n  stride: 2\n")  # the first would be lost
+    with pytest.raises(SeilabError, match=r"bad.yaml: key 'analysis' appears twice \(lines 1 and 3\)"):
+        load_analysis_settings(bad)
     for kw in (
         {"coordination_pairs": ["PLi"]},
         {"coordination_cutoffs_A": {"P-Li": 0}},

@@ -19,9 +19,9 @@ __all__ = ["analyze", "load_analysis_settings"]
 def load_analysis_settings(path: Path | None = None, **overrides):
     """AnalysisSettings from a YAML file (its ``analysis:`` section, or the whole mapping) plus
     non-None ``overrides``; every problem is a one-line :class:`SeilabError` naming file and field."""
-    import yaml
     from pydantic import ValidationError
 
+    from seilab._settings import read_yaml
     from seilab.analysis.settings import AnalysisSettings
 
     data: dict = {}
@@ -31,10 +31,7 @@ def load_analysis_settings(path: Path | None = None, **overrides):
         source = str(path)
         if not path.is_file():
             raise SeilabError(f"{path}: settings file not found")
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError:
-            raise SeilabError(f"{path}: not valid YAML") from None
+        raw = read_yaml(path) or {}  # one-line errors; a key given twice is refused
         if not isinstance(raw, dict):
             raise SeilabError(f"{path}: expected a mapping")
         data = dict(raw.get("analysis", raw) or {})
