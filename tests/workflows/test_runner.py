@@ -249,3 +249,66 @@ def test_a_campaign_that_stops_still_writes_its_report(campaign, monkeypatch):
     with pytest.raises(SeilabError):
         st.run_campaign(campaign, until="refused")                # a partial run asked for no report
     assert stage_fixtures.CALLS == ["refused"]
+
+
+# the files each real stage hands on (what the STAGES' inputs name), written by stand-in stage functions
+HANDOFFS = {"chemistry": ["chemistry/reaction.json"], "sampling": ["sampling/manifest.json"],
+            "labelling": ["dataset/store.json"], "training": ["training/gen000/done.json"],
+            "validation": ["validation/gen000/report.json", "validation/gate.json"],
+            "learning": ["learning/state.json", "training/gen001/done.json", "validation/gen001/report.json"],
+            "simulation": ["simulation/latest.json", "simulation/run-lammps-x/dump.lammpstrj"],
+            "analysis": ["analysis/analysis.json"], "transport": ["transport/fluxes.json"],
+            "report": ["report/index.html", "report/summary.json"]}
+
+
+@pytest.fixture
+def standin_stages(monkeypatch):
+    """The real STAGES (settings sections, inputs, outputs, owned paths) with stand-in functions."""
+    ran = []
+
+    def load(self):
+        def fn(campaign):
+            ran.append(self.name)
+            for rel in HANDOFFS[self.name]:
+                (campaign.output / rel).parent.mkdir(parents=True, exist_ok=True)
+                (campaign.output / rel).write_text(self.name)
+            return {}
+        return fn
+
+    monkeypatch.setattr(st.Stage, "load", load)
+    return ran
+
+
+def test_real_stage_wiring_reruns_what_read_a_changed_file(campaign, standin_stages):
+    st.run_campaign(campaign)
+    assert standin_stages == st.stage_names()
+    standin_stages.clear()
+    assert all(r["skipped"] for r in st.run_campaign(campaign)) and standin_stages == []
+
+    # `seilab simulate` run alone rewrote the trajectory: analysis and what follows it run again
+    (campaign.output / "simulation/run-lammps-x/dump.lammpstrj").write_text("a longer run")
+    st.run_campaign(campaign)
+    assert standin_stages == ["analysis", "transport", "report"]
+
+    # --force labelling: the dataset (its label cache) is moved aside, and every later stage reruns
+    standin_stages.clear()
+    st.run_campaign(campaign, force=["labelling"])
+    assert standin_stages == st.stage_names()[2:]
+    (aside,) = (campaign.output / ".seilab" / "previous").glob("*-labelling")
+    assert (aside / "dataset" / "store.json").is_file()
+
+
+@pytest.mark.parametrize("stage", st.stage_names())
+def test_force_moves_aside_everything_a_stage_would_skip_from(campaign, standin_stages, stage):
+    """After move_aside a stage has no outputs left to be skipped on; learning takes its refits
+    (training/gen001, validation/gen001) but leaves the first fit and its validation."""
+    st.run_campaign(campaign)
+    s = st.get_stage(stage)
+    st.move_aside(campaign, s)
+    assert st.missing_outputs(campaign, s) == list(s.outputs)
+    assert not st.marker_path(campaign, stage).exists()
+    if stage == "learning":
+        assert not (campaign.output / "training/gen001").exists()
+        assert not (campaign.output / "validation/gen001").exists()
+        assert (campaign.output / "training/gen000/done.json").is_file()
+        assert (campaign.output / "validation/gen000/report.json").is_file()

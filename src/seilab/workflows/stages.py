@@ -27,6 +27,7 @@ import inspect
 import json
 import shutil
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -214,8 +215,9 @@ def run_stage(campaign, stage: Stage, force: bool = False, progress: Callable[[s
     kwargs = {"progress": progress} if progress and "progress" in inspect.signature(fn).parameters else {}
     summary = fn(campaign, **kwargs) or {}
     seconds = time.perf_counter() - t0
-    record = {"stage": stage.name, "key": stage_key(campaign, stage), "seconds": round(seconds, 2),
-              "inputs": inputs, "summary": summary}
+    # run_id: a marker is new each time its stage runs, so the stages after it (which hash it) rerun too
+    record = {"stage": stage.name, "key": stage_key(campaign, stage), "run_id": uuid.uuid4().hex,
+              "seconds": round(seconds, 2), "inputs": inputs, "summary": summary}
     provenance.write_json(marker_path(campaign, stage.name), record,
                           provenance.record(f"run-{stage.name}", settings={"sections": list(stage.sections)}))
     return {**record, "skipped": False}
