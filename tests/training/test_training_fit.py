@@ -93,7 +93,46 @@ def die_in_second_ladder_step(basis_config, current_fit_iteration, current_fit_c
     """Simulates a hard interrupt (SIGKILL, e.g. out of memory or a lost node) mid-fit."""
     if current_ladder_step >= 1:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def count_iterations(basis_config, current_fit_iteration, current_fit_cycle, current_ladder_step):
+    """One line per optimizer iteration, in iterations.txt of the stage folder (pacemaker's cwd)."""
+    with open("iterations.txt", "a") as fh:
+        fh.write(f"{os.getpid()} {current_ladder_step} {current_fit_iteration + 1}\\n")
+
+
+def _die_after(n, current_fit_iteration):
+    if current_fit_iteration + 1 >= n:  # after the n-th iteration's checkpoint (saved by the callback before)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def die_after_4_iterations(basis_config, current_fit_iteration, current_fit_cycle, current_ladder_step):
+    _die_after(4, current_fit_iteration)
+
+
+def die_after_2_iterations(basis_config, current_fit_iteration, current_fit_cycle, current_ladder_step):
+    _die_after(2, current_fit_iteration)
+
+
+def die_after_3_iterations(basis_config, current_fit_iteration, current_fit_cycle, current_ladder_step):
+    _die_after(3, current_fit_iteration)
 '''
+
+
+def _write_hooks(shared_base, monkeypatch):
+    hooks = shared_base / "hooks"
+    hooks.mkdir(exist_ok=True)
+    (hooks / "seilab_test_hooks.py").write_text(HOOK)
+    monkeypatch.setenv("PYTHONPATH", str(hooks) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+
+def _iterations_per_attempt(stage_dir):
+    """Iterations pacemaker ran in ``stage_dir``, per attempt (pacemaker process), in order."""
+    runs: dict = {}
+    for row in (stage_dir / "iterations.txt").read_text().splitlines():
+        pid, _step, _it = row.split()
+        runs[pid] = runs.get(pid, 0) + 1
+    return list(runs.values())
 
 
 def test_training_resumes_from_its_last_checkpoint(shared_base, monkeypatch):
@@ -101,10 +140,7 @@ def test_training_resumes_from_its_last_checkpoint(shared_base, monkeypatch):
     from seilab.training.stage import run_training
     from seilab.training.testing import BROKEN_TRAINING, shared_campaign
 
-    hooks = shared_base / "hooks"
-    hooks.mkdir(exist_ok=True)
-    (hooks / "seilab_test_hooks.py").write_text(HOOK)
-    monkeypatch.setenv("PYTHONPATH", str(hooks) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    _write_hooks(shared_base, monkeypatch)
     killer = dict(BROKEN_TRAINING, callbacks=["seilab_test_hooks.die_in_second_ladder_step"])
     campaign = shared_campaign(shared_base, "broken", killer)
     stage1 = campaign.stage_dir("training") / "gen000" / "stage1"
@@ -130,6 +166,137 @@ def test_training_resumes_from_its_last_checkpoint(shared_base, monkeypatch):
     assert s2["kappa"] == 0.90 and "refit of stage 1" in s2["started_from"]
     assert "kappa: 0.9" in (stage1.parent / "stage2" / "input.yaml").read_text()
     assert result.potential.asi is not None and not result.skipped
+
+
+#: one pyace-evaluated stage without ladder: pacemaker checkpoints after every iteration (interim_potential_0.yaml)
+REFIT = dict(functions_per_element=4, ladder=False, kappa_stages=[0.9], maxiter=[8], evaluator="pyace",
+             threads=1, display_step=1, activeset=False)
+
+
+def test_resumed_fit_runs_only_the_iterations_left(shared_base, monkeypatch):
+    """SIGKILL after 4 of 8 iterations, again after 2 more, then a plain rerun: 8 iterations in all, not 4 + 8 + 8."""
+    from seilab.training.stage import run_training
+    from seilab.training.testing import shared_campaign
+
+    _write_hooks(shared_base, monkeypatch)
+    budget, interval = REFIT["maxiter"][0], 1          # pacemaker's per-iteration checkpoint
+    stage1 = None
+    for killer in ("die_after_4_iterations", "die_after_2_iterations"):
+        campaign = shared_campaign(shared_base, "killed-refit", dict(
+            REFIT, callbacks=["seilab_test_hooks.count_iterations", f"seilab_test_hooks.{killer}"]))
+        stage1 = campaign.stage_dir("training") / "gen000" / "stage1"
+        with pytest.raises(SeilabError, match=r"pacemaker \(stage 1.*exit -9"):
+            run_training(campaign)
+        assert not (stage1 / "stage.json").exists()
+    counting = ["seilab_test_hooks.count_iterations"]
+    campaign = shared_campaign(shared_base, "killed-refit", dict(REFIT, callbacks=counting))
+    result = run_training(campaign)
+
+    runs = _iterations_per_attempt(stage1)
+    print(f"iterations per attempt: {runs} (total {sum(runs)}, stage budget {budget})")
+    assert len(runs) == 3 and runs[:2] == [4, 2]
+    assert sum(runs) <= budget + interval, f"{runs}: the resumes repeated iterations"
+    assert sum(runs) >= budget - interval, f"{runs}: the resumes dropped iterations"
+    log = (stage1 / "seilab.log").read_text()
+    assert re.search(r"resume from interim_potential_0\.yaml after 4 of 8 iterations: 4 left", log), log
+    assert re.search(r"resume from interim_potential_0\.yaml after 6 of 8 iterations: 2 left", log), log
+    assert "maxiter: 2" in (stage1 / "input.yaml").read_text()
+    done = json.loads((stage1 / "stage.json").read_text())
+    assert done["started_from"].startswith("resume from") and done["functions"] > 0
+    assert result.potential.yaml.is_file() and not result.skipped
+    assert (stage1 / "output_potential.yaml").is_file()
+
+
+def test_resume_with_no_iterations_left_finishes_the_stage(shared_base, monkeypatch):
+    """Killed after the last iteration's checkpoint: the rerun takes it as the stage's result, no new fit."""
+    from seilab.training.stage import run_training
+    from seilab.training.testing import shared_campaign
+
+    _write_hooks(shared_base, monkeypatch)
+    settings = dict(REFIT, maxiter=[3])
+    campaign = shared_campaign(shared_base, "killed-at-the-end", dict(
+        settings, callbacks=["seilab_test_hooks.count_iterations", "seilab_test_hooks.die_after_3_iterations"]))
+    stage1 = campaign.stage_dir("training") / "gen000" / "stage1"
+    with pytest.raises(SeilabError, match=r"exit -9"):
+        run_training(campaign)
+    counting = ["seilab_test_hooks.count_iterations"]
+    campaign = shared_campaign(shared_base, "killed-at-the-end", dict(settings, callbacks=counting))
+    result = run_training(campaign)
+    assert _iterations_per_attempt(stage1) == [3]
+    assert (stage1 / "pacemaker.out").read_text().count("### ") == 1   # pacemaker was not started again
+    assert "after 3 of 3 iterations: nothing left" in (stage1 / "seilab.log").read_text()
+    assert json.loads((stage1 / "stage.json").read_text())["started_from"].startswith("resume from")
+    assert result.potential.yaml.is_file()
+
+
+def test_log_cycles_reads_the_iterations_pacemaker_logged():
+    """Both ways pacemaker logs an iteration (a detailed line, a FIT STATS block) count; summaries do not."""
+    from seilab.training.pacemaker import log_cycles
+
+    ts = "2026-01-01 00:00:00,000 I - "
+    block = "\n".join([ts, "-" * 20 + "{}" + "-" * 20, "Iteration:  #{}   Loss:    Total:  1.0e+00 (100%) "])
+    text = "\n".join([
+        ts + "Start pacemaker", ts + "Cycle fitting loop", ts + "Number of fit attempts: 0/1",
+        ts + "Total number of functions: 12 / number of parameters: 30",
+        ts + "Initial state:#0    (1 evals):        Loss: 2.9e+00", block.format("INIT STATS", 0),
+        ts + "Iteration   #1    (3 evals):        Loss: 2.4e+00", ts + "Iteration   #2    (5 evals):  Loss: 2.3e+00",
+        block.format("FIT STATS", 3), ts + "Iteration   #4    (9 evals):  Loss: 2.2e+00",
+        block.format("Cycle last iteration:", 4), block.format("LADDER STEP", 4),
+        ts + "Cycle fitting loop", ts + "Total number of functions: 24 / number of parameters: 60",
+        ts + "Initial state:#0    (1 evals):        Loss: 2.1e+00", block.format("FIT STATS", 1)])
+    assert log_cycles(text) == [{"functions": 12, "iterations": 4}, {"functions": 24, "iterations": 1}]
+    assert log_cycles(ts + "Start pacemaker\n" + ts + "Loading input.yaml...") == []
+
+
+def test_resume_plan_adds_up_iterations_over_attempts(tmp_path):
+    """Iterations done add up over resumes; an attempt killed before its first checkpoint is started again."""
+    from pyace.multispecies_basisextension import construct_bbasisconfiguration
+
+    from seilab import provenance
+    from seilab.training.pacemaker import ATTEMPTS, PacemakerBackend, _resume_plan
+    from seilab.training.settings import TrainingSettings
+
+    settings = TrainingSettings(functions_per_element=4, ladder=False, kappa_stages=[0.9], maxiter=[10])
+    conf = construct_bbasisconfiguration(PacemakerBackend.potential_section(settings, ["Li", "S"]))
+    n = conf.total_number_of_functions
+    ts = "2026-01-01 00:00:00,000 I - "
+
+    def attempt_log(iterations):
+        lines = [ts + "Start pacemaker", ts + "Cycle fitting loop", ts + f"Total number of functions: {n} / x"]
+        lines += [ts + f"Iteration   #{k}    (1 evals): Loss: 1" for k in range(1, iterations + 1)]
+        return "\n".join(lines) + "\n"
+
+    log = tmp_path / "log.txt"
+    log.write_text(attempt_log(3))
+    conf.save(str(tmp_path / "interim_potential_0.yaml"))
+    now = time.time()
+    first = {"started_at": now - 100, "log_offset": 0, "start": None, "resume": False, "ladder": False,
+             "done": 0, "maxiter": 10}
+    provenance.write_json(tmp_path / ATTEMPTS, {"attempts": [first]})
+    plan = _resume_plan(tmp_path, False, 10, n)
+    assert (plan["done"], plan["maxiter"], plan["start"].name, plan["finished"]) == (3, 7, "resume_1.yaml", False)
+    assert plan["note"] == "resume from interim_potential_0.yaml after 3 of 10 iterations: 7 left"
+
+    # the resumed attempt is killed before its first checkpoint: the interim is older than its start
+    second = {"started_at": now + 100, "log_offset": log.stat().st_size, "start": str(plan["start"]),
+              "resume": True, "ladder": False, "done": 3, "maxiter": 7, "how": plan["how"]}
+    provenance.write_json(tmp_path / ATTEMPTS, {"attempts": [first, second]})
+    again = _resume_plan(tmp_path, False, 10, n)
+    assert (again["done"], again["maxiter"], again["start"].name) == (3, 7, "resume_1.yaml")
+    assert "no readable checkpoint" in again["note"]
+
+    # ... or after 5 more iterations (checkpoint newer than its start)
+    second["started_at"] = now - 50
+    provenance.write_json(tmp_path / ATTEMPTS, {"attempts": [first, second]})
+    with open(log, "a") as fh:
+        fh.write(attempt_log(5))
+    os.utime(tmp_path / "interim_potential_0.yaml")
+    plan = _resume_plan(tmp_path, False, 10, n)
+    assert (plan["done"], plan["maxiter"], plan["start"].name) == (8, 2, "resume_2.yaml")
+    # a fit cycle that ended (best_cycle written after the last iteration) leaves nothing to do
+    conf.save(str(tmp_path / "interim_potential_best_cycle.yaml"))
+    os.utime(tmp_path / "interim_potential_best_cycle.yaml", (now + 1, now + 1))
+    assert _resume_plan(tmp_path, False, 10, n)["finished"]
 
 
 def test_killed_parent_takes_the_fit_down(tmp_path):

@@ -10,12 +10,21 @@ Files of a stage: ``input.yaml`` (written from the settings), ``pacemaker.out`` 
 ``log.txt`` (pacemaker's log), ``seilab.log`` (what seilab decided: fresh start, resume, warm start),
 ``started.json`` / ``stage.json`` (fingerprint at start / completion), ``output_potential.yaml``.
 
-**Resume.** pacemaker saves ``interim_potential_*.yaml`` every iteration and after each ladder step.
-When a stage folder holds a ``started.json`` with the same fingerprint but no ``stage.json``, the run
-was interrupted: the newest interim potential is copied to ``resume_<n>.yaml`` and the stage restarts
-from it (ladder stage: as ``initial_potential``, so the ladder goes on from that basis size; full basis
-or refit stage: as the potential to refit). Finished stages (``stage.json`` with matching fingerprint
-and output hash) are skipped. A stage whose fingerprint differs (settings or data changed) is wiped.
+**Resume.** pacemaker (python-ace 0.4, ``pyace/generalfit.py``) saves ``interim_potential_0.yaml`` after
+every optimizer iteration (``save_interim_potential_callback``, after the iteration was logged), and
+``interim_potential_ladder_step_<k>.yaml`` / ``interim_potential_best_cycle.yaml`` at the end of a ladder
+step / fit. When a stage folder holds a ``started.json`` with the same fingerprint but no ``stage.json``,
+the run was interrupted: the newest interim potential the interrupted attempt wrote is copied to
+``resume_<n>.yaml`` and the stage goes on from it with the iterations it has left. ``attempts.json``
+records each pacemaker start (log.txt offset, iterations already done, maxiter); the iterations the
+attempt completed up to its checkpoint are read from its part of ``log.txt`` (pacemaker logs every
+iteration, ``Iteration #n``) and add up over resumes. A ladder stage whose checkpoint basis is smaller
+than the target goes on as ``initial_potential`` (the ladder continues from that basis size, full maxiter
+per step; the rest of an interrupted step is dropped, its functions are refitted by the next step); a
+full basis or refit stage refits the checkpoint with maxiter = budget - iterations done, and with none
+left takes the checkpoint as the stage's result. ``seilab.log`` says what was decided. Finished stages
+(``stage.json`` with matching fingerprint and output hash) are skipped. A stage whose fingerprint differs
+(settings or data changed) is wiped.
 
 **Warm start.** ``init_from`` (a previous generation) seeds stage 1 the same way, when its elements
 and cutoff match the settings and its basis is not larger than the target.
@@ -29,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -43,6 +53,8 @@ from seilab.training.backend import Potential, TrainingData
 
 STAGE_DONE = "stage.json"
 STAGE_STARTED = "started.json"
+#: one entry per pacemaker start in a stage folder (what it was asked to do; where its log.txt part begins)
+ATTEMPTS = "attempts.json"
 
 #: pacemaker's per-element basis shape (its input template's defaults).
 FUNCTIONS_SHAPE = {
@@ -174,6 +186,114 @@ def latest_interim(stage_dir: Path) -> Path | None:
     return found[0] if found else None
 
 
+#: pacemaker's per-iteration checkpoint, ``interim_potential_<fit cycle>.yaml`` (save_interim_potential_callback)
+_PER_ITERATION = re.compile(r"^interim_potential_\d+\.yaml$")
+#: a detailed iteration line (MetricsAggregator.print_detailed_metrics, title "Iteration")
+_ITER_LINE = re.compile(r" I - Iteration:?\s+#(\d+)")
+#: first line of an extended "FIT STATS" block (every display_step-th iteration)
+_ITER_BLOCK = re.compile(r"^Iteration:\s+#(\d+)")
+_FUNCS_LINE = re.compile(r"Total number of functions: (\d+)")
+
+
+def log_cycles(text: str) -> list[dict]:
+    """pacemaker's fit cycles (one per ladder step, or the single-shot fit) in a piece of its log.txt.
+
+    ``[{"functions": N, "iterations": n}, ...]`` in order: ``n`` is the last optimizer iteration logged
+    (``Iteration #n``; pacemaker logs an iteration before it saves that iteration's checkpoint).
+    """
+    cycles: list[dict] = []
+    after_fit_stats = False
+    for line in text.splitlines():
+        if "I - Cycle fitting loop" in line:
+            cycles.append({"functions": None, "iterations": 0})
+        elif cycles:
+            m = _FUNCS_LINE.search(line)
+            if m and cycles[-1]["functions"] is None:
+                cycles[-1]["functions"] = int(m.group(1))
+            m = _ITER_LINE.search(line) or (_ITER_BLOCK.match(line) if after_fit_stats else None)
+            if m:
+                cycles[-1]["iterations"] = max(cycles[-1]["iterations"], int(m.group(1)))
+        after_fit_stats = "-FIT STATS-" in line
+    return cycles
+
+
+def _attempts(stage_dir: Path) -> list[dict]:
+    found = _read(stage_dir / ATTEMPTS).get("attempts")
+    return found if isinstance(found, list) else []
+
+
+def _log_part(stage_dir: Path, attempts: list[dict], index: int | None) -> str:
+    """The part of log.txt written by attempt ``attempts[index]`` (None: after the last 'Start pacemaker')."""
+    try:
+        data = (stage_dir / "log.txt").read_bytes()
+    except OSError:
+        return ""
+    if index is None:
+        text = data.decode(errors="replace")
+        cut = text.rfind(" I - Start pacemaker")
+        return text[text.rfind("\n", 0, cut) + 1:] if cut >= 0 else text
+    begin = int(attempts[index].get("log_offset", 0))
+    end = int(attempts[index + 1].get("log_offset", len(data))) if index + 1 < len(attempts) else len(data)
+    return data[begin:end].decode(errors="replace")
+
+
+def _resume_plan(stage_dir: Path, ladder_stage: bool, budget: int, target_n: int) -> dict | None:
+    """Where an interrupted stage goes on from, and with how many iterations (None: nothing to go on from).
+
+    Keys: ``start`` (resume_<n>.yaml), ``functions``, ``maxiter``, ``done`` (iterations of the interrupted
+    fit already run, counted again by the next attempt), ``finished`` (nothing left: ``start`` is the
+    result), ``how`` (for stage.json) and ``note`` (for seilab.log).
+    """
+    attempts = _attempts(stage_dir)
+    last = attempts[-1] if attempts else None
+    since = float(last["started_at"]) if last else None
+    n_res = len(list(stage_dir.glob("resume_*.yaml")))
+    for interim in interims(stage_dir):
+        if since is not None and interim.stat().st_mtime < since:
+            break  # older than the interrupted attempt: superseded by what that attempt started from
+        try:  # a checkpoint cut short by the kill cannot be read: take the one before
+            start = _clean_copy(interim, stage_dir / f"resume_{n_res + 1}.yaml")
+            functions = _count_functions(start)[0]
+        except Exception as exc:  # pyace raises RuntimeError / YAML errors
+            _append(stage_dir / "seilab.log", f"unreadable checkpoint {interim.name} skipped ({exc})")
+            continue
+        ladder_run = bool(last.get("ladder")) if last else ladder_stage and functions < target_n
+        if not _PER_ITERATION.match(interim.name):  # end of a ladder step or of the fit
+            done, where = budget, "at the end of a fit cycle (complete)"
+        else:
+            cycles = log_cycles(_log_part(stage_dir, attempts, len(attempts) - 1 if last else None))
+            same = [c for c in cycles if c["functions"] == functions] or cycles[-1:]
+            ran = same[-1]["iterations"] if same else 0
+            # a ladder run starts every step from zero; a refit goes on from what the resumed attempt had done
+            done = ran if ladder_run else int(last.get("done", 0) if last else 0) + ran
+            where = f"after {done} of {budget} iterations"
+        how = f"resume from {interim.name} (copied to {start.name})"
+        plan = {"start": start, "functions": functions, "how": how, "finished": False}
+        if ladder_stage and functions < target_n:
+            plan.update(maxiter=budget, done=0)
+            dropped = budget - done
+            note = (f"resume from {interim.name} {where} at {functions} of {target_n} functions: the ladder goes "
+                    f"on from this basis (maxiter {budget} per step"
+                    + (f"; the {dropped} left of the interrupted step are dropped)" if dropped > 0 else ")"))
+        elif done >= budget:
+            plan.update(maxiter=0, done=done, finished=True)
+            note = f"resume from {interim.name} {where}: nothing left, it is the stage's result"
+        else:
+            plan.update(maxiter=budget - done, done=done)
+            note = f"resume from {interim.name} {where}: {budget - done} left"
+        plan["note"] = note
+        return plan
+    if last and last.get("start") and Path(last["start"]).is_file() and last.get("resume"):
+        # the interrupted attempt wrote no (readable) checkpoint: again from where it started
+        start = Path(last["start"])
+        note = (f"the interrupted attempt wrote no readable checkpoint: again from {start.name} "
+                f"({last.get('done', 0)} of {budget} iterations done, maxiter {last.get('maxiter', budget)})")
+        return {"start": start, "functions": _count_functions(start)[0], "maxiter": int(last.get("maxiter", budget)),
+                "done": int(last.get("done", 0)), "finished": False, "note": note,
+                "how": last.get("how") or f"resume from {start.name}"}
+    return None
+
+
 class PacemakerBackend:
     """ACE potentials fitted by the ``pacemaker`` CLI (python-ace 0.4, tensorpotential backend)."""
 
@@ -203,12 +323,17 @@ class PacemakerBackend:
         return int(conf.total_number_of_functions)
 
     def input_config(self, settings, data: TrainingData, stage: int, start: Path | None,
-                     start_functions: int | None = None, target_functions: int | None = None) -> dict:
-        """pacemaker's input.yaml (as a dict) for stage ``stage`` (0-based) starting from ``start``."""
+                     start_functions: int | None = None, target_functions: int | None = None,
+                     maxiter: int | None = None) -> dict:
+        """pacemaker's input.yaml (as a dict) for stage ``stage`` (0-based) starting from ``start``.
+
+        ``maxiter``: the optimizer iterations of this run (default: the stage's; a resume passes what is left).
+        """
         kappa = settings.kappa_stages[stage]
         kappa = kappa if kappa == "auto" else float(kappa)
+        maxiter = int(settings.stage_maxiter(stage) if maxiter is None else max(1, int(maxiter)))
         fit = {"loss": {"kappa": kappa, "L1_coeffs": settings.l1_coeff, "L2_coeffs": settings.l2_coeff},
-               "optimizer": settings.optimizer, "maxiter": int(settings.stage_maxiter(stage))}
+               "optimizer": settings.optimizer, "maxiter": maxiter}
         if settings.repulsion == "auto":
             fit["repulsion"] = "auto"
         if settings.callbacks:
@@ -262,21 +387,19 @@ class PacemakerBackend:
                 prev = out
                 continue
             started = _read(sdir / STAGE_STARTED)
+            budget = int(settings.stage_maxiter(i))
             start, how = prev, ("warm start from " + str(prev)) if prev is not None else "fresh start"
             if i > 0:
                 how = f"refit of stage {i} output"
+            plan = None
             if sdir.is_dir() and started.get("fingerprint") == fp:
-                n_res = len(list(sdir.glob("resume_*.yaml")))
-                for interim in interims(sdir):
-                    try:  # a checkpoint cut short by the kill cannot be read: take the one before
-                        start = _clean_copy(interim, sdir / f"resume_{n_res + 1}.yaml")
-                    except Exception as exc:  # pyace raises RuntimeError / YAML errors
-                        _append(sdir / "seilab.log", f"unreadable checkpoint {interim.name} skipped ({exc})")
-                        continue
-                    how = f"resume from {interim.name} (copied to {start.name})"
-                    break
-                else:
+                plan = _resume_plan(sdir, settings.ladder and i == 0, budget, target_n)
+                if plan is None:
                     how += " (interrupted before the first checkpoint)"
+                else:
+                    start, how = plan["start"], plan["how"]
+                    _append(sdir / "seilab.log", plan["note"])
+                    say(f"stage {i + 1}: {plan['note']}")
             elif sdir.is_dir():
                 shutil.rmtree(sdir)
             sdir.mkdir(parents=True, exist_ok=True)
@@ -285,18 +408,31 @@ class PacemakerBackend:
                 provenance.write_json(sdir / STAGE_STARTED, {"fingerprint": fp, "stage": i + 1, "kappa": kappa})
             start_n = None
             if start is not None:
-                start_n = _count_functions(start)[0]
-            cfg = self.input_config(settings, data, i, start, start_n, target_n)
-            (sdir / "input.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-            msg = (f"stage {i + 1}/{len(settings.kappa_stages)} (kappa {kappa}, maxiter "
-                   f"{settings.stage_maxiter(i)}): {how}; start basis "
-                   f"{start_n if start_n is not None else 0} / target {target_n} functions")
-            _append(sdir / "seilab.log", msg)
-            say(msg)
+                start_n = plan["functions"] if plan is not None else _count_functions(start)[0]
             t0 = time.perf_counter()
-            run_tool([tool("pacemaker"), "input.yaml", "-o", "output_potential.yaml", "-l", "log.txt",
-                      "--no-predict"], cwd=sdir, log=sdir / "pacemaker.out", threads=settings.threads,
-                     timeout_s=settings.timeout_s, what=f"pacemaker (stage {i + 1}, {sdir})")
+            if plan is not None and plan["finished"]:
+                _clean_copy(start, out)
+            else:
+                maxiter = plan["maxiter"] if plan is not None else budget
+                done_before = plan["done"] if plan is not None else 0
+                cfg = self.input_config(settings, data, i, start, start_n, target_n, maxiter=maxiter)
+                (sdir / "input.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+                left = f"{maxiter} of {budget}" if maxiter != budget else f"{budget}"
+                msg = (f"stage {i + 1}/{len(settings.kappa_stages)} (kappa {kappa}, maxiter {left}): {how}; "
+                       f"start basis {start_n if start_n is not None else 0} / target {target_n} functions")
+                _append(sdir / "seilab.log", msg)
+                say(msg)
+                log_txt = sdir / "log.txt"
+                attempts = _attempts(sdir) + [{
+                    "attempt": len(_attempts(sdir)) + 1, "started_at": time.time(),
+                    "log_offset": log_txt.stat().st_size if log_txt.is_file() else 0,
+                    "start": str(start) if start is not None else None, "resume": plan is not None,
+                    "how": how, "ladder": "ladder_step" in cfg["fit"], "budget": budget, "done": done_before,
+                    "maxiter": maxiter}]
+                provenance.write_json(sdir / ATTEMPTS, {"attempts": attempts})
+                run_tool([tool("pacemaker"), "input.yaml", "-o", "output_potential.yaml", "-l", "log.txt",
+                          "--no-predict"], cwd=sdir, log=sdir / "pacemaker.out", threads=settings.threads,
+                         timeout_s=settings.timeout_s, what=f"pacemaker (stage {i + 1}, {sdir})")
             if not out.is_file():
                 raise SeilabError(f"{out}: pacemaker finished without writing its potential (see {sdir / 'log.txt'})")
             seconds = time.perf_counter() - t0
@@ -376,10 +512,7 @@ class PacemakerBackend:
 
 
 def _read(path: Path) -> dict:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
+    return provenance.load_json(path)  # {} when missing; campaign paths come back absolute
 
 
 def _append(path: Path, line: str) -> None:
