@@ -156,7 +156,9 @@ def why_not_done(campaign, stage: Stage) -> str | None:
         return "marker unreadable"
     if marker.get("key") != stage_key(campaign, stage):
         return "settings changed"
-    if "inputs" in marker:  # markers of older versions have no input hashes: their key alone decides
+    if stage.inputs and "inputs" not in marker:
+        return "marker predates input hashes"  # it cannot show that its inputs are unchanged
+    if stage.inputs:
         now = input_hashes(campaign, stage)
         changed = sorted(k for k in set(now) | set(marker["inputs"]) if now.get(k) != marker["inputs"].get(k))
         if changed:
