@@ -9,6 +9,8 @@ import pytest
 from seilab.config import load_config
 from seilab.errors import SeilabError
 
+import helpers
+
 
 def _with(campaign, section, **kw):
     return campaign.model_copy(update={section: getattr(campaign, section).model_copy(update=kw)})
@@ -102,3 +104,24 @@ def test_report_marks_every_section_computed_on_an_unvalidated_potential(campaig
     assert transport.index("UNVALIDATED") < 300
     assert "UNVALIDATED" not in page[page.index('id="chemistry"'):page.index('id="transport"')]
     assert json.loads(open(out["summary"]).read())["unvalidated_stages"] == ["transport"]
+
+
+def test_the_training_stage_after_learning_is_still_the_first_fit(campaign_copy):
+    """Rerunning the campaign's training stage (e.g. after --force labelling or an upgrade) fits
+    generation 0 on the first-generation dataset: active-learning labels in the store change nothing
+    and no new generation appears."""
+    from seilab.reference.labelling import label_structures, store_for
+    from seilab.training.stage import generations
+    from seilab.workflows.runners import training
+
+    campaign = load_config(campaign_copy)
+    store = store_for(campaign)
+    a = helpers.li_bcc().repeat((2, 2, 2))
+    a.rattle(0.05, seed=3)
+    a.info = {"kind": "active_learning", "phase": "Li_bcc"}
+    n = len(store)
+    label_structures([a], store, helpers.lj_calculator, workers=1, progress=False)
+    assert len(store_for(campaign)) == n + 1
+    summary = training(campaign)
+    assert summary["generation"] == "gen000"
+    assert [g.name for _, g in generations(campaign)] == ["gen000"]

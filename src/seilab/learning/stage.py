@@ -48,6 +48,7 @@ import numpy as np
 
 from seilab import provenance
 from seilab.errors import SeilabError
+from seilab.training.stage import LEARNED_KIND
 
 STATE = "state.json"
 SUMMARY = "learning.json"
@@ -263,7 +264,7 @@ def _step_label(ctx: _Ctx, sel: dict) -> dict:
     tagged = []
     for a in frames:
         b = a.copy()
-        b.info = {"kind": "active_learning", "phase": str(a.info.get("phase", "")),
+        b.info = {"kind": LEARNED_KIND, "phase": str(a.info.get("phase", "")),
                   "source": f"gen{ctx.g:03d}:{a.info.get('batch', '')}:{a.info.get('source', '')}"}
         for arr in [k for k in b.arrays if k not in ("numbers", "positions")]:
             del b.arrays[arr]

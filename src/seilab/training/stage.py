@@ -102,8 +102,13 @@ def dataset_root(campaign) -> Path:
     return campaign.output / "dataset"
 
 
-def load_dataframe(campaign, store_root: Path | None = None, progress=None):
-    """(DataFrame with energy_corrected, reference energies) from the campaign's dataset store."""
+#: labels the active-learning stage adds to the store; the first fit (generation 0) never sees them
+LEARNED_KIND = "active_learning"
+
+
+def load_dataframe(campaign, store_root: Path | None = None, progress=None, exclude_kinds: tuple = ()):
+    """(DataFrame with energy_corrected, reference energies) from the campaign's dataset store, without
+    the structures of ``exclude_kinds``."""
     from seilab.reference import describe
     from seilab.reference.store import DatasetStore
     from seilab.training.data import reference_energies
@@ -121,6 +126,8 @@ def load_dataframe(campaign, store_root: Path | None = None, progress=None):
     from ase.data import chemical_symbols
 
     df = store.to_dataframe({el: 0.0 for el in chemical_symbols[1:]})  # raw energies; corrected below
+    if exclude_kinds and not df.empty:
+        df = df[~df["kind"].isin(exclude_kinds)].reset_index(drop=True)
     if df.empty:
         raise SeilabError(f"{root}: the dataset store is empty")
     seen = set()
@@ -144,13 +151,15 @@ def signature(settings, data_sig: str, ref_energies: dict, init_from: Potential 
 def run_training(campaign, generation: int | None = None, init_from: Potential | None | str = "auto",
                  backend: MLIPBackend | None = None, progress: Callable[[str], None] | None = None,
                  store_root: Path | None = None) -> TrainingResult:
-    """Fit (or resume, or skip) one generation; see the module docstring for which one."""
+    """Fit (or resume, or skip) one generation; see the module docstring for which one. Generation 0
+    (the first fit, what the campaign's training stage runs) is fitted on the first-generation dataset
+    only: the active-learning labels that later joined the store are not part of it."""
     from seilab.training.data import data_signature, write_split
 
     say = progress or (lambda msg: None)
     settings = campaign.training
     backend = backend or get_backend(settings.backend)
-    df, e0 = load_dataframe(campaign, store_root, say)
+    df, e0 = load_dataframe(campaign, store_root, say, exclude_kinds=(LEARNED_KIND,) if generation == 0 else ())
     data_sig = data_signature(df)
     gens = generations(campaign)
 

@@ -72,7 +72,7 @@ def label_indices(campaign, indices: list[int]) -> dict:
 def training(campaign, progress=None) -> dict:
     from seilab.training.stage import run_training
 
-    result = run_training(campaign, progress=progress)
+    result = run_training(campaign, generation=0, progress=progress)  # the first fit; refits are learning's
     metrics = getattr(result, "metrics", None) or {}
     pot = getattr(result, "potential", None)
     test = metrics.get("test") or {}
