@@ -250,3 +250,71 @@ def test_settings_validation(tmp_path):
     cfg.write_text(helpers.CONFIG.replace("  max_generations: 1\n", "  max_generations: 1\n  gamma_windw: [1, 2]\n"))
     with pytest.raises(SeilabError, match="learning.gamma_windw: unknown key"):
         load_config(cfg)
+
+
+KILL_LEARNING = """
+import os, signal, sys
+sys.path.insert(0, sys.argv[3])
+import helpers
+from ase.calculators.lj import LennardJones
+from seilab.config import load_config
+from seilab.learning import explore, stage
+
+where, n = sys.argv[2].split(":")
+calls = {"md": 0, "label": 0}
+real_md = explore.run_md_gamma
+
+def md(*a, **k):  # kill -9 at the n-th MD run of the exploration
+    calls["md"] += 1
+    if where == "md" and calls["md"] == int(n):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_md(*a, **k)
+
+class DyingLJ(LennardJones):  # kill -9 at the n-th reference label
+    def calculate(self, *a, **k):
+        calls["label"] += 1
+        if where == "label" and calls["label"] == int(n):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().calculate(*a, **k)
+
+explore.run_md_gamma = md
+stage.run_learning(load_config(sys.argv[1]),
+                   reference_factory=lambda: DyingLJ(sigma=2.2, epsilon=0.05, rc=4.5, smooth=True))
+"""
+
+
+def test_sigkill_in_exploration_and_in_labelling_then_rerun(campaign_copy, monkeypatch):
+    """kill -9 (no handler runs) during the second exploration MD run, then during the second reference
+    label: the plain rerun redoes no finished MD run and labels no structure twice."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from seilab.learning import explore, stage
+    from seilab.reference.labelling import store_for
+
+    campaign = load_config(campaign_copy)
+    n0 = len(store_for(campaign))
+    here = str(Path(__file__).parent)
+    gdir = campaign.stage_dir("learning") / "gen001"
+    proc = subprocess.run([sys.executable, "-c", KILL_LEARNING, str(campaign_copy), "md:2", here])
+    assert proc.returncode == -9
+    assert len(list((gdir / "explore").glob("*.extxyz"))) == 1  # the first MD run was kept
+    proc = subprocess.run([sys.executable, "-c", KILL_LEARNING, str(campaign_copy), "label:2", here])
+    assert proc.returncode == -9
+    n_explore = len(json.loads((gdir / "explore" / "summary.json").read_text())["runs"])
+    stored_before = len(store_for(campaign))
+    assert stored_before == n0 + 1  # the label before the kill is in the store
+
+    md_calls, ref = {"n": 0}, CountingLJ()
+    CountingLJ.calls = 0
+    real_md = explore.run_md_gamma
+    monkeypatch.setattr(explore, "run_md_gamma", lambda *a, **k: md_calls.__setitem__("n", md_calls["n"] + 1)
+                        or real_md(*a, **k))
+    result = stage.run_learning(campaign, reference_factory=ref)
+    assert md_calls["n"] == 0 and n_explore == 3  # the exploration was finished by the second run
+    labels = json.loads((gdir / "labels.json").read_text())
+    assert labels["already_in_store"] == 1  # the one stored before the kill is not labelled again
+    assert len(labels["hashes"]) == labels["labelled"] + 1 and CountingLJ.calls == labels["labelled"]
+    assert len(store_for(campaign)) == n0 + len(labels["hashes"])  # nothing twice
+    assert result["generations"][0]["training_generation"] == "gen001"
