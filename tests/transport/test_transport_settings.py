@@ -24,6 +24,7 @@ def test_defaults():
     (dict(sample_every=0), "sample_every"),
     (dict(n_steps=10, sample_every=20), "sample_every"),
     (dict(n_steps=100, sample_every=10, n_blocks=5), "n_blocks"),
+    (dict(n_steps=60, sample_every=10, n_blocks=1), "n_steps: n_steps/sample_every \\+ 1 gives 7 frames"),
     (dict(fit_window=(5.0, 1.0)), "fit_window"),
     (dict(default_window_fraction=(0.5, 1.5)), "default_window_fraction"),
     (dict(slope_tolerance=2.0), "slope_tolerance"),

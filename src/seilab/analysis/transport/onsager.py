@@ -56,10 +56,10 @@ import numpy as np
 
 from seilab.errors import SeilabError
 
+from .settings import MIN_FRAMES
+
 #: Boltzmann constant, eV/K (CODATA 2018, exact).
 KB_EV_PER_K = 8.617333262e-5
-#: fewest frames of a run the estimator accepts (with error_method 'blocks' also >= 4 per block)
-MIN_FRAMES = 8
 _EV_J = 1.602176634e-19
 _AVOGADRO = 6.02214076e23
 #: 1/(eV·Å·ps) → 1/(J·m·s)  (particles).

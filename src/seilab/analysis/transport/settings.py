@@ -11,6 +11,9 @@ from pydantic import Field, field_validator, model_validator
 
 from seilab._settings import Settings
 
+#: fewest frames of a run the Onsager estimator accepts (with error_method 'blocks' also >= 4 per block)
+MIN_FRAMES = 8
+
 
 class TransportSettings(Settings):
     """Knobs of the transport campaign (MD) and of the Onsager estimator.
@@ -146,6 +149,9 @@ class TransportSettings(Settings):
         if n_frames < 4 * self.n_blocks:
             raise ValueError(f"n_blocks: {self.n_blocks} blocks need at least {4 * self.n_blocks} frames, "
                              f"n_steps/sample_every gives {n_frames}")
+        if n_frames < MIN_FRAMES:  # the estimator's minimum, checked before any MD is run
+            raise ValueError(f"n_steps: n_steps/sample_every + 1 gives {n_frames} frames, the Onsager estimator "
+                             f"needs at least {MIN_FRAMES}")
         return self
 
     @property
