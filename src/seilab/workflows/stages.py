@@ -141,9 +141,10 @@ def input_hashes(campaign, stage: Stage) -> dict[str, str]:
     return out
 
 
-def why_not_done(campaign, stage: Stage) -> str | None:
+def why_not_done(campaign, stage: Stage, inputs: dict[str, str] | None = None) -> str | None:
     """None when the stage is done (marker of the current settings key, main outputs on disk, inputs
-    unchanged since it ran), else the reason in a few words."""
+    unchanged since it ran), else the reason in a few words. ``inputs``: :func:`input_hashes` when the
+    caller has them already."""
     path = marker_path(campaign, stage.name)
     if not path.is_file():
         return "not run yet"
@@ -159,7 +160,7 @@ def why_not_done(campaign, stage: Stage) -> str | None:
     if stage.inputs and "inputs" not in marker:
         return "marker predates input hashes"  # it cannot show that its inputs are unchanged
     if stage.inputs:
-        now = input_hashes(campaign, stage)
+        now = inputs if inputs is not None else input_hashes(campaign, stage)
         changed = sorted(k for k in set(now) | set(marker["inputs"]) if now.get(k) != marker["inputs"].get(k))
         if changed:
             return f"input changed: {changed[0]}" + (f" (+{len(changed) - 1} more)" if len(changed) > 1 else "")
@@ -195,16 +196,21 @@ def move_aside(campaign, stage: Stage) -> Path | None:
     return dest
 
 
-def run_stage(campaign, stage: Stage, force: bool = False, progress: Callable[[str], None] | None = None) -> dict:
+def run_stage(campaign, stage: Stage, force: bool = False, progress: Callable[[str], None] | None = None,
+              on_rerun: Callable[[str], None] | None = None) -> dict:
     """Run one stage unless it is done; write its completion marker. Returns the marker record.
 
     ``force`` moves the previous result aside first (:func:`move_aside`). The marker is removed before
     the stage starts and written only when it returns, so a killed stage is rerun, never skipped.
     ``progress`` gets the stage's own messages (generations, fits, MD segments) where its function takes
-    a ``progress`` argument."""
+    a ``progress`` argument; ``on_rerun`` gets the reason when a stage that ran before runs again."""
     say = progress or (lambda m: None)
-    if not force and is_done(campaign, stage):
+    inputs = input_hashes(campaign, stage)  # hashed once: to decide, and to record what the stage reads
+    why = None if force else why_not_done(campaign, stage, inputs)
+    if not force and why is None:
         return {**provenance.read_json(marker_path(campaign, stage.name)), "skipped": True}
+    if on_rerun is not None and why not in (None, "not run yet"):  # None: forced (run_stage says so)
+        on_rerun(why)
     fn = stage.load()
     if force:
         aside = move_aside(campaign, stage)
@@ -213,7 +219,6 @@ def run_stage(campaign, stage: Stage, force: bool = False, progress: Callable[[s
     else:
         marker_path(campaign, stage.name).unlink(missing_ok=True)
     t0 = time.perf_counter()
-    inputs = input_hashes(campaign, stage)  # what the stage reads, hashed before it reads it
     kwargs = {"progress": progress} if progress and "progress" in inspect.signature(fn).parameters else {}
     summary = fn(campaign, **kwargs) or {}
     seconds = time.perf_counter() - t0
@@ -251,13 +256,11 @@ def _run_locked(campaign, only, until, force, progress) -> list[dict]:
         if only and stage.name not in only:
             continue
         say = progress or (lambda m: None)
-        why = None if stage.name in force else why_not_done(campaign, stage)
-        if why not in (None, "not run yet"):
-            say(f"[{i}/{len(STAGES)}] {stage.name}: runs again ({why})")
         say(f"[{i}/{len(STAGES)}] {stage.name}: {stage.description}")
         try:
             rec = run_stage(campaign, stage, force=stage.name in force,
-                            progress=(lambda m, n=stage.name: say(f"      {n}: {m}")) if progress else None)
+                            progress=(lambda m, n=stage.name: say(f"      {n}: {m}")) if progress else None,
+                            on_rerun=lambda why, i=i, n=stage.name: say(f"[{i}/{len(STAGES)}] {n}: runs again ({why})"))
         except SeilabError:
             # a campaign that stops (the acceptance gate refusing the potential, a failed stage) still gets
             # its report, which says where and why it stopped; the error itself goes on to the caller
