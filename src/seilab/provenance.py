@@ -196,13 +196,12 @@ def read_json(path: str | os.PathLike) -> dict:
     return data
 
 
-def load_json(path: str | os.PathLike, default: Any = None) -> Any:
-    """:func:`read_json`, or ``default`` (``{}`` when not given) when the file is missing or unreadable
-    (a resume cache that is not there yet)."""
+def load_json(path: str | os.PathLike) -> Any | None:
+    """:func:`read_json`, or None when the file is missing or unreadable (a resume cache not there yet)."""
     try:
         return read_json(path)
     except (SeilabError, OSError):
-        return {} if default is None else default
+        return None
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:

@@ -68,7 +68,7 @@ def _key(*parts) -> str:
 
 
 def _read(path: Path) -> dict:
-    return provenance.load_json(path)
+    return provenance.load_json(path) or {}
 
 
 def _done(path: Path, key: str) -> dict | None:

@@ -106,7 +106,7 @@ def _validation_table(report: dict) -> str:
 
 
 def _read(path: Path) -> dict | None:
-    return provenance.load_json(path, default=False) or None
+    return provenance.load_json(path)
 
 
 #: where each production stage records the gate's verdict on the potential it ran with
@@ -199,8 +199,8 @@ def collect_summary(campaign) -> dict:
         files = _json_files(folder, names) if folder.is_dir() else []
         if not files:
             continue
-        data = provenance.load_json(files[-1], default=False)
-        if data is False:
+        data = provenance.load_json(files[-1])
+        if data is None:
             continue
         out["stages"][stage] = {"file": str(files[-1].relative_to(campaign.output)),
                                 "numbers": dict(_scalars(data, limit=60))}

@@ -512,7 +512,7 @@ class PacemakerBackend:
 
 
 def _read(path: Path) -> dict:
-    return provenance.load_json(path)  # {} when missing; campaign paths come back absolute
+    return provenance.load_json(path) or {}  # {} when missing; campaign paths come back absolute
 
 
 def _append(path: Path, line: str) -> None:

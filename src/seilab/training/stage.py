@@ -250,4 +250,4 @@ def evaluate(backend, pot: Potential, data: TrainingData, folder: Path, title: s
 
 
 def _read(path: Path) -> dict:
-    return provenance.load_json(path)
+    return provenance.load_json(path) or {}

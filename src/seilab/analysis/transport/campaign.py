@@ -358,8 +358,8 @@ def _recorded_failure(folder: Path, settings: dict) -> str | None:
     path = folder / "failed.json"
     if not path.is_file():
         return None
-    data = load_json(path, default=False)
-    if data is False:
+    data = load_json(path)
+    if data is None:
         return None
     return data.get("error") if data.get("settings") == json.loads(json.dumps(settings)) else None
 
