@@ -287,31 +287,30 @@ def run_validation(campaign, potential=None, structures: dict | None = None, out
 
     checks, results, figures = [], {}, []
     timings = {}
+
+    def take(group: str, group_checks, group_results, group_skipped=(), group_figures=()) -> None:
+        """Add one group's checks, results, skipped items and figure names to the report."""
+        checks.extend(group_checks)
+        results[group] = group_results
+        skipped.extend(group_skipped)
+        figures.extend(group_figures)
+
     for group in s.checks:
         t0 = time.perf_counter()
         if group == "metrics":
             fixed = campaign.stage_dir("training") / "gen000" / "data" / "test.pckl.gzip"
-            c, r, sk = _metrics_group(potential, s, fixed, lambda: backend.calculator(potential))
-            checks += c
-            results["metrics"] = r
-            skipped += sk
+            take(group, *_metrics_group(potential, s, fixed, lambda: backend.calculator(potential)))
             parity = Path(potential.yaml).parent / "parity.png"
             if parity.is_file():
                 shutil.copyfile(parity, outdir / "parity.png")
                 figures.append("parity.png")
         elif group == "formation":
-            c, r, sk, figs = _formation(campaign, structures, model_factory, s, outdir)
-            checks += c
-            results["formation"] = r
-            skipped += sk
-            figures += figs
+            take(group, *_formation(campaign, structures, model_factory, s, outdir))
         elif group == "dimers":
             say("dimers: binding curves for every element pair")
             out = binding_curves(model_factory(), _Lazy(ref_calc), campaign.elements, s, cache, say)
-            checks += out["checks"]
-            results["dimers"] = out["curves"]
             plot_binding_curves(out["curves"], outdir / "dimers.png", s)
-            figures.append("dimers.png")
+            take(group, out["checks"], out["curves"], group_figures=["dimers.png"])
         elif group == "eos":
             phases = {n: a for n, a in structures["crystalline"].items()
                       if (s.eos_phases is None or n in s.eos_phases)}
@@ -323,25 +322,15 @@ def run_validation(campaign, potential=None, structures: dict | None = None, out
                 skipped.append({"what": "eos", "reason": "no crystalline phases available (run the chemistry stage)"})
             else:
                 out = equations_of_state(model_factory(), _Lazy(ref_calc), phases, s, cache, say)
-                checks += out["checks"]
-                results["eos"] = out["phases"]
                 plot_eos(out["phases"], outdir / "eos.png")
-                figures.append("eos.png")
+                take(group, out["checks"], out["phases"], group_figures=["eos.png"])
         elif group == "rdf":
             if not structures["crystalline"] and not structures["amorphous"]:
                 skipped.append({"what": "rdf", "reason": "no crystalline or amorphous structures available"})
             else:
-                c, r, sk, figs = _rdf_group(structures, model_factory, _Lazy(ref_calc), s, outdir, cache, say)
-                checks += c
-                results["rdf"] = r
-                skipped += sk
-                figures += figs
+                take(group, *_rdf_group(structures, model_factory, _Lazy(ref_calc), s, outdir, cache, say))
         elif group == "stability":
-            c, r, sk, figs = _stability_group(structures, model_factory, s, outdir, say)
-            checks += c
-            results["stability"] = r
-            skipped += sk
-            figures += figs
+            take(group, *_stability_group(structures, model_factory, s, outdir, say))
         timings[group] = round(time.perf_counter() - t0, 1)
     summary = summarize(checks, skipped)
     report = {"passed": summary["passed"], "summary": summary, "potential": potential.as_dict(),
