@@ -23,6 +23,7 @@ from pathlib import Path
 import psutil
 
 from seilab.errors import SeilabError
+from seilab.provenance import scrub
 
 log = logging.getLogger(__name__)
 LOCK = Path(".seilab") / "lock"
@@ -94,7 +95,7 @@ def acquire(output: Path) -> Path:
                 continue
             raise SeilabError(f"{Path(output)}: another seilab run holds this campaign: {_describe(rec, path)}")
         with os.fdopen(fd, "w") as fh:
-            json.dump(_me(), fh)
+            json.dump(scrub(_me()), fh)  # the command line may hold a secret: never written
         _held[path] = 1
         return path
     raise SeilabError(f"{path}: could not take the campaign lock (it keeps changing hands)")

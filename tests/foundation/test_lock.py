@@ -110,3 +110,11 @@ def test_stage_commands_hold_the_lock_too(tmp_path, capsys):
         proc.kill()
         proc.wait()
     assert not (tmp_path / "out" / "chemistry").exists()  # refused before any work
+
+
+def test_the_lock_never_holds_the_mp_api_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("MP_API_KEY", "sekrit-key-123")
+    monkeypatch.setattr(sys, "argv", ["seilab", "run", "c.yaml", "--key=sekrit-key-123"])
+    with campaign_lock(tmp_path):
+        text = lock_path(tmp_path).read_text()
+    assert "sekrit-key-123" not in text and "***" in text
