@@ -3,8 +3,9 @@
 A backend fits a potential to a :class:`TrainingData` (pacemaker-style pandas pickles of a fixed
 train/test split), gives an ASE calculator for a fitted potential (optionally with the per-atom
 extrapolation grade γ in ``calc.results["gamma"]``), and computes the active set that γ needs.
-:class:`~seilab.training.pacemaker.PacemakerBackend` (ACE via python-ace/tensorpotential) is the
-only one today; :func:`get_backend` maps ``training.backend`` to it.
+:class:`~seilab.training.pacemaker.PacemakerBackend` (ACE via python-ace/tensorpotential) fits
+the nonlinear model, :class:`~seilab.training.linear.LinearACEBackend` a linear ACE by least squares;
+:func:`get_backend` maps ``training.backend`` to them.
 """
 
 from __future__ import annotations
@@ -90,4 +91,8 @@ def get_backend(name: str = "pacemaker") -> MLIPBackend:
         from seilab.training.pacemaker import PacemakerBackend
 
         return PacemakerBackend()
-    raise SeilabError(f"training.backend: unknown backend {name!r} (known: pacemaker)")
+    if name == "linear-ace":
+        from seilab.training.linear import LinearACEBackend
+
+        return LinearACEBackend()
+    raise SeilabError(f"training.backend: unknown backend {name!r} (known: pacemaker, linear-ace)")

@@ -442,16 +442,21 @@ class PacemakerBackend:
                 "sha256": provenance.sha256_file(out), "seconds": seconds,
                 "functions": _count_functions(out)[0]})
             prev = out
+        last = workdir / f"stage{len(settings.kappa_stages)}" / "fitting_data_info.pckl.gzip"
+        return self.finish(prev, data, workdir, settings, activeset_data=last if last.is_file() else data.train)
+
+    def finish(self, fitted: Path, data: TrainingData, workdir: Path, settings, activeset_data: Path) -> Potential:
+        """``potential.yaml`` (copy of ``fitted``), ``potential.yace`` and, with ``training.activeset``,
+        ``potential.asi`` (from ``activeset_data``) in ``workdir``."""
         final = workdir / "potential.yaml"
-        shutil.copyfile(prev, final)
+        shutil.copyfile(fitted, final)
         yace = workdir / "potential.yace"
         run_tool([tool("pace_yaml2yace"), "potential.yaml", "-o", "potential.yace"], cwd=workdir,
                  log=workdir / "tools.log", what="pace_yaml2yace")
         pot = Potential(yaml=final, yace=yace if yace.is_file() else None, backend=self.name,
                         elements=tuple(data.elements), reference_energies=dict(data.reference_energies))
         if settings.activeset:
-            last = workdir / f"stage{len(settings.kappa_stages)}" / "fitting_data_info.pckl.gzip"
-            asi = self.active_set(pot, last if last.is_file() else data.train, threads=settings.threads)
+            asi = self.active_set(pot, activeset_data, threads=settings.threads)
             pot = Potential(**{**pot.__dict__, "asi": asi})
         return pot
 
