@@ -8,7 +8,7 @@ import typer
 
 
 def train(config: Path = typer.Argument(..., help="campaign YAML", show_default=False)):
-    """Fit the ACE potential (pacemaker) on the labelled dataset; resume or skip when possible.
+    """Fit the ACE potential (pacemaker, or linear ACE) on the labelled dataset; resume or skip when possible.
 
     Writes <output>/training/<generation>/{potential.yaml, potential.yace, potential.asi,
     metrics.json, parity.png} and prints the train/test errors.
