@@ -27,10 +27,43 @@ def whole_frame_limit(settings) -> int:
     return 2 * settings.subcell_atoms
 
 
-def make_candidates(frames, settings, cutoff: float, elements: list[str]) -> tuple[list, dict]:
+def pair_minima(structures) -> dict[str, float]:
+    """Shortest distance (Å) of every element pair ("Li-S", symbols sorted) over ``structures``."""
+    from ase.neighborlist import neighbor_list
+
+    out: dict[str, float] = {}
+    for atoms in structures:
+        i, j, d = neighbor_list("ijd", atoms, 3.0)
+        sym = np.asarray(atoms.get_chemical_symbols())
+        for a, b, r in zip(sym[i], sym[j], d):
+            key = "-".join(sorted((a, b)))
+            if r < out.get(key, np.inf):
+                out[key] = float(r)
+    return out
+
+
+def too_close(atoms, floors: dict[str, float]) -> str | None:
+    """The first pair of ``atoms`` closer than its floor (``floors``: "A-B" → Å), as text; None if none."""
+    from ase.neighborlist import neighbor_list
+
+    if not floors or len(atoms) < 2:
+        return None
+    i, j, d = neighbor_list("ijd", atoms, max(floors.values()))
+    sym = np.asarray(atoms.get_chemical_symbols())
+    for a, b, r in zip(sym[i], sym[j], d):
+        key = "-".join(sorted((a, b)))
+        if r < floors.get(key, 0.0):
+            return f"{key} {r:.2f} Å < {floors[key]:.2f} Å"
+    return None
+
+
+def make_candidates(frames, settings, cutoff: float, elements: list[str],
+                    pair_floors: dict[str, float] | None = None) -> tuple[list, dict]:
     """Candidates (ASE Atoms with info: batch, phase, run, md_step, gamma_max, source) and a report.
 
     ``frames`` (any iterable, consumed once: frames can be streamed) carry per-atom ``gamma`` arrays.
+    ``pair_floors`` ("A-B" → Å): a candidate with a pair closer than its floor is rejected (counted as a
+    close contact), see ``learning.min_pair_distance_fraction``.
     """
     from ase.data import atomic_numbers
 
@@ -59,7 +92,7 @@ def make_candidates(frames, settings, cutoff: float, elements: list[str]) -> tup
             if gmax >= hi:
                 report["whole_above_window"] += 1
                 continue
-            if min_distance(f) < settings.min_distance_A:
+            if min_distance(f) < settings.min_distance_A or too_close(f, pair_floors or {}):
                 report["whole_close_contact"] += 1
                 continue
             a = f.copy()
@@ -77,11 +110,14 @@ def make_candidates(frames, settings, cutoff: float, elements: list[str]) -> tup
         report["subcell_boundary_atoms_removed"] += rep["boundary_atoms_removed"]
         for sc in cells:
             a = sc.atoms
+            if too_close(a, pair_floors or {}):
+                report["subcells_close_contact"] += 1
+                continue
             a.info.update(meta)
             a.info["source"] = f"learning:{meta.get('run')}:{meta.get('md_step')}:atom{sc.centre}"
             subs.append(a)
             fps.append(sc.fingerprint)
-        report["subcells_cut"] += len(cells)
+            report["subcells_cut"] += 1
     if subs:
         keep, drop = deduplicate(subs, fps, settings.subcell_duplicate_tol_A,
                                  scores=[a.info.get("gamma_centre", 0.0) for a in subs])

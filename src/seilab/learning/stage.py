@@ -188,12 +188,28 @@ def _exploration_frames(ctx: _Ctx, explore: dict, batch: str | None = None):
         yield from iter_frames(path)
 
 
+def _pair_floors(ctx: _Ctx) -> dict[str, float]:
+    """``learning.min_pair_distance_fraction`` × each element pair's shortest distance in the first
+    generation's training data ("A-B" → Å); {} when off or when that data is missing."""
+    import pandas as pd
+
+    from seilab.learning.select import pair_minima
+
+    frac = ctx.s.min_pair_distance_fraction
+    train = ctx.campaign.stage_dir("training") / "gen000" / "data" / "train.pckl.gzip"
+    if not frac or not train.is_file():
+        return {}
+    minima = pair_minima(pd.read_pickle(train, compression="gzip")["ase_atoms"])
+    return {k: round(frac * v, 4) for k, v in sorted(minima.items())}
+
+
 def _step_candidates(ctx: _Ctx, explore: dict) -> dict:
     from seilab.learning.select import make_candidates
 
     s = ctx.s
     cutoff = ctx.cutoff()
-    key = _key("candidates", explore["key"], cutoff, _settings_dump(
+    floors = _pair_floors(ctx)
+    key = _key("candidates", explore["key"], cutoff, floors, _settings_dump(
         s, "gamma_window", "subcell_atoms", "subcell_vacuum_A", "subcells_per_frame", "subcell_min_gamma",
         "subcell_duplicate_tol_A", "min_distance_A"))
     path = ctx.dir / "candidates.json"
@@ -203,12 +219,12 @@ def _step_candidates(ctx: _Ctx, explore: dict) -> dict:
         ctx.say(f"gen{ctx.g:03d} candidates: {done['report']['candidates']} found earlier, skipped")
         return done
     frames = _exploration_frames(ctx, explore)
-    cands, report = make_candidates(frames, s, cutoff, ctx.elements)
+    cands, report = make_candidates(frames, s, cutoff, ctx.elements, pair_floors=floors)
     if cands:
         provenance.write_extxyz(xyz, cands, provenance.record("learning.candidates", key=key))
     ctx.say(f"gen{ctx.g:03d} candidates: {report['candidates']} ({report['candidates_whole']} whole frames, "
             f"{report['candidates_subcells']} subcells) from {report['frames']} frames")
-    rec = {"key": key, "generation": ctx.g, "cutoff_A": cutoff, "report": report}
+    rec = {"key": key, "generation": ctx.g, "cutoff_A": cutoff, "pair_floors_A": floors, "report": report}
     provenance.write_json(path, rec, provenance.record("learning.candidates"))
     return rec
 

@@ -184,7 +184,7 @@ def fit_linear(request: dict, folder: Path) -> dict:
         dist = min_distances(df, ACEBBasisSet(conf))
         setup_zbl_inner_core_repulsion(conf, dist)
         names = list(ACEBBasisSet(conf).elements_name)
-        r_in = {f"{names[i]}-{names[j]}": round(float(d), 4) for (i, j), d in sorted(dist.items())}
+        r_in = {f"{names[i]}-{names[j]}": round(float(d), 4) for (i, j), d in sorted(dist.items()) if i <= j}
         print(f"ZBL inner core below the shortest distances of the data (Å): {r_in}", flush=True)
     dataset = LinearACEDataset(conf, df)
     need = dataset.estimate_memory() * 2.5  # design matrix + its weighted copy + solver workspace

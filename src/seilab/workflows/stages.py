@@ -73,7 +73,7 @@ STAGES: tuple[Stage, ...] = (
           ("sampling/manifest.json",), inputs=(_after("chemistry"), "chemistry/reaction.json"), owns=("sampling",)),
     Stage("labelling", "seilab.workflows.runners:labelling", ("reference",), "reference single points",
           ("dataset/store.json",), inputs=(_after("sampling"), "sampling/manifest.json"), owns=("dataset",)),
-    Stage("training", "seilab.workflows.runners:training", ("training",), "ACE fit with pacemaker",
+    Stage("training", "seilab.workflows.runners:training", ("training",), "ACE fit (pacemaker or linear ACE)",
           ("training",), inputs=(_after("labelling"), "dataset/store.json"), owns=("training",)),
     Stage("validation", "seilab.workflows.runners:validation", ("validation",), "validation report",
           ("validation",), inputs=(_after("training"), "training/gen000/done.json"), owns=("validation",)),

@@ -1,0 +1,71 @@
+"""Benchmark: the two ACE fitting backends on the same labelled data, measured in one run.
+
+Run: ``python benchmarks/bench_fit.py`` (options: ``--per-phase``, ``--linear-functions``,
+``--nonlinear-functions``, ``--maxiter``).
+
+The data are :func:`seilab.training.testing.write_demo_store`'s small rattled / strained / hot cells of
+bcc Li, Li2S, Li3P and Li7P3S11, labelled with the embedded reference (CHGNet), with the fixed 90/10
+split of the training stage. Both fits see the same train and test pickles:
+
+* ``pacemaker``: nonlinear ACE, the demo's former settings (ladder at κ 0.99, then κ 0.3), tensorpotential;
+* ``linear-ace``: linear ACE by weighted ridge least squares with the ZBL core (``seilab.training.linear``).
+
+Printed: wall time of each fit (potential, LAMMPS file and active set included), test-set E and F RMSE
+through each saved potential, and the ratios. The demo campaign's own numbers (259 train / 25 test
+structures, 2 cores) are in ``examples/li-li7p3s11.yaml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--per-phase", type=int, default=12, help="labelled structures per phase")
+    ap.add_argument("--linear-functions", type=int, default=150)
+    ap.add_argument("--nonlinear-functions", type=int, default=40)
+    ap.add_argument("--maxiter", type=int, nargs=2, default=[70, 60], help="pacemaker iterations per stage")
+    args = ap.parse_args(argv)
+
+    from seilab.training.backend import TrainingData, get_backend
+    from seilab.training.settings import TrainingSettings
+    from seilab.training.stage import evaluate, load_dataframe
+    from seilab.training.data import write_split
+    from seilab.training.testing import demo_campaign, write_demo_store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        write_demo_store(tmp / "camp" / "dataset", per_phase=args.per_phase)
+        campaign = demo_campaign(tmp / "camp")
+        df, e0 = load_dataframe(campaign)
+        train, test, split = write_split(df, tmp / "data", 0.1, 42)
+        data = TrainingData(train=train, test=test, elements=tuple(campaign.elements), reference_energies=e0)
+        runs = {
+            "pacemaker": TrainingSettings(functions_per_element=args.nonlinear_functions, ladder_step=[20, 0.5],
+                                          maxiter=list(args.maxiter), kappa_stages=[0.99, 0.3], threads=2),
+            "linear-ace": TrainingSettings(backend="linear-ace", functions_per_element=args.linear_functions,
+                                           threads=2),
+        }
+        rows = {}
+        for name, settings in runs.items():
+            backend = get_backend(name)
+            t0 = time.perf_counter()
+            pot = backend.fit(data, tmp / name, settings)
+            seconds = time.perf_counter() - t0
+            m = evaluate(backend, pot, data, tmp / name)["test"]
+            rows[name] = (seconds, m["energy_meV_per_atom"]["rmse"], m["force_meV_per_A"]["rmse"])
+    print(f"{split['n_train']} train / {split['n_test']} test structures (CHGNet labels)")
+    print(f"{'backend':12s} {'fit (s)':>9s} {'test E (meV/atom)':>18s} {'test F (meV/Å)':>15s}")
+    for name, (s, e, f) in rows.items():
+        print(f"{name:12s} {s:9.1f} {e:18.1f} {f:15.0f}")
+    (sp, ep, fp), (sl, el, fl) = rows["pacemaker"], rows["linear-ace"]
+    print(f"ratio pacemaker / linear-ace: fit time {sp / sl:.1f}x, test E {ep / el:.2f}x, test F {fp / fl:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
