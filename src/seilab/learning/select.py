@@ -103,7 +103,8 @@ def make_candidates(frames, settings, cutoff: float, elements: list[str],
         report["frames_cut"] += 1
         cells, rep = cut_subcells(f, g, cutoff=cutoff, n_atoms=settings.subcell_atoms, vacuum=settings.subcell_vacuum_A,
                                   min_distance=settings.min_distance_A, max_subcells=settings.subcells_per_frame,
-                                  min_gamma=settings.centre_gamma, max_gamma=hi, elements=zs)
+                                  min_gamma=settings.centre_gamma, max_gamma=hi, elements=zs,
+                                  boundary=settings.subcell_boundary_A)
         report["subcell_centres_available"] += rep["centres_available"]
         report["subcells_above_window"] += rep["above_window"]
         report["subcells_close_contact"] += rep["close_contact"]

@@ -211,7 +211,7 @@ def _step_candidates(ctx: _Ctx, explore: dict) -> dict:
     floors = _pair_floors(ctx)
     key = _key("candidates", explore["key"], cutoff, floors, _settings_dump(
         s, "gamma_window", "subcell_atoms", "subcell_vacuum_A", "subcells_per_frame", "subcell_min_gamma",
-        "subcell_duplicate_tol_A", "min_distance_A"))
+        "subcell_duplicate_tol_A", "min_distance_A", "subcell_boundary_A"))
     path = ctx.dir / "candidates.json"
     xyz = ctx.dir / "candidates.extxyz"
     done = _done(path, key)

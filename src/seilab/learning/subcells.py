@@ -183,7 +183,7 @@ def box_half_widths(rel: np.ndarray, n_atoms: int, cutoff: float, reach: float) 
 def cut_subcells(frame, gamma=None, cutoff: float = 6.0, n_atoms: int = 100, vacuum: float = 0.5,
                  min_distance: float = 1.2, max_subcells: int = 6, min_gamma: float = 1.0,
                  max_gamma: float = np.inf, centres=None, elements=None,
-                 padded: PaddedFrame | None = None) -> tuple[list[Subcell], dict]:
+                 padded: PaddedFrame | None = None, boundary: float = 0.0) -> tuple[list[Subcell], dict]:
     """Cut up to ``max_subcells`` subcells of about ``n_atoms`` atoms out of ``frame``.
 
     Parameters
@@ -200,6 +200,10 @@ def cut_subcells(frame, gamma=None, cutoff: float = 6.0, n_atoms: int = 100, vac
         Explicit centre atoms (in this order) instead of the γ ranking.
     elements:
         Atomic numbers for the environment fingerprints (default: those of ``frame``).
+    boundary:
+        Atoms closer than ``vacuum + boundary`` to a face of the subcell get ``arrays['force_weight']`` 0,
+        the others 1: across the artificial periodic seam their neighbours are not the parent frame's, so
+        their reference forces describe the cut, not the frame (the centre atom always keeps weight 1).
 
     Returns ``(subcells, report)``; ``report`` counts centres tried and the reasons of rejections.
     """
@@ -286,6 +290,11 @@ def cut_subcells(frame, gamma=None, cutoff: float = 6.0, n_atoms: int = 100, vac
         local_c = int(np.searchsorted(idx_keep, local_c))
         sub = Atoms(numbers[parent[keep]], positions=pos[keep], cell=np.diag(edge), pbc=True)
         sub.arrays["parent_index"] = parent[keep].astype(np.int64)
+        if boundary > 0:
+            to_face = np.minimum(pos[keep], edge - pos[keep]).min(axis=1)
+            weight = (to_face >= vacuum + boundary).astype(float)
+            weight[local_c] = 1.0
+            sub.arrays["force_weight"] = weight
         g_c = g_max = None
         if gamma is not None:
             sub.arrays["parent_gamma"] = gamma[parent[keep]]

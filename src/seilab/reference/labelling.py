@@ -155,7 +155,9 @@ def label_structures(frames: Iterable, store, factory: Callable[[], object], wor
 
     def store_one(h, labelled, seconds):
         kind, phase, source = _meta(todo[h])
-        store.add(labelled, kind=kind, phase=phase, source=source, seconds=round(seconds, 4))
+        weights = todo[h].arrays.get("force_weight")  # per-atom force weights (subcells), kept with the label
+        extra = {"force_weight": [float(w) for w in weights]} if weights is not None else None
+        store.add(labelled, kind=kind, phase=phase, source=source, seconds=round(seconds, 4), extra=extra)
         report.labelled += 1
         report.label_seconds += seconds
         bar.update()

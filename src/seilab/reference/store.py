@@ -201,7 +201,9 @@ class DatasetStore:
     def to_dataframe(self, reference_energies: dict[str, float]):
         """pacemaker's DataFrame: ase_atoms, energy, forces, energy_corrected (+ kind, phase, name).
 
-        ``energy_corrected = energy - Σ_atoms reference_energies[element]`` (eV).
+        ``energy_corrected = energy - Σ_atoms reference_energies[element]`` (eV). When some label carries
+        per-atom force weights (active-learning subcells), a ``force_weight`` column holds them (ones for
+        the other structures).
         """
         import pandas as pd
 
@@ -219,8 +221,13 @@ class DatasetStore:
             rows.append({"name": lab.hash, "ase_atoms": plain, "energy": energy,
                          "forces": np.asarray(atoms.get_forces()), "energy_corrected": energy - e0,
                          "kind": lab.meta.get("kind", ""), "phase": lab.meta.get("phase", ""),
-                         "n_atoms": len(atoms)})
-        return pd.DataFrame(rows)
+                         "n_atoms": len(atoms), "force_weight": lab.meta.get("force_weight")})
+        df = pd.DataFrame(rows)
+        if df.empty or df["force_weight"].isna().all():
+            return df.drop(columns="force_weight", errors="ignore")
+        df["force_weight"] = [np.ones(n) if w is None else np.asarray(w, dtype=float)
+                              for w, n in zip(df["force_weight"], df["n_atoms"])]
+        return df
 
     def to_pacemaker(self, path: str | Path, reference_energies: dict[str, float]) -> Path:
         """Write the pacemaker pandas pickle (gzip) and its provenance sidecar; returns the path."""

@@ -92,16 +92,20 @@ def kind_weights(df, energy_by_kind: dict[str, float], force_by_kind: dict[str, 
     Without factors pacemaker's default (uniform) weighting applies: ``w_energy = 1/N_structures`` and
     every atom's force weight equal to its structure's energy weight. A factor of a structure ``kind``
     multiplies that structure's energy (or per-atom force) weight; pacemaker normalises both columns to
-    sum 1, so only ratios matter. Without any factor the columns are not written and pacemaker weights
-    uniformly, exactly as before.
+    sum 1, so only ratios matter. A ``force_weight`` column (per-atom, from the store: zero for subcell
+    atoms at the cut) multiplies the force weights. Without factors and without that column the columns
+    are not written and pacemaker weights uniformly, exactly as before.
     """
-    if not energy_by_kind and not force_by_kind:
+    per_atom = df["force_weight"] if "force_weight" in df.columns else None
+    if not energy_by_kind and not force_by_kind and per_atom is None:
         return df
     df = df.copy()
     kinds = [str(k or "") for k in (df["kind"] if "kind" in df.columns else [""] * len(df))]
     base = 1.0 / len(df)
     df["w_energy"] = [base * energy_by_kind.get(k, 1.0) for k in kinds]
     df["w_forces"] = [np.full(len(a), base * force_by_kind.get(k, 1.0)) for a, k in zip(df["ase_atoms"], kinds)]
+    if per_atom is not None:
+        df["w_forces"] = [w * np.asarray(m, dtype=float) for w, m in zip(df["w_forces"], per_atom)]
     return df
 
 

@@ -22,13 +22,22 @@ def predict(calc, df) -> dict:
         n = len(atoms)
         e_pred.append(float(atoms.get_potential_energy()) / n)
         e_ref.append(float(row["energy_corrected"]) / n)
-        f_pred.append(np.asarray(atoms.get_forces(), dtype=float))
-        f_ref.append(np.asarray(row["forces"], dtype=float))
+        counted = _counted_atoms(row, n)
+        f_pred.append(np.asarray(atoms.get_forces(), dtype=float)[counted])
+        f_ref.append(np.asarray(row["forces"], dtype=float)[counted])
         kinds.append(str(row.get("kind", "") or "other"))
-        symbols.append(atoms.get_chemical_symbols())
+        symbols.append(list(np.asarray(atoms.get_chemical_symbols())[counted]))
         n_atoms.append(n)
     return {"e_ref": np.array(e_ref), "e_pred": np.array(e_pred), "f_ref": f_ref, "f_pred": f_pred,
             "kind": kinds, "symbols": symbols, "n_atoms": n_atoms}
+
+
+def _counted_atoms(row, n: int) -> np.ndarray:
+    """Atoms whose forces count: all, except those with zero ``force_weight`` (subcell atoms at the cut)."""
+    w = row.get("force_weight") if hasattr(row, "get") else None
+    if w is None or (np.ndim(w) == 0 and not np.isfinite(w)):
+        return np.ones(n, dtype=bool)
+    return np.asarray(w, dtype=float).reshape(-1) > 0
 
 
 def _stats(diff: np.ndarray, scale: float) -> dict:
