@@ -206,6 +206,14 @@ def test_loop_runs_and_resumes_after_kills(campaign_copy, monkeypatch, capsys):
     assert g["selected"] == n_labels + json.loads((gdir / "labels.json").read_text())["already_in_store"]
     kinds = {lab.meta["kind"] for lab in store_for(campaign)}
     assert "active_learning" in kinds
+    selected = __import__("seilab").provenance.read_extxyz(gdir / "select" / "selected.extxyz")
+    labels = {lab.hash: lab for lab in store_for(campaign)}
+    from seilab.reference.store import structure_hash
+
+    weighted = [a for a in selected if "force_weight" in a.arrays]
+    assert weighted  # the interface frames gave subcells, and some were selected
+    for a in weighted:  # a subcell's force weights (zero at the cut) are kept with its label
+        assert labels[structure_hash(a)].meta["force_weight"] == [float(w) for w in a.arrays["force_weight"]]
     for a in (__import__("seilab").provenance.read_extxyz(gdir / "candidates.extxyz")):
         if "subcell_centre" in a.info:  # subcells: size, vacuum, pbc, no close contact
             from seilab.sampling.common import min_distance

@@ -282,7 +282,7 @@ def _step_label(ctx: _Ctx, sel: dict) -> dict:
         b = a.copy()
         b.info = {"kind": LEARNED_KIND, "phase": str(a.info.get("phase", "")),
                   "source": f"gen{ctx.g:03d}:{a.info.get('batch', '')}:{a.info.get('source', '')}"}
-        for arr in [k for k in b.arrays if k not in ("numbers", "positions")]:
+        for arr in [k for k in b.arrays if k not in ("numbers", "positions", "force_weight")]:
             del b.arrays[arr]
         tagged.append(b)
     report = label_structures(tagged, store, ctx.reference_factory, workers=ctx.s.workers,
