@@ -67,6 +67,10 @@ def test_best_accepted_generation_is_handed_on_not_the_last():
     assert _best(C, items)[0] == "gen001"
     assert score(C, v(25, 150)) == pytest.approx(2.0) and score(C, {"fixed_test": None}) == float("inf")
     assert _best(C, [("gen000", v(10, 100)), ("gen001", v(10, 100))])[0] == "gen001"   # ties: the newer
+    # none passed: the generation failing the fewest checks is the best (the demo's gen001 failed 8 checks
+    # and scored 0.0001 better than gen002, which failed 5)
+    failed = lambda e, f, n: {**v(e, f), "failed_checks": [f"c{i}" for i in range(n)]}  # noqa: E731
+    assert _best(C, [("gen001", failed(17.3, 128.5, 8)), ("gen002", failed(17.5, 128.2, 5))])[0] == "gen002"
 
 
 def test_a_refit_worse_on_the_fixed_test_set_has_regressed():

@@ -3,7 +3,9 @@
 Conventions: energies are compared per atom on ``energy_corrected`` (so the per-element reference
 energies cancel), in meV/atom; forces are compared per Cartesian component, in meV/Å. Every metric
 is given as RMSE and MAE, for ``all`` structures, per structure ``kind`` (the dataframe's ``kind``
-column: crystalline, amorphous, interface, hot_md, ...) and, for forces, per element.
+column: crystalline, amorphous, interface, hot_md, ...) and, for forces, per element. Forces of atoms
+with zero ``force_weight`` (active-learning subcell atoms at the cut, see ``learning.subcell_boundary_A``)
+are not counted: the fit gives them no weight and their reference forces describe the cut.
 """
 
 from __future__ import annotations

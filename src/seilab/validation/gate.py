@@ -87,8 +87,13 @@ def verdicts(campaign) -> list[tuple[object, dict]]:
 
 
 def _best(campaign, items):
-    # min over (score, -index): the lowest score, ties to the newer generation
-    return min(enumerate(items), key=lambda iv: (score(campaign, iv[1][1]), -iv[0]))[1] if items else None
+    # min over (failed checks, score, -index): among generations that failed, the one failing the fewest
+    # checks (the one --allow-unvalidated runs on); then the lowest fixed-test score; ties to the newer one
+    def key(iv):
+        failed = iv[1][1].get("failed_checks")
+        return (len(failed) if isinstance(failed, list) else 0, score(campaign, iv[1][1]), -iv[0])
+
+    return min(enumerate(items), key=key)[1] if items else None
 
 
 def _ranked(campaign) -> tuple:
@@ -109,7 +114,8 @@ def write_gate(campaign) -> dict:
     data = {"accepted": accepted[1] if accepted else None, "best": best[1] if best else None,
             "generations": [dict(v, score=score(campaign, v)) for _, v in items],
             "rule": "accepted = validation report of this exact potential, every group of validation.checks run, "
-                    "every check passed; best = lowest E_rmse/E_max + F_rmse/F_max on the fixed test set"}
+                    "every check passed; best = fewest failed checks, then lowest E_rmse/E_max + F_rmse/F_max on the "
+                    "fixed test set"}
     provenance.write_json(campaign.stage_dir("validation") / GATE, data, provenance.record("validation.gate"))
     return data
 
