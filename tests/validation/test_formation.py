@@ -76,3 +76,40 @@ def test_a_model_that_cannot_evaluate_a_phase_fails_it():
                                   ValidationSettings())
     assert [c["name"] for c in checks] == ["formation_energy:S"] and not checks[0]["passed"]
     assert "no S parameters" in checks[0]["message"] and "error" in res
+
+
+class Shift(Calculator):
+    """The reference, with the energy of one phase (by formula) raised by ``delta`` eV per atom."""
+
+    implemented_properties = ["energy", "forces"]
+
+    def __init__(self, inner, formula, delta):
+        super().__init__()
+        self.inner, self.formula, self.delta = inner, formula, delta
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        a = atoms.copy()
+        a.calc = self.inner
+        shift = self.delta * len(a) if a.get_chemical_formula(mode="reduce") == self.formula else 0.0
+        self.results = {"energy": a.get_potential_energy() + shift, "forces": a.get_forces()}
+
+
+def test_the_hull_check_names_the_reference_stability_margin_of_a_lost_phase():
+    ref_calc = LennardJones(sigma=2.4, epsilon=0.3, rc=6.0, smooth=True)
+    reference = _reference(ref_calc)
+    stable = [r["phase"] for r in reference["hull"] if r["stable"] and r["phase"] not in ("Li", "S")]
+    assert stable, "the LJ reference needs a stable compound for this test"
+    name = stable[0]
+    formula = _phases()[name].get_chemical_formula(mode="reduce")
+    s = ValidationSettings()
+    _, res = formation_group(ref_calc, _phases(), reference, "Li", "S", s)
+    margin = res["phases"][name]["reference_hull_margin_meV_per_atom"]
+    assert margin > 0
+    # raised by half its margin the phase stays on the hull; by 1.5 x its margin it leaves it
+    checks, _ = formation_group(Shift(ref_calc, formula, 0.5e-3 * margin), _phases(), reference, "Li", "S", s)
+    assert next(c for c in checks if c["name"] == "hull_stable_set")["passed"]
+    checks, _ = formation_group(Shift(ref_calc, formula, 1.5e-3 * margin), _phases(), reference, "Li", "S", s)
+    hull = next(c for c in checks if c["name"] == "hull_stable_set")
+    assert not hull["passed"]
+    assert f"{name}: on the reference hull by {margin:.1f} meV/atom" in hull["message"]

@@ -12,7 +12,12 @@ kinks from them. The model's energies carry the per-element offsets of its refer
 Checks (group ``formation``):
 
 * ``formation_energy:<phase>``: |E_f(model) − E_f(reference)| ≤ ``max_formation_energy_error_meV_per_atom``;
-* ``hull_stable_set``: the set of phases on the model's hull equals the reference's;
+* ``hull_stable_set``: the set of phases on the model's hull equals the reference's. Its message names
+  each phase that differs with its *reference stability margin* (pymatgen's phase-separation energy:
+  how far below the hull of the other phases a stable phase lies, or its energy above the hull): a
+  phase on the reference hull by 4 meV/atom is lost by a model whose relative errors reach 4 meV/atom,
+  well inside the formation-energy tolerance. ``results["phases"][p]["reference_hull_margin_meV_per_atom"]``
+  holds the margin of every phase;
 * ``tie_line_products``: the products at every kink of the anode–electrolyte tie line, in order,
   equal the reference's (``chemistry/reaction.json``).
 """
@@ -63,9 +68,22 @@ def formation_group(model_calc, relaxed: dict, reference: dict, anode_formula: s
                            "e_above_hull_reference_eV_per_atom": ref_rows[name]["e_above_hull_eV_per_atom"]}
         checks.append(check(f"formation_energy:{name}", "formation", abs(err), tol, "<=",
                             f"|ΔE_f| meV/atom (model {ef_mod:.4f}, ref {ef_ref:.4f} eV/atom)"))
+    margins = reference_margins(reference["hull"])
+    for name, row in per_phase.items():
+        row["reference_hull_margin_meV_per_atom"] = margins.get(name)
     stable_ref = sorted(r["phase"] for r in reference["hull"] if r["stable"])
     stable_mod = sorted(n for n, r in model_rows.items() if r["stable"])
-    checks.append(_equal("hull_stable_set", stable_mod, stable_ref, "phases on the hull"))
+    hull = _equal("hull_stable_set", stable_mod, stable_ref, "phases on the hull")
+    if not hull["passed"]:
+        notes = []
+        for name in sorted(set(stable_mod) ^ set(stable_ref)):
+            m = margins.get(name)
+            where = "on" if name in stable_ref else "off"
+            e_mod = 1000.0 * model_rows[name]["e_above_hull_eV_per_atom"] if name in model_rows else float("nan")
+            notes.append(f"{name}: {where} the reference hull by {m:.1f} meV/atom, {e_mod:.1f} meV/atom above the "
+                         "model's" if m is not None else f"{name}: {where} the reference hull")
+        hull["message"] += "; " + "; ".join(notes)
+    checks.append(hull)
     prod_ref = [list(k["products"]) for k in reference["kinks"]]
     prod_mod = [list(k["products"]) for k in kinks]
     checks.append(_equal("tie_line_products", prod_mod, prod_ref, "products at each tie-line kink"))
@@ -76,6 +94,22 @@ def formation_group(model_calc, relaxed: dict, reference: dict, anode_formula: s
                                     "products": k["products"]} for k in reference["kinks"]],
                "method": "model single points at the reference-relaxed structures"}
     return checks, results
+
+
+def reference_margins(hull_rows: list[dict]) -> dict[str, float]:
+    """Stability margin of each phase of the reference hull (meV/atom): for a stable phase, how far it lies
+    below the hull of the other phases (pymatgen ``get_phase_separation_energy``, sign dropped); for an
+    unstable one, its energy above the hull. Elements: 0."""
+    from pymatgen.core import Composition
+
+    from seilab.chemistry.reaction import make_entries, phase_diagram
+
+    try:
+        pd = phase_diagram(make_entries({r["phase"]: (r["formula"], r["energy_per_atom_eV"]
+                                                      * Composition(r["formula"]).num_atoms) for r in hull_rows}))
+    except Exception:  # an old reaction.json without energies: no margins, the check still runs
+        return {}
+    return {e.entry_id: abs(1000.0 * float(pd.get_phase_separation_energy(e))) for e in pd.all_entries}
 
 
 def _equal(name: str, model, reference, what: str) -> dict:
