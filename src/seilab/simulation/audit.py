@@ -487,13 +487,8 @@ def _key(parts: dict) -> str:
 
 
 def _cached(out_json: Path, key: str) -> dict | None:
-    if not out_json.is_file():
-        return None
-    try:
-        data = provenance.read_json(out_json)
-    except SeilabError:
-        return None
-    if data.get("key") != key:
+    data = provenance.load_json(out_json)  # None when missing or unreadable
+    if data is None or data.get("key") != key:
         return None
     sub = out_json.parent / AUDIT_DIR / SUBCELLS
     if data.get("n_subcells") and not provenance.is_valid_artifact(sub):

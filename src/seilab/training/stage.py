@@ -54,12 +54,8 @@ def generations(campaign) -> list[tuple[int, Path]]:
 
 def finished_record(gen_dir: Path) -> dict | None:
     """The ``done.json`` of a finished generation whose files still match their hashes, else None."""
-    path = Path(gen_dir) / DONE
-    if not path.is_file():
-        return None
-    try:
-        rec = provenance.read_json(path)
-    except SeilabError:
+    rec = provenance.load_json(Path(gen_dir) / DONE)  # None when missing or unreadable
+    if rec is None:
         return None
     for name, sha in (rec.get("files") or {}).items():
         f = Path(gen_dir) / name
