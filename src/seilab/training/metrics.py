@@ -36,8 +36,8 @@ def predict(calc, df) -> dict:
 
 def _counted_atoms(row, n: int) -> np.ndarray:
     """Atoms whose forces count: all, except those with zero ``force_weight`` (subcell atoms at the cut)."""
-    w = row.get("force_weight") if hasattr(row, "get") else None
-    if w is None or (np.ndim(w) == 0 and not np.isfinite(w)):
+    w = row.get("force_weight")  # the store writes an array for every row, or no column at all
+    if w is None:
         return np.ones(n, dtype=bool)
     return np.asarray(w, dtype=float).reshape(-1) > 0
 

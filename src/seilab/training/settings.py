@@ -59,9 +59,10 @@ class TrainingSettings(Settings):
     force_weight_by_kind: dict[str, float] = Field(
         {}, description="relative force weight per atom of the structures of a kind (others 1)")
     linear_energy_weight: float = Field(
-        1000.0, gt=0, description="linear-ace: weight of a structure's per-atom energy residual (eV/atom) "
-                                  "relative to one force component's (eV/Å); measured on the demo data: 10 -> "
-                                  "test E 56 meV/atom, 100 -> 43, 1000 -> 22 at the same force error")
+        1000.0, gt=0, description="linear-ace: mean weight of a structure's per-atom energy residual (eV/atom) "
+                                  "relative to one force component's (eV/Å); energy_weight_by_kind factors are "
+                                  "taken relative to their mean over the training set; measured on the demo data: "
+                                  "10 -> test E 56 meV/atom, 100 -> 43, 1000 -> 22 at the same force error")
     ridge_alpha: float = Field(1e-5, ge=0, description="linear-ace: ridge (L2) penalty on the coefficients")
     test_fraction: float = Field(0.1, ge=0.0, lt=0.9, description="share of structures held out as test set")
     seed: int = Field(42, description="seed of the train/test split and of pacemaker")

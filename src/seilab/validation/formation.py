@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from seilab.errors import SeilabError
+
 
 def formation_group(model_calc, relaxed: dict, reference: dict, anode_formula: str, electrolyte_formula: str,
                     settings) -> tuple[list, dict]:
@@ -107,7 +109,7 @@ def reference_margins(hull_rows: list[dict]) -> dict[str, float]:
     try:
         pd = phase_diagram(make_entries({r["phase"]: (r["formula"], r["energy_per_atom_eV"]
                                                       * Composition(r["formula"]).num_atoms) for r in hull_rows}))
-    except Exception:  # an old reaction.json without energies: no margins, the check still runs
+    except (KeyError, TypeError, SeilabError):  # an old reaction.json without energies: no margins, the check runs
         return {}
     return {e.entry_id: abs(1000.0 * float(pd.get_phase_separation_energy(e))) for e in pd.all_entries}
 
