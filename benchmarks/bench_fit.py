@@ -54,7 +54,11 @@ def main(argv=None) -> int:
             import pandas as pd
 
             train, test = args.data / "train.pckl.gzip", args.data / "test.pckl.gzip"
-            e0 = json.loads((args.data.parent.parent / "reference_energies.json").read_text())["energies"]
+            energies = args.data.parent.parent / "reference_energies.json"
+            for need in (train, test, energies):
+                if not need.is_file():
+                    raise SystemExit(f"error: --data: {need} not found (give a training generation's data folder)")
+            e0 = json.loads(energies.read_text())["energies"]
             elements = sorted({s for a in pd.read_pickle(train, compression="gzip")["ase_atoms"]
                                for s in a.get_chemical_symbols()})
             split = {"n_train": len(pd.read_pickle(train, compression="gzip")),
