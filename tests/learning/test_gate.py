@@ -49,6 +49,12 @@ def test_production_stages_refuse_a_potential_that_failed_validation(campaign_co
     pot, rec = gated_potential(lenient, "simulation")
     assert rec == {"validated": True, "generation": "gen000", "report": str(campaign.stage_dir("validation")
                                                                             / "gen000" / "report.json")}
+    # an advisory check is reported and drawn but does not decide the gate
+    advisory = _with(lenient, "validation", max_test_energy_rmse_meV_per_atom=1e-3, advisory_checks=["test_energy_rmse"])
+    report = run_validation(advisory)
+    assert report["passed"] is True and report["summary"]["advisory_failed"] == ["test_energy_rmse"]
+    assert [c["advisory"] for c in report["checks"] if c["name"] == "test_energy_rmse"] == [True]
+    assert gated_potential(advisory, "simulation")[1]["validated"] is True
     # the report belongs to that exact potential file: change the file and the verdict is gone
     with open(pot.yaml, "a") as fh:
         fh.write("\n# edited\n")

@@ -10,7 +10,7 @@ from ase.calculators.lj import LennardJones
 from seilab.validation.dimers import evaluate_pair, spurious_drop
 from seilab.validation.eos import EV_PER_A3_TO_GPA, birch_murnaghan, fit_birch_murnaghan
 from seilab.validation.rdf import compare, rdf, similarity, supercell
-from seilab.validation.report import ReferenceCache, check, summarize
+from seilab.validation.report import ReferenceCache, check, failed_checks, mark_advisory, summarize
 from seilab.validation.settings import ValidationSettings
 from seilab.validation.stability import composition_spread, largest_empty_sphere, screen
 
@@ -184,6 +184,24 @@ def test_check_records_and_summary():
     assert summarize([], [])["passed"] is False            # nothing checked is not a pass
     s = summarize([check("a", "x", 1, 2), check("b", "y", 3, 2)], [{"what": "rdf", "reason": "none"}])
     assert s["passed"] is False and s["groups"]["y"]["failed"] == 1 and s["skipped"] == ["rdf"]
+
+
+def test_advisory_checks_are_reported_but_do_not_gate():
+    checks = [check("dimer_rmse:P-P", "dimers", 2.6, 1.0), check("dimer_repulsive:P-P", "dimers", 5.0, 1.0, ">="),
+              check("eos_v0:Li2S", "eos", 0.01, 0.03)]
+    mark_advisory(checks, ValidationSettings().advisory_checks)      # the default: dimer_rmse only
+    s = summarize(checks, [])
+    assert s["passed"] is True and s["failed"] == [] and s["advisory_failed"] == ["dimer_rmse:P-P"]
+    assert s["n_checks"] == 3 and s["n_gating"] == 2
+    mark_advisory(checks, [])                                         # gate on everything
+    assert summarize(checks, [])["passed"] is False and failed_checks(checks) == ["dimer_rmse:P-P"]
+    checks[1]["passed"] = False                                       # a broken wall always gates
+    mark_advisory(checks, ["dimer_rmse"])
+    assert failed_checks(checks) == ["dimer_repulsive:P-P"]
+    mark_advisory(checks, ["dimer_rmse", "dimer_repulsive", "eos_v0"])
+    assert summarize(checks, [])["passed"] is False                   # nothing gating is not a pass
+    with pytest.raises(ValueError, match="advisory_checks: unknown check dimer_rsme"):
+        ValidationSettings(advisory_checks=["dimer_rsme"])
 
 
 def test_reference_cache_round_trip(tmp_path):

@@ -391,6 +391,7 @@ def _step_validate(ctx: _Ctx, fit: dict) -> dict | None:
     if done:
         ctx.say(f"gen{ctx.g:03d} validate: {'passed' if done['passed'] else 'failed'} earlier, skipped")
         return done
+    from seilab.validation.report import failed_checks
     from seilab.validation.stage import run_validation
 
     campaign = ctx.campaign
@@ -398,13 +399,16 @@ def _step_validate(ctx: _Ctx, fit: dict) -> dict | None:
         campaign = campaign.model_copy(update={"validation": campaign.validation.model_copy(update={"checks": checks})})
     pot = Potential.from_dict(fit["potential"])
     report = run_validation(campaign, potential=pot, backend=ctx.backend, progress=ctx.say)
-    failed = [c["name"] for c in report.get("checks", []) if not c.get("passed")]
+    failed = failed_checks(report.get("checks", []))
     rec = {"key": key, "generation": ctx.g, "passed": bool(report["passed"]), "checks": checks,
            "n_checks": len(report.get("checks", [])), "failed": failed, "report": report.get("path"),
            "skipped": [x.get("what") for x in report.get("skipped", [])]}
+    advisory = [c["name"] for c in report.get("checks", []) if c.get("advisory") and not c.get("passed")]
+    rec["advisory_failed"] = advisory
     provenance.write_json(path, rec, provenance.record("learning.validate"))
     ctx.say(f"gen{ctx.g:03d} validate: {'passed' if rec['passed'] else 'failed'} "
-            f"({rec['n_checks'] - len(failed)}/{rec['n_checks']} checks)")
+            f"({rec['n_checks'] - len(failed) - len(advisory)}/{rec['n_checks']} checks"
+            + (f"; {len(advisory)} advisory failed: {', '.join(advisory)})" if advisory else ")"))
     return rec
 
 

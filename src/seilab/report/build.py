@@ -97,7 +97,8 @@ def _validation_table(report: dict) -> str:
         if not isinstance(c, dict):
             continue
         ok = c.get("passed", c.get("pass"))
-        cls, word = ("pass", "pass") if ok else ("fail", "FAIL") if ok is not None else ("", "skipped")
+        cls, word = (("pass", "pass") if ok else ("", "advisory: not met") if c.get("advisory")
+                     else ("fail", "FAIL") if ok is not None else ("", "skipped"))
         rows.append(f"<tr><td>{html.escape(str(c.get('name', c.get('check', '?'))))}</td>"
                     f"<td class='{cls}'>{word}</td><td>{html.escape(str(c.get('detail', c.get('message', ''))))[:200]}</td></tr>")
     if not rows:

@@ -33,7 +33,8 @@ def print_report(report: dict) -> None:
     for col in ("check", "result", "detail"):
         t.add_column(col)
     for c in report["checks"]:
-        t.add_row(c["name"], "pass" if c["passed"] else "[red]FAIL[/red]", str(c.get("message", ""))[:90])
+        result = "pass" if c["passed"] else ("[yellow]advisory[/yellow]" if c.get("advisory") else "[red]FAIL[/red]")
+        t.add_row(c["name"], result, str(c.get("message", ""))[:90])
     console.print(t)
     eos = report.get("results", {}).get("eos")
     if eos:

@@ -7,7 +7,7 @@ a model that fails starts another active-learning generation. Here a training ge
 * was written for exactly this potential (the SHA-256 of its ``.yaml`` is in the report),
 * ran every check group of ``validation.checks`` (a report of a subset, e.g. a quick refit check,
   does not accept a potential), and
-* passed every check.
+* passed every check that gates (``validation.advisory_checks`` are reported, not gating).
 
 Among accepted generations the *best* one is handed on, not the newest: the lowest score
 ``E_rmse / E_max + F_rmse / F_max`` on the campaign's **fixed** held-out set (the test split of the
@@ -28,6 +28,7 @@ from pathlib import Path
 
 from seilab import provenance
 from seilab.errors import SeilabError
+from seilab.validation.report import failed_checks
 
 GATE = "gate.json"
 
@@ -52,7 +53,7 @@ def verdict(campaign, potential) -> dict:
         rec["why"] = "the report is of another potential file"
         return rec
     rec["fixed_test"] = ((report.get("results") or {}).get("metrics") or {}).get("fixed_test")
-    rec["failed_checks"] = [c["name"] for c in report.get("checks", []) if not c.get("passed")]
+    rec["failed_checks"] = failed_checks(report.get("checks", []))
     missing = sorted(set(campaign.validation.checks) - set(report.get("groups_run") or []))
     if missing:
         rec["status"] = "incomplete"

@@ -82,11 +82,25 @@ def _decode(v):
     return v
 
 
+def mark_advisory(checks: list[dict], advisory: list[str]) -> None:
+    """Flag (in place) the checks whose name before the ':' is in ``advisory``: reported, not gating."""
+    for c in checks:
+        c["advisory"] = c["name"].split(":", 1)[0] in advisory
+
+
+def failed_checks(checks: list[dict]) -> list[str]:
+    """Names of the failed checks that decide the gate (advisory ones do not)."""
+    return [c["name"] for c in checks if not c.get("passed") and not c.get("advisory")]
+
+
 def summarize(checks: list[dict], skipped: list[dict]) -> dict:
     groups: dict = {}
     for c in checks:
         g = groups.setdefault(c["group"], {"passed": 0, "failed": 0})
         g["passed" if c["passed"] else "failed"] += 1
-    return {"passed": bool(checks) and all(c["passed"] for c in checks), "n_checks": len(checks),
-            "n_failed": sum(not c["passed"] for c in checks), "groups": groups,
-            "skipped": [s["what"] for s in skipped]}
+    failed = failed_checks(checks)
+    gating = [c for c in checks if not c.get("advisory")]
+    return {"passed": bool(gating) and not failed, "n_checks": len(checks), "n_gating": len(gating),
+            "n_failed": len(failed), "failed": failed,
+            "advisory_failed": [c["name"] for c in checks if c.get("advisory") and not c["passed"]],
+            "groups": groups, "skipped": [s["what"] for s in skipped]}

@@ -253,7 +253,7 @@ def run_validation(campaign, potential=None, structures: dict | None = None, out
     from seilab.training import get_backend, latest_potential
     from seilab.validation.dimers import binding_curves, plot_binding_curves
     from seilab.validation.eos import equations_of_state, plot_eos
-    from seilab.validation.report import ReferenceCache, summarize
+    from seilab.validation.report import ReferenceCache, mark_advisory, summarize
 
     say = progress or (lambda msg: None)
     s = campaign.validation
@@ -332,6 +332,7 @@ def run_validation(campaign, potential=None, structures: dict | None = None, out
         elif group == "stability":
             take(group, *_stability_group(structures, model_factory, s, outdir, say))
         timings[group] = round(time.perf_counter() - t0, 1)
+    mark_advisory(checks, s.advisory_checks)
     summary = summarize(checks, skipped)
     report = {"passed": summary["passed"], "summary": summary, "potential": potential.as_dict(),
               "potential_sha256": provenance.sha256_file(potential.yaml), "groups_run": list(s.checks),
