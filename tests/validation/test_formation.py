@@ -106,9 +106,11 @@ def test_the_hull_check_names_the_reference_stability_margin_of_a_lost_phase():
     _, res = formation_group(ref_calc, _phases(), reference, "Li", "S", s)
     margin = res["phases"][name]["reference_hull_margin_meV_per_atom"]
     assert margin > 0
-    # raised by half its margin the phase stays on the hull; by 1.5 x its margin it leaves it
-    checks, _ = formation_group(Shift(ref_calc, formula, 0.5e-3 * margin), _phases(), reference, "Li", "S", s)
+    assert res["phases"][name]["model_hull_margin_meV_per_atom"] == pytest.approx(margin)  # model = reference
+    # raised by half its margin the phase stays on the hull, its model margin halved; by 1.5 x it leaves it
+    checks, res = formation_group(Shift(ref_calc, formula, 0.5e-3 * margin), _phases(), reference, "Li", "S", s)
     assert next(c for c in checks if c["name"] == "hull_stable_set")["passed"]
+    assert res["phases"][name]["model_hull_margin_meV_per_atom"] == pytest.approx(0.5 * margin, rel=1e-3)
     checks, _ = formation_group(Shift(ref_calc, formula, 1.5e-3 * margin), _phases(), reference, "Li", "S", s)
     hull = next(c for c in checks if c["name"] == "hull_stable_set")
     assert not hull["passed"]

@@ -17,7 +17,7 @@ Checks (group ``formation``):
   how far below the hull of the other phases a stable phase lies, or its energy above the hull): a
   phase on the reference hull by 4 meV/atom is lost by a model whose relative errors reach 4 meV/atom,
   well inside the formation-energy tolerance. ``results["phases"][p]["reference_hull_margin_meV_per_atom"]``
-  holds the margin of every phase;
+  holds the margin of every phase (``model_hull_margin_meV_per_atom`` the model's);
 * ``tie_line_products``: the products at every kink of the anode–electrolyte tie line, in order,
   equal the reference's (``chemistry/reaction.json``).
 """
@@ -71,8 +71,10 @@ def formation_group(model_calc, relaxed: dict, reference: dict, anode_formula: s
         checks.append(check(f"formation_energy:{name}", "formation", abs(err), tol, "<=",
                             f"|ΔE_f| meV/atom (model {ef_mod:.4f}, ref {ef_ref:.4f} eV/atom)"))
     margins = reference_margins(reference["hull"])
+    model_margins = hull_margins(pd)
     for name, row in per_phase.items():
         row["reference_hull_margin_meV_per_atom"] = margins.get(name)
+        row["model_hull_margin_meV_per_atom"] = model_margins.get(name)
     stable_ref = sorted(r["phase"] for r in reference["hull"] if r["stable"])
     stable_mod = sorted(n for n, r in model_rows.items() if r["stable"])
     hull = _equal("hull_stable_set", stable_mod, stable_ref, "phases on the hull")
@@ -111,6 +113,11 @@ def reference_margins(hull_rows: list[dict]) -> dict[str, float]:
                                                       * Composition(r["formula"]).num_atoms) for r in hull_rows}))
     except (KeyError, TypeError, SeilabError):  # an old reaction.json without energies: no margins, the check runs
         return {}
+    return hull_margins(pd)
+
+
+def hull_margins(pd) -> dict[str, float]:
+    """|phase-separation energy| (meV/atom) of every entry of a pymatgen phase diagram, by entry id."""
     return {e.entry_id: abs(1000.0 * float(pd.get_phase_separation_energy(e))) for e in pd.all_entries}
 
 
