@@ -150,6 +150,9 @@ def _verdict(campaign) -> str:
                           for k, v in sorted((test.get("by_kind") or {}).items()))
         rows.append((f"{shown['generation']} test RMSE E / F (meV/atom / meV/Å)",
                      f"all {test['energy_meV_per_atom']['rmse']:.1f} / {test['force_meV_per_A']['rmse']:.0f}; {kinds}"))
+    advisory = ((shown_report or {}).get("summary") or {}).get("advisory_failed")
+    if advisory:
+        rows.append(("advisory checks not met (reported, not gating)", html.escape(", ".join(advisory))))
     reaction = _read(campaign.stage_dir("chemistry") / "reaction.json")
     if reaction:
         inner = [k for k in reaction.get("kinks", []) if 0 < k["x_anode"] < 1]
