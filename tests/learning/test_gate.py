@@ -55,6 +55,9 @@ def test_production_stages_refuse_a_potential_that_failed_validation(campaign_co
     assert report["passed"] is True and report["summary"]["advisory_failed"] == ["test_energy_rmse"]
     assert [c["advisory"] for c in report["checks"] if c["name"] == "test_energy_rmse"] == [True]
     assert gated_potential(advisory, "simulation")[1]["validated"] is True
+    # the gate rules a report by the campaign's current advisory list: gating on that check refuses it again
+    assert verdict(lenient, pot)["status"] == "failed"
+    assert verdict(lenient, pot)["failed_checks"] == ["test_energy_rmse"]
     # the report belongs to that exact potential file: change the file and the verdict is gone
     with open(pot.yaml, "a") as fh:
         fh.write("\n# edited\n")

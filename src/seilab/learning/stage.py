@@ -403,8 +403,7 @@ def _step_validate(ctx: _Ctx, fit: dict) -> dict | None:
     rec = {"key": key, "generation": ctx.g, "passed": bool(report["passed"]), "checks": checks,
            "n_checks": len(report.get("checks", [])), "failed": failed, "report": report.get("path"),
            "skipped": [x.get("what") for x in report.get("skipped", [])]}
-    advisory = [c["name"] for c in report.get("checks", []) if c.get("advisory") and not c.get("passed")]
-    rec["advisory_failed"] = advisory
+    advisory = rec["advisory_failed"] = report["summary"]["advisory_failed"]
     provenance.write_json(path, rec, provenance.record("learning.validate"))
     ctx.say(f"gen{ctx.g:03d} validate: {'passed' if rec['passed'] else 'failed'} "
             f"({rec['n_checks'] - len(failed) - len(advisory)}/{rec['n_checks']} checks"

@@ -53,13 +53,16 @@ def verdict(campaign, potential) -> dict:
         rec["why"] = "the report is of another potential file"
         return rec
     rec["fixed_test"] = ((report.get("results") or {}).get("metrics") or {}).get("fixed_test")
-    rec["failed_checks"] = failed_checks(report.get("checks", []))
+    checks = report.get("checks") or []
+    # advisory by the campaign's current validation.advisory_checks, so that changing it re-rules old reports
+    rec["failed_checks"] = failed_checks(checks, campaign.validation.advisory_checks)
     missing = sorted(set(campaign.validation.checks) - set(report.get("groups_run") or []))
     if missing:
         rec["status"] = "incomplete"
         rec["why"] = f"check groups not run: {', '.join(missing)}"
     else:
-        rec["status"] = "passed" if report.get("passed") else "failed"
+        gating = [c for c in checks if c["name"].split(":", 1)[0] not in campaign.validation.advisory_checks]
+        rec["status"] = "passed" if gating and not rec["failed_checks"] else "failed"
     return rec
 
 

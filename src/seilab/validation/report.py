@@ -88,9 +88,13 @@ def mark_advisory(checks: list[dict], advisory: list[str]) -> None:
         c["advisory"] = c["name"].split(":", 1)[0] in advisory
 
 
-def failed_checks(checks: list[dict]) -> list[str]:
-    """Names of the failed checks that decide the gate (advisory ones do not)."""
-    return [c["name"] for c in checks if not c.get("passed") and not c.get("advisory")]
+def failed_checks(checks: list[dict], advisory: list[str] | None = None) -> list[str]:
+    """Names of the failed checks that decide the gate: advisory ones do not, as flagged in the checks or,
+    when ``advisory`` is given, by that list of names (the campaign's current setting)."""
+    def is_advisory(c):
+        return c["name"].split(":", 1)[0] in advisory if advisory is not None else bool(c.get("advisory"))
+
+    return [c["name"] for c in checks if not c.get("passed") and not is_advisory(c)]
 
 
 def summarize(checks: list[dict], skipped: list[dict]) -> dict:
