@@ -23,7 +23,8 @@ def analytic_L(n_atoms):
 
 def test_independent_walkers_give_analytic_L(random_walkers):
     pos, sp = random_walkers(seed=0)
-    r = onsager_coefficients(pos, sp, DT, V, T, n_blocks=10, fit_window=(DT, 10 * DT))
+    # independent walkers have no momentum conservation: their analytic L is the lab frame's
+    r = onsager_coefficients(pos, sp, DT, V, T, n_blocks=10, fit_window=(DT, 10 * DT), remove_drift=False)
     assert r.species == ("Li", "S") and r.counts == (12, 8)
     expected = analytic_L(np.array([12, 8]))
     diag, err = np.diag(r.L), np.diag(r.L_err)
@@ -40,7 +41,7 @@ def test_independent_walkers_give_analytic_L(random_walkers):
 
 def test_independent_walkers_auto_window_within_error_bar(random_walkers):
     pos, sp = random_walkers(seed=1)
-    r = onsager_coefficients(pos, sp, DT, V, T, n_blocks=10)
+    r = onsager_coefficients(pos, sp, DT, V, T, n_blocks=10, remove_drift=False)
     assert r.window_source == "auto"  # a random walk is diffusive at every lag
     expected = analytic_L(np.array([12, 8]))
     assert np.all(np.abs(np.diag(r.L) - expected) < 3 * np.diag(r.L_err))
@@ -66,7 +67,7 @@ def test_perfectly_correlated_walkers_give_equal_coefficients(correlated_walkers
 
 def test_ballistic_start_is_excluded_from_auto_window(ou_walkers):
     pos, sp, d_exact = ou_walkers(tau_frames=10.0)
-    r = onsager_coefficients(pos, sp, DT, V, T, n_blocks=5)
+    r = onsager_coefficients(pos, sp, DT, V, T, n_blocks=5, remove_drift=False)  # independent: lab frame
     assert r.window_source == "auto"
     # the local slope of an OU MSD is within 0.15 of 1 only beyond ~8 correlation times
     assert r.fit_window_ps[0] >= 5 * 10 * DT, r.fit_window_ps
@@ -154,7 +155,7 @@ def test_independent_runs_pool_and_give_errors(random_walkers):
     sp = random_walkers(n_frames=10)[1]
     for method in ("runs", "bootstrap"):
         r = onsager_coefficients(runs, sp, DT, V, T, error_method=method, fit_window=(DT, 10 * DT),
-                                 n_bootstrap=200)
+                                 n_bootstrap=200, remove_drift=False)
         assert r.n_runs == 6 and r.n_frames == 18000
         assert np.all(np.isfinite(r.L_err)) and np.all(r.L_err > 0)
         expected = analytic_L(np.array([12, 8]))
@@ -169,9 +170,38 @@ def test_remove_drift_removes_a_common_motion(random_walkers):
     drift = np.cumsum(rng.normal(scale=0.3, size=(2000, 1, 3)), axis=0)
     a = onsager_coefficients(pos, sp, DT, V, T, n_blocks=4, remove_drift=True, fit_window=(0.01, 0.5))
     b = onsager_coefficients(pos + drift, sp, DT, V, T, n_blocks=4, remove_drift=True, fit_window=(0.01, 0.5))
-    c = onsager_coefficients(pos + drift, sp, DT, V, T, n_blocks=4, fit_window=(0.01, 0.5))
+    c = onsager_coefficients(pos + drift, sp, DT, V, T, n_blocks=4, fit_window=(0.01, 0.5), remove_drift=False)
+    default = onsager_coefficients(pos + drift, sp, DT, V, T, n_blocks=4, fit_window=(0.01, 0.5))
     assert np.allclose(a.L, b.L, rtol=1e-8, atol=1e-12 * np.abs(a.L).max())
+    assert np.array_equal(default.L, b.L)                      # removed by default
     assert not np.allclose(a.L, c.L, rtol=0.1)
+    # the drift's share is measured either way, and said when it is worth more than 2 sigma
+    assert c.drift["removed"] is False and c.drift["max_L_com_over_L_err"] > 2
+    assert len(c.warnings) == 1 and "NOT removed" in c.warnings[0] and "lab frame" in c.summary()
+    assert "removed (barycentric frame)" in default.warnings[0] and "barycentric frame" in default.summary()
+    # lab-frame L = barycentric L + the centre of mass's share
+    assert np.allclose(c.L, default.L + np.array(c.drift["L_com"]), rtol=0.05, atol=0.05 * np.abs(c.L).max())
+
+
+def test_barycentric_frame_of_independent_walkers_has_the_analytic_answer(random_walkers):
+    """Removing the centre of mass (weights w = m / M) from independent walkers gives
+    L_ij = D / (k_B V T) [δ_ij N_i − N_i W_j − N_j W_i + N_i N_j Σ w²], W_i = Σ_{α∈i} w_α:
+    negative cross terms where the lab frame has none, and Σ_i m_i J_i = 0."""
+    from ase.data import atomic_masses, atomic_numbers
+
+    pos, sp = random_walkers(seed=0)
+    r = onsager_coefficients(pos, sp, DT, V, T, n_blocks=10, fit_window=(DT, 10 * DT))
+    m = np.array([atomic_masses[atomic_numbers[x]] for x in sp])
+    w = m / m.sum()
+    n = np.array([12, 8])
+    W = np.array([w[np.array(sp) == x].sum() for x in ("Li", "S")])
+    expected = D / (KB_EV_PER_K * V * T) * (np.diag(n) - np.outer(n, W) - np.outer(W, n) + np.outer(n, n) * (w @ w))
+    assert np.all(np.abs(r.L - expected) < 3 * r.L_err + 0.05 * np.abs(expected).max()), (r.L, expected)
+    assert r.L[0, 1] < 0 and expected[0, 1] < 0
+    # the barycentric constraint Σ_j m_j L_ij = 0 (m_j: the atomic mass of species j), measured and analytic
+    mj = np.array([atomic_masses[atomic_numbers[x]] for x in ("Li", "S")])
+    assert np.allclose(expected @ mj, 0, atol=1e-12 * np.abs(expected).max() * mj.max())
+    assert np.allclose(r.L @ mj, 0, atol=1e-9 * np.abs(r.L).max() * mj.max())
 
 
 # ---- result object ---------------------------------------------------------------------------

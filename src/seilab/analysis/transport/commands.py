@@ -75,7 +75,7 @@ def transport(
     fit_window: Annotated[Optional[str], typer.Option("--fit-window", help="START,END lag time of the slope fit, ps (default: automatic).")] = None,
     stride: Annotated[int, typer.Option("--stride", help="Use every n-th frame.")] = 1,
     unwrap: Annotated[bool, typer.Option("--unwrap/--no-unwrap", help="Unwrap wrapped positions (minimum image between frames).")] = False,
-    remove_drift: Annotated[bool, typer.Option("--remove-drift/--keep-drift", help="Subtract the centre-of-mass drift.")] = False,
+    remove_drift: Annotated[bool, typer.Option("--remove-drift/--keep-drift", help="Subtract the centre-of-mass drift (barycentric frame); the result warns when the drift is worth more than 2 sigma of an L_ij.")] = True,
     grad_mu: Annotated[Optional[str], typer.Option("--grad-mu", help="Also write fluxes: SPECIES=eV/Angstrom,... (positive: mu higher at the metal).")] = None,
 ) -> None:
     """Onsager transport coefficients L_ij (1/(eV*Angstrom*ps)) with error bars from a trajectory."""
@@ -109,6 +109,8 @@ def transport(
     write_json(out / "onsager.json", result.to_dict(), prov)
     plot_correlations(result, out / "onsager.png")
     typer.echo(result.summary())
+    for w in result.warnings:
+        typer.echo(f"warning: {w}", err=True)
     if gm is not None:
         flux = predict_fluxes(result, gm)
         write_json(out / "fluxes.json", flux.to_dict(), prov)

@@ -275,6 +275,9 @@ class OnsagerResult:
     msd : (n_lags, n_species, n_species) ⟨ΣΔr_i · ΣΔr_j⟩ averaged over origins (and runs), Å².
     msd_self : (n_lags, n_species) Σ_{α∈i} ⟨|Δr_α|²⟩, Å².
     L_samples : (n_samples, n_species, n_species) per-block / per-run / bootstrap estimates.
+    drift : the centre of mass's share of each L_ij in the lab frame (``L_com``, same units),
+        its MSD at the window's end (Å²), the largest |L_com| / L_err, and whether it was removed.
+    warnings : plain-language warnings (a drift worth more than 2σ of some L_ij).
     """
 
     species: tuple[str, ...]
@@ -302,6 +305,8 @@ class OnsagerResult:
     units: dict = field(default_factory=lambda: dict(UNITS))
     label: str = ""
     meta: dict = field(default_factory=dict)
+    drift: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
 
     # ---- read helpers ------------------------------------------------------------------
     def index(self, species: str) -> int:
@@ -369,6 +374,8 @@ class OnsagerResult:
             "units": dict(self.units),
             "label": self.label,
             "meta": dict(self.meta),
+            "drift": dict(self.drift),
+            "warnings": list(self.warnings),
             "curves": {
                 "lags_ps": self.lags_ps[keep].tolist(),
                 "msd": self.msd[keep].tolist(),
@@ -396,7 +403,8 @@ class OnsagerResult:
                 msd_self=np.array(c["msd_self"], dtype=float),
                 L_samples=np.array(d.get("L_samples", []), dtype=float),
                 method=d.get("method", "fft"), units=dict(d.get("units", UNITS)),
-                label=d.get("label", ""), meta=dict(d.get("meta", {})),
+                label=d.get("label", ""), meta=dict(d.get("meta", {})), drift=dict(d.get("drift", {})),
+                warnings=list(d.get("warnings", [])),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise SeilabError(f"onsager result: missing or bad field ({exc})") from None
@@ -405,7 +413,8 @@ class OnsagerResult:
         """A small text table of L ± err."""
         w = max(len(s) for s in self.species)
         lines = [f"L [{L_UNIT}], T = {self.temperature_K:g} K, V = {self.volume_A3:.1f} A^3, "
-                 f"fit {self.fit_window_ps[0]:.4g}-{self.fit_window_ps[1]:.4g} ps ({self.window_source})"]
+                 f"fit {self.fit_window_ps[0]:.4g}-{self.fit_window_ps[1]:.4g} ps ({self.window_source})"
+                 + (f", {'barycentric' if self.drift['removed'] else 'lab'} frame" if "removed" in self.drift else "")]
         for a, si in enumerate(self.species):
             row = "  ".join(f"{self.L[a, b]: .3e}±{self.L_err[a, b]:.1e}" for b in range(len(self.species)))
             lines.append(f"{si:>{w}}  {row}")
@@ -460,7 +469,10 @@ class Onsager:
     error_method : "blocks", "runs" or "bootstrap" (the last two need several runs).
     n_bootstrap : bootstrap resamples.
     remove_drift : subtract the (mass-weighted) centre-of-mass displacement of the whole cell
-        from every atom first (barycentric frame).
+        from every atom first (barycentric frame; the default). A drifting centre of mass (a
+        Langevin thermostat without momentum zeroing, a barostat) adds N_i N_j ⟨ΔR_cm²⟩/(6 k_B T V t)
+        to every L_ij in the lab frame. Either way the result's ``drift`` records that
+        contribution, and ``warnings`` says when it exceeds twice an L_ij's error bar.
     method : "fft" (O(N log N)) or "direct" (O(N²) loop over lags, for checking).
     species_order : order of the species axes (default: sorted labels).
     seed : random seed of the bootstrap.
@@ -470,7 +482,7 @@ class Onsager:
                  slope_tolerance: float = 0.15, max_lag_fraction: float = 0.6,
                  default_window_fraction: tuple[float, float] = (0.1, 0.6),
                  error_method: ErrorMethod = "blocks", n_bootstrap: int = 500,
-                 remove_drift: bool = False, method: Method = "fft",
+                 remove_drift: bool = True, method: Method = "fft",
                  species_order: Sequence[str] | None = None, seed: int = 0):
         if int(n_blocks) < 1:
             raise SeilabError(f"n_blocks: must be >= 1, got {n_blocks}")
@@ -541,9 +553,10 @@ class Onsager:
         index = np.array([order.index(s) for s in labels])
         n_sp = len(order)
         counts = tuple(int(np.sum(index == k)) for k in range(n_sp))
+        w = _drift_weights(labels, masses)
+        com_runs = [np.einsum("a,fad->fd", w, r)[:, None, :] for r in runs]   # (n_frames, 1, 3) each
         if self.remove_drift:
-            w = _drift_weights(labels, masses)
-            runs = [r - np.einsum("a,fad->fd", w, r)[:, None, :] for r in runs]
+            runs = [r - c for r, c in zip(runs, com_runs)]
 
         n_min = min(r.shape[0] for r in runs)
         if self.error_method == "blocks":
@@ -594,6 +607,13 @@ class Onsager:
 
         L, L_self, L_dist = estimate(msd, msd_self)
 
+        # the centre of mass's share of every L_ij in the lab frame, N_i N_j <|dR_cm|^2> / (6 kT V t)
+        one = np.zeros(1, dtype=int)
+        _, com_msd = _pool([_Segment(np.zeros((c.shape[0], 1, 1)), kernel_s(c, one, 1), c.shape[0])
+                            for c in com_runs], n_lags)
+        n_i = np.asarray(counts, dtype=float)
+        L_com = pref * float(fit_slope(lags[sel], com_msd[sel, 0])) * np.outer(n_i, n_i)
+
         # samples for the error bars
         samples = []
         if self.error_method == "blocks":
@@ -620,15 +640,29 @@ class Onsager:
         else:
             err = lambda a: np.full(a.shape[1:], np.nan)  # noqa: E731
 
+        L_err = err(S_L)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sigmas = np.abs(L_com) / L_err
+        worst = float(np.nanmax(sigmas)) if np.any(np.isfinite(sigmas)) else float("nan")
+        drift = {"removed": self.remove_drift, "com_msd_end_A2": float(com_msd[sel[-1], 0]),
+                 "L_com": L_com.tolist(), "max_L_com_over_L_err": worst}
+        warnings = []
+        if np.isfinite(worst) and worst > 2:
+            a, b = np.unravel_index(int(np.nanargmax(sigmas)), sigmas.shape)
+            what = (f"removed (barycentric frame); kept, it would have changed L_{order[a]}{order[b]} by {worst:.1f} sigma"
+                    if self.remove_drift else f"NOT removed: it adds {worst:.1f} sigma to L_{order[a]}{order[b]} "
+                                              "(remove_drift=True gives the barycentric frame)")
+            warnings.append(f"centre-of-mass drift: MSD {drift['com_msd_end_A2']:.3g} A^2 at {window[1]:g} ps; {what}")
         self._result = OnsagerResult(
-            species=tuple(order), counts=counts, L=L, L_err=err(S_L), L_self=L_self,
+            species=tuple(order), counts=counts, L=L, L_err=L_err, L_self=L_self,
             L_self_err=err(S_self), L_distinct=L_dist, L_distinct_err=err(S_dist),
             fit_window_ps=(float(window[0]), float(window[1])), window_source=source,
             temperature_K=float(temperature_K), volume_A3=float(volume_A3), timestep_ps=dt,
             n_frames=int(sum(r.shape[0] for r in runs)), n_runs=len(runs),
             n_blocks=self.n_blocks if self.error_method == "blocks" else 1,
             error_method=self.error_method, lags_ps=lags, msd=msd, msd_self=msd_self,
-            L_samples=S_L, method=self.method, label=label, meta=dict(meta or {}),
+            L_samples=S_L, method=self.method, label=label, meta=dict(meta or {}), drift=drift,
+            warnings=warnings,
         )
         return self
 

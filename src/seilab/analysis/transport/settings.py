@@ -64,7 +64,10 @@ class TransportSettings(Settings):
     error_method: Literal["blocks", "runs", "bootstrap"] = Field(
         "blocks", description="how error bars are estimated ('runs'/'bootstrap' need several "
                               "independent runs; the campaign makes one per phase and temperature)")
-    remove_drift: bool = Field(False, description="subtract the centre-of-mass drift of the whole cell")
+    remove_drift: bool = Field(
+        True, description="subtract the centre-of-mass drift of the whole cell (barycentric frame); a drifting "
+                          "centre of mass adds N_i N_j <dR_cm^2> to every L_ij, and the result warns when that "
+                          "exceeds 2 sigma either way")
 
     @field_validator("temperatures_K")
     @classmethod
