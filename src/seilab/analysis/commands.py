@@ -16,6 +16,18 @@ from seilab.errors import SeilabError
 __all__ = ["analyze", "load_analysis_settings"]
 
 
+def growth_line(sm: dict) -> str:
+    """One line on the growth fit of an analysis summary: only what the fit supports (see analysis.growth)."""
+    v = sm["growth_verdict"]
+    if v == "two regimes":
+        lo, hi = sm["crossover_interval_ps"]
+        return (f"two regimes: fast n = {sm['fast_exponent']:.2f} ± {sm['fast_exponent_err']:.2f}, slow n = "
+                f"{sm['slow_exponent']:.2f} ± {sm['slow_exponent_err']:.2f}, crossover {sm['crossover_time_ps']:.3g} ps "
+                f"({lo:.3g}–{hi:.3g})")
+    if v == "one regime":
+        return f"one regime: n = {sm['single_exponent']:.2f} ± {sm['single_exponent_err']:.2f}"
+    return f"no growth detected (single power law n = {sm['single_exponent']:.2f} ± {sm['single_exponent_err']:.2f})"
+
 def load_analysis_settings(path: Path | None = None, **overrides):
     """AnalysisSettings from a YAML file (its ``analysis:`` section, or the whole mapping) plus
     non-None ``overrides``; every problem is a one-line :class:`SeilabError` naming file and field."""
@@ -117,12 +129,8 @@ def analyze(
             f"interphase thickness at the end: {sm['final_thickness_A']:.1f} Å "
             f"(into metal {sm['final_growth_metal_A']:.1f}, into electrolyte {sm['final_growth_electrolyte_A']:.1f})"
         )
-    if sm["crossover_time_ps"] is not None:
-        typer.echo(
-            f"growth regimes: fast n={sm['fast_exponent']:.2f}, slow n={sm['slow_exponent']:.2f}, "
-            f"crossover {sm['crossover_time_ps']:.3g} ps"
-            + ("" if sm["two_regimes_preferred"] else " (one power law fits as well)")
-        )
+    if sm["growth_verdict"] is not None:
+        typer.echo(f"growth: {growth_line(sm)}")
     if sm["layer_sequence"]:
         typer.echo("layers (metal -> electrolyte): " + " / ".join(sm["layer_sequence"]))
     for note in result.notes:

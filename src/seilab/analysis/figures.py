@@ -66,24 +66,20 @@ def plot_thickness(result, path, dpi=120) -> Path:
     ):
         ax.plot(t[pos], y[pos], "o", ms=3, color=c, label=lab)
     fit = g.fit_total
-    if fit is not None:
+    if fit is not None:  # draw only what the fit supports (its verdict, analysis.growth)
         tt = np.geomspace(t[pos].min(), t[pos].max(), 200)
-        ax.plot(
-            tt,
-            fit.predict(tt),
-            "-",
-            color="k",
-            lw=1.2,
-            label=f"fit: n={fit.fast.exponent:.2f} | {fit.slow.exponent:.2f}",
-        )
-        ax.axvline(fit.crossover_time_ps, ls="--", color="gray", lw=1)
-        ax.text(
-            fit.crossover_time_ps,
-            np.nanmax(g.thickness_A[pos]) * 0.5,
-            f" t_c = {fit.crossover_time_ps:.3g} ps",
-            color="gray",
-            fontsize=8,
-        )
+        if fit.verdict == "two regimes":
+            ax.plot(tt, fit.predict(tt), "-", color="k", lw=1.2,
+                    label=f"two regimes: n = {fit.fast.exponent:.2f} ± {fit.fast.exponent_err:.2f} | "
+                          f"{fit.slow.exponent:.2f} ± {fit.slow.exponent_err:.2f}")
+            lo, hi = fit.crossover_interval_ps
+            ax.axvspan(lo, hi, color="gray", alpha=0.15, lw=0)
+            ax.axvline(fit.crossover_time_ps, ls="--", color="gray", lw=1)
+            ax.text(fit.crossover_time_ps, np.nanmax(g.thickness_A[pos]) * 0.5,
+                    f" t_c = {fit.crossover_time_ps:.3g} ps", color="gray", fontsize=8)
+        else:
+            ax.plot(tt, fit.single(tt), "-" if fit.verdict == "one regime" else ":", color="k", lw=1.2,
+                    label=f"{fit.verdict}: n = {fit.single.exponent:.2f} ± {fit.single.exponent_err:.2f}")
     if np.any(pos) and np.nanmax(g.thickness_A[pos]) > 0:
         ax.set_xscale("log")
         ax.set_yscale("log")

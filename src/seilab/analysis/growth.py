@@ -11,7 +11,14 @@ thickness = h_M + h_E (Å).
 The fit is a continuous piecewise power law (a hinge in log–log):
 ``ln h = a + n1 ln t + (n2 − n1) max(0, ln t − ln t_c)``; t_c by a dense grid + bounded refinement
 on the residual sum of squares, each regime keeping at least ``min_points`` points. It is compared
-with a single power law by BIC.
+with a single power law by BIC. Every exponent carries its standard error (least squares at the fitted
+crossover, residual variance with one degree of freedom spent on t_c), and the crossover a profile
+interval (the t_c where n·ln(RSS/RSS_min) ≤ 1). The fit's ``verdict`` says what the data support:
+
+* ``"no growth detected"``: the single power law's exponent is not above zero by 2σ;
+* ``"two regimes"``: the two-regime law is preferred by BIC (ΔBIC > 2), its fast exponent is above zero
+  by 2σ and its slow exponent is positive;
+* ``"one regime"``: otherwise (report the single power law).
 """
 
 from __future__ import annotations
@@ -133,6 +140,7 @@ class PowerLaw:
     t_min_ps: float
     t_max_ps: float
     n_points: int
+    exponent_err: float = float("nan")
 
     def __call__(self, t):
         return self.prefactor * np.asarray(t, float) ** self.exponent
@@ -151,6 +159,8 @@ class RegimeFit:
     bic_two: float
     bic_one: float
     two_regimes_preferred: bool
+    crossover_interval_ps: tuple = (float("nan"), float("nan"))
+    verdict: str = "one regime"
 
     def predict(self, t) -> np.ndarray:
         t = np.asarray(t, float)
@@ -165,6 +175,11 @@ def _hinge_lsq(x, y, xc):
     coef, *_ = np.linalg.lstsq(A, y, rcond=None)
     res = y - A @ coef
     return coef, float(res @ res)
+
+
+def _coef_cov(A, rss: float, dof: int) -> np.ndarray:
+    """Covariance of linear least-squares coefficients, residual variance rss / dof."""
+    return (rss / max(dof, 1)) * np.linalg.pinv(A.T @ A)
 
 
 def fit_two_regimes(t, h, min_points: int = 3) -> RegimeFit | None:
@@ -203,9 +218,17 @@ def fit_two_regimes(t, h, min_points: int = 3) -> RegimeFit | None:
     (a0, n1, dn), rss2 = _hinge_lsq(x, y, xc)
     n2 = n1 + dn
     tc = float(np.exp(xc))
+    cov2 = _coef_cov(np.column_stack([np.ones_like(x), x, np.maximum(0.0, x - xc)]), rss2, n - 4)
+    cov1 = _coef_cov(np.column_stack([x, np.ones_like(x)]), rss1, n - 2)
+    se = lambda v: float(np.sqrt(max(v, 0.0)))  # noqa: E731
+    # profile interval of the crossover: grid points within n ln(RSS / RSS_min) <= 1
+    floor = max(rss2, 1e-300)
+    inside = grid[n * np.log(np.maximum(rss, floor) / floor) <= 1.0]
+    interval = (float(np.exp(min(inside.min(), xc))), float(np.exp(max(inside.max(), xc)))) if inside.size else (tc, tc)
     fast_sel, slow_sel = t <= tc, t > tc
     fast = PowerLaw(
-        float(n1), float(np.exp(a0)), float(t[fast_sel].min()), float(t[fast_sel].max()), int(fast_sel.sum())
+        float(n1), float(np.exp(a0)), float(t[fast_sel].min()), float(t[fast_sel].max()), int(fast_sel.sum()),
+        se(cov2[1, 1]),
     )
     slow = PowerLaw(
         float(n2),
@@ -213,8 +236,9 @@ def fit_two_regimes(t, h, min_points: int = 3) -> RegimeFit | None:
         float(t[slow_sel].min()),
         float(t[slow_sel].max()),
         int(slow_sel.sum()),
+        se(cov2[1, 1] + cov2[2, 2] + 2 * cov2[1, 2]),
     )
-    single = PowerLaw(float(c1[0]), float(np.exp(c1[1])), float(t.min()), float(t.max()), n)
+    single = PowerLaw(float(c1[0]), float(np.exp(c1[1])), float(t.min()), float(t.max()), n, se(cov1[0, 0]))
     tss = float(((y - y.mean()) ** 2).sum())
     r2 = 1.0 - rss2 / tss if tss > 0 else 1.0
     eps = 1e-12 * max(tss, 1e-300)
@@ -223,6 +247,13 @@ def fit_two_regimes(t, h, min_points: int = 3) -> RegimeFit | None:
         return float(n * np.log(max(r, eps) / n) + k * np.log(n))
 
     b2, b1 = bic(rss2, 4), bic(rss1, 2)
+    preferred = bool(b2 < b1 - 2.0)
+    if not single.exponent > 2 * single.exponent_err:
+        verdict = "no growth detected"
+    elif preferred and fast.exponent > 2 * fast.exponent_err and slow.exponent > 0:
+        verdict = "two regimes"
+    else:
+        verdict = "one regime"
     return RegimeFit(
         crossover_time_ps=tc,
         fast=fast,
@@ -232,7 +263,9 @@ def fit_two_regimes(t, h, min_points: int = 3) -> RegimeFit | None:
         single=single,
         bic_two=b2,
         bic_one=b1,
-        two_regimes_preferred=bool(b2 < b1 - 2.0),
+        two_regimes_preferred=preferred,
+        crossover_interval_ps=interval,
+        verdict=verdict,
     )
 
 

@@ -98,9 +98,15 @@ class AnalysisResult:
             "final_thickness_A": float(g.thickness_A[-1]) if g.thickness_A.size else None,
             "final_growth_metal_A": float(g.growth_metal_A[-1]) if g.growth_metal_A.size else None,
             "final_growth_electrolyte_A": float(g.growth_electrolyte_A[-1]) if g.growth_electrolyte_A.size else None,
+            "growth_verdict": fit.verdict if fit else None,
+            "single_exponent": fit.single.exponent if fit else None,
+            "single_exponent_err": fit.single.exponent_err if fit else None,
             "crossover_time_ps": fit.crossover_time_ps if fit else None,
+            "crossover_interval_ps": list(fit.crossover_interval_ps) if fit else None,
             "fast_exponent": fit.fast.exponent if fit else None,
+            "fast_exponent_err": fit.fast.exponent_err if fit else None,
             "slow_exponent": fit.slow.exponent if fit else None,
+            "slow_exponent_err": fit.slow.exponent_err if fit else None,
             "two_regimes_preferred": fit.two_regimes_preferred if fit else None,
             "net_per_area_per_nm2_final": (
                 {s: float(self.flux.net_per_area[-1, k]) for k, s in enumerate(self.flux.species)}
