@@ -34,10 +34,21 @@ import numpy as np
 from seilab.errors import SeilabError
 from seilab.simulation.engine import (
     DUMP, RESULT, THERMO_COLUMNS, MDResult, MDSpec, PotentialFiles, check_state, prune_restarts,
-    restart_files, save_state, truncate_dump, write_dump_frame,
+    restart_files, save_state, thermostat_text, truncate_dump, write_dump_frame,
 )
 
 EXTRAP = "extrapolative.extxyz"
+
+
+def _thermalize(atoms, temperature_K: float, rng) -> None:
+    """Maxwell-Boltzmann momenta at ``temperature_K``, centre-of-mass momentum removed."""
+    from ase.md import velocitydistribution as vd
+
+    if hasattr(vd, "thermalize_momenta"):  # ASE >= 3.29
+        vd.thermalize_momenta(atoms, temperature_K, rng=rng)
+    else:  # pragma: no cover
+        vd.MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=rng)
+    vd.Stationary(atoms)
 
 
 class _Halt(Exception):
@@ -123,17 +134,14 @@ class AseEngine:
         atoms.calc = calc
         gcalc = ace_calculator(spec.potential, gamma=True) if spec.gamma_every else None
         rng = np.random.default_rng(spec.seed)
+        dt = spec.timestep_fs * units.fs
         if saved is not None:
             rng.bit_generator.state = json.loads(str(saved["rng_state"]))
+        elif spec.minimize_steps or spec.equilibration_steps:
+            state["prep"] = self._prepare(spec, atoms, dt, rng, say)
+            save_state(workdir, state)
         elif spec.velocities:
-            from ase.md import velocitydistribution as vd
-
-            if hasattr(vd, "thermalize_momenta"):  # ASE >= 3.29
-                vd.thermalize_momenta(atoms, spec.temperature_K, rng=rng)
-            else:  # pragma: no cover
-                vd.MaxwellBoltzmannDistribution(atoms, temperature_K=spec.temperature_K, rng=rng)
-            vd.Stationary(atoms)
-        dt = spec.timestep_fs * units.fs
+            _thermalize(atoms, spec.temperature_K, rng)
         dyn = self._integrator(spec, atoms, dt, rng)
         if saved is not None and "p_eps" in saved.files and hasattr(dyn, "p_eps"):
             dyn.p_eps = saved["p_eps"] if saved["p_eps"].shape else float(saved["p_eps"])
@@ -207,6 +215,41 @@ class AseEngine:
                             max_gamma=max(gammas.values()) if gammas else None)
 
     # ------------------------------------------------------------------------------------------
+    @staticmethod
+    def _prepare(spec: MDSpec, atoms, dt, rng, say) -> dict:
+        """The fresh start's preparation, as LAMMPS does it (``lammps.prep_lines``): FIRE at fixed cell,
+        then Langevin NVT ramping from ``equilibration_start_K`` to the run temperature."""
+        from ase import units
+        from ase.md.langevin import Langevin
+        from ase.optimize import FIRE
+
+        def fmax() -> float:
+            return float(np.linalg.norm(atoms.get_forces(), axis=1).max())
+
+        prep = {"fmax_start_eV_per_A": fmax(), "pe_start_eV": float(atoms.get_potential_energy())}
+        if spec.minimize_steps:
+            opt = FIRE(atoms, logfile=None)
+            opt.run(fmax=spec.minimize_fmax_eV_per_A, steps=spec.minimize_steps)
+            prep.update(fmax_end_eV_per_A=fmax(), pe_end_eV=float(atoms.get_potential_energy()),
+                        minimize_steps=float(opt.nsteps))
+        if spec.equilibration_steps:
+            T0, T, n = spec.equilibration_start_K, spec.temperature_K, spec.equilibration_steps
+            if spec.velocities:
+                _thermalize(atoms, T0, rng)
+            dyn = Langevin(atoms, dt, temperature_K=T0, friction=1.0 / (spec.thermostat_damp_fs * units.fs),
+                           fixcm=False, rng=rng)
+            ramp = lambda: dyn.set_temperature(temperature_K=T0 + (T - T0) * dyn.nsteps / n)  # noqa: E731
+            dyn.attach(ramp, interval=1)
+            dyn.run(n)
+            prep.update(equilibration_steps=float(n), temperature_end_K=float(atoms.get_temperature()))
+        elif spec.velocities:
+            _thermalize(atoms, spec.temperature_K, rng)
+        say(f"prepared: largest force {prep['fmax_start_eV_per_A']:.3g} -> "
+            f"{prep.get('fmax_end_eV_per_A', prep['fmax_start_eV_per_A']):.3g} eV/A"
+            + (f", {spec.equilibration_steps} NVT steps {spec.equilibration_start_K:g} -> {spec.temperature_K:g} K"
+               if spec.equilibration_steps else ""))
+        return prep
+
     @staticmethod
     def _integrator(spec: MDSpec, atoms, dt, rng):
         from ase import units
@@ -288,7 +331,8 @@ class AseEngine:
             max_gamma=max_gamma, segments=len(state.get("segments", [])),
             info={"halted": state.get("halted"), "calculator": type(spec.calculator).__name__
                   if spec.calculator is not None else "PyACECalculator",
-                  "resumed_from": [s["restart"] for s in state.get("segments", []) if s.get("restart")]})
+                  "resumed_from": [s["restart"] for s in state.get("segments", []) if s.get("restart")],
+                  "prep": state.get("prep"), "thermostat": thermostat_text(spec)})
         inputs = [Path(p) for p in (spec.potential.as_dict().values() if spec.potential else []) if p]
         if isinstance(spec.structure, (str, os.PathLike)):
             inputs.insert(0, Path(spec.structure))

@@ -137,6 +137,12 @@ class MDSpec:
     gamma_dump_threshold: float = 1.5
     gamma_halt: float = 25.0
     velocities: bool = True        # draw Maxwell-Boltzmann velocities at the start (fresh runs)
+    # preparation of a fresh start (not repeated on resume): minimise at fixed cell, then NVT ramping
+    # from equilibration_start_K to temperature_K; production starts from there at step 0
+    minimize_steps: int = 0
+    minimize_fmax_eV_per_A: float = 0.05
+    equilibration_steps: int = 0
+    equilibration_start_K: float = 50.0
     write_extxyz: bool = False
     mpi_ranks: int = 1
     omp_threads: int = 1
@@ -150,7 +156,7 @@ class MDSpec:
         keys = ("ensemble", "temperature_K", "pressure_bar", "barostat", "timestep_fs", "steps", "thermo_every",
                 "dump_every", "restart_every", "keep_restarts", "thermostat_damp_fs", "barostat_damp_fs", "seed",
                 "gamma_every", "gamma_dump_threshold", "gamma_halt", "write_extxyz", "mpi_ranks", "omp_threads",
-                "lmp")
+                "lmp", "minimize_steps", "minimize_fmax_eV_per_A", "equilibration_steps", "equilibration_start_K")
         values = {k: getattr(settings, k) for k in keys}
         values.update(overrides)
         pot = PotentialFiles.from_any(potential) if potential is not None else None
@@ -177,6 +183,14 @@ class MDSpec:
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise SeilabError(f"{name}: must be an integer >= 1 (got {v!r})")
+        for name in ("minimize_steps", "equilibration_steps"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 0:
+                raise SeilabError(f"{name}: must be an integer >= 0 (got {v!r})")
+        if not self.minimize_fmax_eV_per_A > 0:
+            raise SeilabError(f"minimize_fmax_eV_per_A: must be > 0 (got {self.minimize_fmax_eV_per_A})")
+        if not 0 < self.equilibration_start_K <= self.temperature_K:
+            raise SeilabError(f"equilibration_start_K: must be in (0, temperature_K] (got {self.equilibration_start_K})")
         if not isinstance(self.gamma_every, int) or self.gamma_every < 0:
             raise SeilabError(f"gamma_every: must be an integer >= 0 (got {self.gamma_every!r})")
         for name in ("thermostat_damp_fs", "barostat_damp_fs"):
@@ -234,13 +248,17 @@ class MDSpec:
             "calculator": type(self.calculator).__name__ if self.calculator is not None else None,
             "velocities": self.velocities,
         }
+        if self.minimize_steps or self.equilibration_steps:  # absent when unused: older runs keep their key
+            parts["prep"] = [self.minimize_steps, self.minimize_fmax_eV_per_A, self.equilibration_steps,
+                             self.equilibration_start_K]
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
     def describe(self) -> dict:
         """JSON-able summary of the spec (for provenance)."""
         keys = ("elements", "ensemble", "temperature_K", "pressure_bar", "barostat", "timestep_fs", "steps",
                 "thermo_every", "dump_every", "restart_every", "thermostat_damp_fs", "barostat_damp_fs", "seed",
-                "gamma_every", "gamma_dump_threshold", "gamma_halt", "mpi_ranks", "omp_threads")
+                "gamma_every", "gamma_dump_threshold", "gamma_halt", "mpi_ranks", "omp_threads",
+                "minimize_steps", "minimize_fmax_eV_per_A", "equilibration_steps", "equilibration_start_K")
         out = {k: getattr(self, k) for k in keys}
         out["elements"] = list(self.elements)
         out["structure"] = str(self.structure) if isinstance(self.structure, (str, os.PathLike)) else "Atoms"
@@ -289,6 +307,16 @@ class MDEngine(Protocol):
 
     def run(self, spec: MDSpec, workdir: Path, progress: Callable[[str], None] | None = None) -> MDResult:
         """Run (or resume, or skip when finished) ``spec`` in ``workdir``."""
+
+
+def thermostat_text(spec: MDSpec) -> str:
+    """The run's thermostat and barostat in words (both engines use a Langevin thermostat on every atom)."""
+    if spec.ensemble == "nve":
+        return "NVE (no thermostat)"
+    text = f"{spec.ensemble.upper()}: Langevin thermostat on every atom, damping {spec.thermostat_damp_fs:g} fs"
+    if spec.ensemble == "npt":
+        text += f"; {spec.barostat} barostat, damping {spec.barostat_damp_fs:g} fs, {spec.pressure_bar:g} bar"
+    return text
 
 
 def get_engine(name: str) -> MDEngine:

@@ -36,7 +36,7 @@ from typing import Callable, Sequence
 from seilab.errors import SeilabError
 from seilab.simulation.engine import (
     DUMP, RESULT, MDResult, MDSpec, PeakRSS, PotentialFiles, check_state, merge_segments, prune_restarts, restart_files,
-    save_state, truncate_dump, wait_with_rusage, write_lammps_data, write_thermo_csv,
+    save_state, thermostat_text, truncate_dump, wait_with_rusage, write_lammps_data, write_thermo_csv,
 )
 
 EXTRAP_DUMP = "extrapolative.dump"
@@ -188,6 +188,37 @@ def pair_lines(spec: MDSpec, pot: PotentialFiles, folder: Path) -> list[str]:
     return ["pair_style pace", f"pair_coeff * * {yace_for(pot, folder)} {els}"]
 
 
+def prep_lines(spec: MDSpec, seed: int) -> list[str]:
+    """Preparation of a fresh start: minimise at fixed box (FIRE, largest per-atom force below
+    ``minimize_fmax_eV_per_A`` or ``minimize_steps``), then NVT (Langevin, zero net force) ramping from
+    ``equilibration_start_K`` to the run temperature for ``equilibration_steps``; the step counter is reset
+    so production starts at step 0. Its thermo rows use another style (not parsed) and its ``SEILAB_PREP``
+    lines carry the numbers (:func:`parse_log`); nothing is dumped."""
+    T = spec.temperature_K
+    L = ["thermo_style custom step temp pe fmax", "thermo 50", "run 0",
+         'print "SEILAB_PREP fmax_start_eV_per_A $(fmax:%.6g) pe_start_eV $(pe:%.10g)"']
+    if spec.minimize_steps:
+        n = spec.minimize_steps
+        L += ["min_style fire", "min_modify norm max",
+              f"minimize 0.0 {spec.minimize_fmax_eV_per_A:.10g} {n} {10 * n}",
+              'print "SEILAB_PREP fmax_end_eV_per_A $(fmax:%.6g) pe_end_eV $(pe:%.10g) minimize_steps $(step)"',
+              "reset_timestep 0"]
+    if spec.equilibration_steps:
+        T0 = spec.equilibration_start_K
+        tdamp = spec.thermostat_damp_fs / 1000.0
+        if spec.velocities:
+            L.append(f"velocity all create {T0:.10g} {spec.seed} mom yes rot no dist gaussian loop geom")
+        L += ["fix prep_integrate all nve",
+              f"fix prep_thermostat all langevin {T0:.10g} {T:.10g} {tdamp:.10g} {seed + 104729} zero yes",
+              f"run {spec.equilibration_steps}",
+              'print "SEILAB_PREP equilibration_steps $(step) temperature_end_K $(temp:%.6g)"',
+              "unfix prep_thermostat", "unfix prep_integrate", "reset_timestep 0"]
+    elif spec.velocities:
+        L.append(f"velocity all create {T:.10g} {spec.seed} mom yes rot no dist gaussian loop geom")
+    L.append('print "SEILAB_PREP_END"')
+    return L
+
+
 def lammps_input(spec: MDSpec, pot: PotentialFiles, folder: Path, restart: Path | None, segment: int) -> str:
     """The LAMMPS input of one segment (fresh start when ``restart`` is None)."""
     dt_ps = spec.timestep_fs / 1000.0
@@ -203,7 +234,9 @@ def lammps_input(spec: MDSpec, pot: PotentialFiles, folder: Path, restart: Path 
         L += [f"read_restart restart/{restart.name}"]
     L += pair_lines(spec, pot, folder)
     L += ["neighbor 1.0 bin", "neigh_modify every 1 delay 0 check yes", f"timestep {dt_ps:.10g}"]
-    if restart is None and spec.velocities:
+    if restart is None and (spec.minimize_steps or spec.equilibration_steps):
+        L += prep_lines(spec, seed)
+    elif restart is None and spec.velocities:
         L.append(f"velocity all create {T:.10g} {spec.seed} mom yes rot no dist gaussian loop geom")
     if spec.ensemble == "npt":
         coup = {"aniso": "aniso", "iso": "iso", "z": "z"}[spec.barostat]
@@ -243,9 +276,10 @@ def parse_log(path: Path) -> dict:
     halted = None
     error = None
     header: list[str] | None = None
+    prep: dict = {}
     path = Path(path)
     if not path.is_file():
-        return {"rows": rows, "loops": loops, "halted": None, "error": None, "ended": False}
+        return {"rows": rows, "loops": loops, "halted": None, "error": None, "ended": False, "prep": prep}
     ended = False
     for line in path.read_text(errors="replace").splitlines():
         s = line.strip()
@@ -266,6 +300,18 @@ def parse_log(path: Path) -> dict:
             error = s
         if s.startswith("SEILAB_SEGMENT_END"):
             ended = True
+        if s.startswith("SEILAB_PREP_END"):  # the preparation's runs are not production: forget their loops
+            loops.clear()
+            rows.clear()
+            continue
+        if s.startswith("SEILAB_PREP "):
+            kv = toks[1:]
+            for k, v in zip(kv[::2], kv[1::2]):
+                try:
+                    prep[k] = float(v)
+                except ValueError:
+                    pass
+            continue
         if header is not None and len(toks) == len(header):
             try:
                 vals = [float(t) for t in toks]
@@ -274,7 +320,7 @@ def parse_log(path: Path) -> dict:
             row = dict(zip(header, vals))
             row["step"] = int(row["step"])
             rows.append(row)
-    return {"rows": rows, "loops": loops, "halted": halted, "error": error, "ended": ended}
+    return {"rows": rows, "loops": loops, "halted": halted, "error": error, "ended": ended, "prep": prep}
 
 
 def read_gamma(path: Path) -> list[tuple[int, float]]:
@@ -544,7 +590,9 @@ class LammpsEngine:
             max_gamma=max_gamma, segments=len(segs), max_rss_MB=rss, cpu_s=cpu,
             info={"lammps_version": info.get("lammps_version"), "lammps_packages": info.get("packages"),
                   "lammps_mpi": info.get("mpi"), "lmp": str(lmp), "halted": halted,
-                  "resumed_from": [s["restart"] for s in segs if s.get("restart")]})
+                  "resumed_from": [s["restart"] for s in segs if s.get("restart")],
+                  "prep": next((p["prep"] for s, p in zip(segs, parsed) if not s.get("restart") and p["prep"]), None),
+                  "thermostat": thermostat_text(spec)})
         rec = provenance.record("simulation-md", inputs=[workdir / "structure.data"] + [
             Path(p) for p in (spec.potential.as_dict().values() if spec.potential else []) if p],
             settings=spec.describe(), engine=self.name, lammps=info, fingerprint=state.get("fingerprint"))

@@ -52,10 +52,21 @@ class SimulationSettings(Settings):
         "aniso", description="cell degrees of freedom under NpT: x, y, z independently (aniso), isotropic, "
                              "or z only (the interface normal)")
     timestep_fs: float = Field(1.0, gt=0, le=10, description="paper: 1 fs; a warning is issued above 1 fs")
-    thermostat_damp_fs: float = Field(100.0, gt=0, description="Langevin damping time (100 time steps)")
+    thermostat_damp_fs: float = Field(
+        1000.0, gt=0, description="Langevin damping time of every atom (1 ps: weak, so the thermostat does not slow "
+                                  "the diffusion and reaction kinetics the run measures; 0.1 ps damps them)")
     barostat_damp_fs: float = Field(1000.0, gt=0, description="barostat damping time (1000 time steps)")
     steps: int = Field(1000, ge=1, description="MD steps (paper: 10 ns = 10,000,000 steps at 1 fs; demo: 1 ps)")
     seed: int = Field(12345, ge=1, lt=900_000_000, description="velocities and Langevin noise")
+    # the built sandwich has close contacts across its gaps (demo: S-Li 1.55 A, bulk >= 2.39 A); production
+    # starts from a minimised, thermalised state instead of a repulsive shock
+    minimize_steps: int = Field(
+        200, ge=0, description="FIRE steps (at most) minimising the built interface at fixed box before the run; 0: none")
+    minimize_fmax_eV_per_A: float = Field(0.05, gt=0, description="the minimisation stops below this largest force")
+    equilibration_steps: int = Field(
+        200, ge=0, description="NVT steps ramping from equilibration_start_K to temperature_K after the minimisation, "
+                               "before production step 0 (not dumped); 0: none")
+    equilibration_start_K: float = Field(50.0, gt=0, description="start temperature of the equilibration ramp")
 
     # --- output -----------------------------------------------------------------------------
     thermo_every: int = Field(10, ge=1, description="steps between thermo rows (thermo.csv)")
@@ -119,4 +130,7 @@ class SimulationSettings(Settings):
                              "(set audit: false to skip it)")
         if self.thermostat_damp_fs < self.timestep_fs:
             raise ValueError(f"thermostat_damp_fs ({self.thermostat_damp_fs}) is shorter than one time step")
+        if self.equilibration_start_K > self.temperature_K:
+            raise ValueError(f"equilibration_start_K ({self.equilibration_start_K}) is above temperature_K "
+                             f"({self.temperature_K})")
         return self
