@@ -11,6 +11,9 @@ Integrators (paper 2.4 uses Langevin at 1 fs):
   and ``ase.md.npt.NPT`` (Nosé–Hoover, needs an upper-triangular cell).
 * ``nve``: :class:`ase.md.verlet.VelocityVerlet`
 
+A fresh start with ``minimize_steps`` / ``equilibration_steps`` is prepared as in LAMMPS: FIRE at fixed
+cell, then Langevin NVT ramping from ``equilibration_start_K`` to T (``_prepare``; not on resume).
+
 Outputs, restart and resume semantics are those of :mod:`seilab.simulation.engine`. Restart files
 (``restart/restart.<step>.npz``) hold positions, momenta, cell, barostat momentum and the random
 generator's state, so an ASE continuation is bitwise identical to an uninterrupted run.

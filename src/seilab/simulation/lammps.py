@@ -9,6 +9,9 @@ Input per segment (``in.segNNN.lammps``; metal units):
 
 * ``read_data structure.data`` (fresh) or ``read_restart restart/restart.<step>`` (resume; the step
   counter and the barostat state come from the file, ``reset_timestep`` is never used)
+* fresh start with ``minimize_steps`` / ``equilibration_steps`` (:func:`prep_lines`): ``minimize`` (FIRE,
+  fixed box, largest per-atom force), then ``fix langevin`` ramping from ``equilibration_start_K`` to T,
+  then ``reset_timestep 0``; resumed segments never repeat it
 * ``pair_style pace`` + ``.yace``, or ``pair_style pace/extrapolation`` + ``.yaml`` + ``.asi`` when γ is
   monitored: ``fix pair K pace/extrapolation gamma 1``, ``compute reduce max``, a ``fix print`` of the
   max γ every K steps (``gamma.txt``), a dump of extrapolative frames (``dump_modify skip``) and
