@@ -88,3 +88,17 @@ def test_parse_log_reads_the_preparation_and_forgets_its_loops(tmp_path):
     assert p["prep"] == {"fmax_start_eV_per_A": 3.5, "pe_start_eV": -10.0, "fmax_end_eV_per_A": 0.04,
                          "pe_end_eV": -12.0, "minimize_steps": 40.0}
     assert [lp["steps"] for lp in p["loops"]] == [10] and [r["step"] for r in p["rows"]] == [0]
+
+
+@pytest.mark.parametrize("engine", ["ase", "lammps"])
+def test_the_equilibration_arrives_at_the_run_temperature(engine, tmp_path, small_interface, demo_pot, request):
+    """With the production's weak 1 ps damp the ramp would lag far behind (the demo's 200 steps ended at
+    87 K); the equilibration has its own strong damp and holds T over its second half."""
+    if engine == "lammps":
+        request.getfixturevalue("lmp")
+    r = run_md(_spec(small_interface, demo_pot, steps=10, minimize_steps=200, equilibration_steps=200,
+                     thermostat_damp_fs=1000.0), tmp_path / "run", engine=engine)
+    assert r.info["prep"]["temperature_end_K"] == pytest.approx(300.0, abs=75.0)
+    slow = run_md(_spec(small_interface, demo_pot, steps=10, minimize_steps=200, equilibration_steps=200,
+                        thermostat_damp_fs=1000.0, equilibration_damp_fs=1000.0), tmp_path / "slow", engine=engine)
+    assert slow.info["prep"]["temperature_end_K"] < 225.0                # the production's damp would lag

@@ -239,9 +239,10 @@ class AseEngine:
             T0, T, n = spec.equilibration_start_K, spec.temperature_K, spec.equilibration_steps
             if spec.velocities:
                 _thermalize(atoms, T0, rng)
-            dyn = Langevin(atoms, dt, temperature_K=T0, friction=1.0 / (spec.thermostat_damp_fs * units.fs),
+            dyn = Langevin(atoms, dt, temperature_K=T0, friction=1.0 / (spec.equilibration_damp_fs * units.fs),
                            fixcm=False, rng=rng)
-            ramp = lambda: dyn.set_temperature(temperature_K=T0 + (T - T0) * dyn.nsteps / n)  # noqa: E731
+            half = max(1, n // 2)  # ramp over the first half, hold T over the second (as in LAMMPS)
+            ramp = lambda: dyn.set_temperature(temperature_K=T0 + (T - T0) * min(1.0, dyn.nsteps / half))  # noqa: E731
             dyn.attach(ramp, interval=1)
             dyn.run(n)
             prep.update(equilibration_steps=float(n), temperature_end_K=float(atoms.get_temperature()))

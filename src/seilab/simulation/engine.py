@@ -143,6 +143,7 @@ class MDSpec:
     minimize_fmax_eV_per_A: float = 0.05
     equilibration_steps: int = 0
     equilibration_start_K: float = 50.0
+    equilibration_damp_fs: float = 50.0   # the ramp's Langevin damping: strong, so it reaches T in its steps
     write_extxyz: bool = False
     mpi_ranks: int = 1
     omp_threads: int = 1
@@ -156,7 +157,8 @@ class MDSpec:
         keys = ("ensemble", "temperature_K", "pressure_bar", "barostat", "timestep_fs", "steps", "thermo_every",
                 "dump_every", "restart_every", "keep_restarts", "thermostat_damp_fs", "barostat_damp_fs", "seed",
                 "gamma_every", "gamma_dump_threshold", "gamma_halt", "write_extxyz", "mpi_ranks", "omp_threads",
-                "lmp", "minimize_steps", "minimize_fmax_eV_per_A", "equilibration_steps", "equilibration_start_K")
+                "lmp", "minimize_steps", "minimize_fmax_eV_per_A", "equilibration_steps", "equilibration_start_K",
+                "equilibration_damp_fs")
         values = {k: getattr(settings, k) for k in keys}
         values.update(overrides)
         pot = PotentialFiles.from_any(potential) if potential is not None else None
@@ -193,7 +195,7 @@ class MDSpec:
             raise SeilabError(f"equilibration_start_K: must be in (0, temperature_K] (got {self.equilibration_start_K})")
         if not isinstance(self.gamma_every, int) or self.gamma_every < 0:
             raise SeilabError(f"gamma_every: must be an integer >= 0 (got {self.gamma_every!r})")
-        for name in ("thermostat_damp_fs", "barostat_damp_fs"):
+        for name in ("thermostat_damp_fs", "barostat_damp_fs", "equilibration_damp_fs"):
             if not getattr(self, name) > 0:
                 raise SeilabError(f"{name}: must be > 0")
         if not self.elements:
@@ -250,7 +252,7 @@ class MDSpec:
         }
         if self.minimize_steps or self.equilibration_steps:  # absent when unused: older runs keep their key
             parts["prep"] = [self.minimize_steps, self.minimize_fmax_eV_per_A, self.equilibration_steps,
-                             self.equilibration_start_K]
+                             self.equilibration_start_K, self.equilibration_damp_fs]
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
     def describe(self) -> dict:
@@ -258,7 +260,8 @@ class MDSpec:
         keys = ("elements", "ensemble", "temperature_K", "pressure_bar", "barostat", "timestep_fs", "steps",
                 "thermo_every", "dump_every", "restart_every", "thermostat_damp_fs", "barostat_damp_fs", "seed",
                 "gamma_every", "gamma_dump_threshold", "gamma_halt", "mpi_ranks", "omp_threads",
-                "minimize_steps", "minimize_fmax_eV_per_A", "equilibration_steps", "equilibration_start_K")
+                "minimize_steps", "minimize_fmax_eV_per_A", "equilibration_steps", "equilibration_start_K",
+                "equilibration_damp_fs")
         out = {k: getattr(self, k) for k in keys}
         out["elements"] = list(self.elements)
         out["structure"] = str(self.structure) if isinstance(self.structure, (str, os.PathLike)) else "Atoms"

@@ -193,8 +193,9 @@ def pair_lines(spec: MDSpec, pot: PotentialFiles, folder: Path) -> list[str]:
 
 def prep_lines(spec: MDSpec, seed: int) -> list[str]:
     """Preparation of a fresh start: minimise at fixed box (FIRE, largest per-atom force below
-    ``minimize_fmax_eV_per_A`` or ``minimize_steps``), then NVT (Langevin, zero net force) ramping from
-    ``equilibration_start_K`` to the run temperature for ``equilibration_steps``; the step counter is reset
+    ``minimize_fmax_eV_per_A`` or ``minimize_steps``), then NVT (Langevin, zero net force, damping
+    ``equilibration_damp_fs``) ramping from ``equilibration_start_K`` to the run temperature over the first half
+    of ``equilibration_steps`` and holding it over the second; the step counter is reset
     so production starts at step 0. Its thermo rows use another style (not parsed) and its ``SEILAB_PREP``
     lines carry the numbers (:func:`parse_log`); nothing is dumped."""
     T = spec.temperature_K
@@ -208,12 +209,15 @@ def prep_lines(spec: MDSpec, seed: int) -> list[str]:
               "reset_timestep 0"]
     if spec.equilibration_steps:
         T0 = spec.equilibration_start_K
-        tdamp = spec.thermostat_damp_fs / 1000.0
+        tdamp = spec.equilibration_damp_fs / 1000.0
         if spec.velocities:
             L.append(f"velocity all create {T0:.10g} {spec.seed} mom yes rot no dist gaussian loop geom")
+        n1 = spec.equilibration_steps // 2
         L += ["fix prep_integrate all nve",
               f"fix prep_thermostat all langevin {T0:.10g} {T:.10g} {tdamp:.10g} {seed + 104729} zero yes",
-              f"run {spec.equilibration_steps}",
+              f"run {n1}", "unfix prep_thermostat",
+              f"fix prep_thermostat all langevin {T:.10g} {T:.10g} {tdamp:.10g} {seed + 104723} zero yes",
+              f"run {spec.equilibration_steps - n1}",
               'print "SEILAB_PREP equilibration_steps $(step) temperature_end_K $(temp:%.6g)"',
               "unfix prep_thermostat", "unfix prep_integrate", "reset_timestep 0"]
     elif spec.velocities:

@@ -64,9 +64,13 @@ class SimulationSettings(Settings):
         200, ge=0, description="FIRE steps (at most) minimising the built interface at fixed box before the run; 0: none")
     minimize_fmax_eV_per_A: float = Field(0.05, gt=0, description="the minimisation stops below this largest force")
     equilibration_steps: int = Field(
-        200, ge=0, description="NVT steps ramping from equilibration_start_K to temperature_K after the minimisation, "
-                               "before production step 0 (not dumped); 0: none")
+        200, ge=0, description="NVT steps after the minimisation, before production step 0 (not dumped): ramping "
+                               "from equilibration_start_K to temperature_K, then holding it; 0: none")
     equilibration_start_K: float = Field(50.0, gt=0, description="start temperature of the equilibration ramp")
+    equilibration_damp_fs: float = Field(
+        50.0, gt=0, description="Langevin damping of the equilibration (ramp over its first half, hold temperature_K "
+                                "over the second; strong, so it arrives: with the production's 1 ps damp, the demo's "
+                                "200-step ramp ended at 87 K)")
 
     # --- output -----------------------------------------------------------------------------
     thermo_every: int = Field(10, ge=1, description="steps between thermo rows (thermo.csv)")
