@@ -106,6 +106,7 @@ def test_report_marks_every_section_computed_on_an_unvalidated_potential(campaig
     campaign = load_config(campaign_copy)
     write_json(campaign.stage_dir("transport") / "fluxes.json",
                {"phases": [], "potential_gate": {"validated": False, "generation": "gen000"}})
+    write_json(campaign.stage_dir("simulation") / "latest.json", {"status": "halted", "steps_done": 800})
     report = campaign.stage_dir("validation") / "gen000" / "report.json"
     write_json(report, {"summary": {"advisory_failed": ["dimer_rmse:P-P"]}, "results": {}})
     write_json(campaign.stage_dir("validation") / "gate.json",
@@ -118,6 +119,7 @@ def test_report_marks_every_section_computed_on_an_unvalidated_potential(campaig
     assert "none passed validation" in page and "eos_v0:Li_bcc" in page
     verdict_panel = page[page.index('id="verdict"'):page.index('id="chemistry"')]
     assert "advisory checks not met (reported, not gating)</th><td>dimer_rmse:P-P" in verdict_panel
+    assert f"halted at step 800 of {campaign.simulation.steps}</span> (the γ watch" in verdict_panel
     transport = page[page.index('id="transport"'):]
     assert transport.index("UNVALIDATED") < 300
     assert "UNVALIDATED" not in page[page.index('id="chemistry"'):page.index('id="transport"')]

@@ -158,6 +158,12 @@ def _verdict(campaign) -> str:
         inner = [k for k in reaction.get("kinks", []) if 0 < k["x_anode"] < 1]
         if inner:
             rows.append(("tie-line products (anode-rich end)", html.escape(" + ".join(inner[-1]["products"]))))
+    run = _read(campaign.stage_dir("simulation") / "latest.json")
+    if run and run.get("status"):
+        what = f"{html.escape(str(run['status']))} at step {run.get('steps_done')} of {campaign.simulation.steps}"
+        if run["status"] == "halted":
+            what = f"<span class='fail'>{what}</span> (the γ watch: the model extrapolates; see the audit)"
+        rows.append(("production run", what))
     audit = _read(campaign.stage_dir("simulation") / "audit.json")
     regions = ((audit or {}).get("errors") or {}).get("regions") or {}
     if any(v.get("n_subcells") for v in regions.values()):
