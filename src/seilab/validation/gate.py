@@ -28,7 +28,7 @@ from pathlib import Path
 
 from seilab import provenance
 from seilab.errors import SeilabError
-from seilab.validation.report import failed_checks
+from seilab.validation.report import failed_checks, gate_passes
 
 GATE = "gate.json"
 
@@ -61,8 +61,7 @@ def verdict(campaign, potential) -> dict:
         rec["status"] = "incomplete"
         rec["why"] = f"check groups not run: {', '.join(missing)}"
     else:
-        gating = [c for c in checks if c["name"].split(":", 1)[0] not in campaign.validation.advisory_checks]
-        rec["status"] = "passed" if gating and not rec["failed_checks"] else "failed"
+        rec["status"] = "passed" if gate_passes(checks, campaign.validation.advisory_checks) else "failed"
     return rec
 
 

@@ -82,19 +82,28 @@ def _decode(v):
     return v
 
 
+def is_advisory(check: dict, advisory: list[str] | None = None) -> bool:
+    """Whether a check is advisory (reported, not gating): by the name before its ':' being in ``advisory``
+    (the campaign's current setting) or, without ``advisory``, by the flag stored in the check."""
+    if advisory is None:
+        return bool(check.get("advisory"))
+    return check["name"].split(":", 1)[0] in advisory
+
+
 def mark_advisory(checks: list[dict], advisory: list[str]) -> None:
-    """Flag (in place) the checks whose name before the ':' is in ``advisory``: reported, not gating."""
+    """Flag (in place) the checks whose name before the ':' is in ``advisory``."""
     for c in checks:
-        c["advisory"] = c["name"].split(":", 1)[0] in advisory
+        c["advisory"] = is_advisory(c, advisory)
 
 
 def failed_checks(checks: list[dict], advisory: list[str] | None = None) -> list[str]:
-    """Names of the failed checks that decide the gate: advisory ones do not, as flagged in the checks or,
-    when ``advisory`` is given, by that list of names (the campaign's current setting)."""
-    def is_advisory(c):
-        return c["name"].split(":", 1)[0] in advisory if advisory is not None else bool(c.get("advisory"))
+    """Names of the failed checks that decide the gate (see :func:`is_advisory`)."""
+    return [c["name"] for c in checks if not c.get("passed") and not is_advisory(c, advisory)]
 
-    return [c["name"] for c in checks if not c.get("passed") and not is_advisory(c)]
+
+def gate_passes(checks: list[dict], advisory: list[str] | None = None) -> bool:
+    """Some check gates and none of those failed (nothing checked is not a pass)."""
+    return any(not is_advisory(c, advisory) for c in checks) and not failed_checks(checks, advisory)
 
 
 def summarize(checks: list[dict], skipped: list[dict]) -> dict:
@@ -103,8 +112,8 @@ def summarize(checks: list[dict], skipped: list[dict]) -> dict:
         g = groups.setdefault(c["group"], {"passed": 0, "failed": 0})
         g["passed" if c["passed"] else "failed"] += 1
     failed = failed_checks(checks)
-    gating = [c for c in checks if not c.get("advisory")]
-    return {"passed": bool(gating) and not failed, "n_checks": len(checks), "n_gating": len(gating),
+    return {"passed": gate_passes(checks), "n_checks": len(checks),
+            "n_gating": sum(not is_advisory(c) for c in checks),
             "n_failed": len(failed), "failed": failed,
-            "advisory_failed": [c["name"] for c in checks if c.get("advisory") and not c["passed"]],
+            "advisory_failed": [c["name"] for c in checks if is_advisory(c) and not c["passed"]],
             "groups": groups, "skipped": [s["what"] for s in skipped]}
