@@ -6,7 +6,8 @@ from sampling_helpers import bundled_atoms, exploding, lj, small_settings
 
 from seilab import provenance
 from seilab.errors import SeilabError
-from seilab.sampling.amorphous import amorphous_counts, amorphous_job, fit_equilibrium_volume
+from seilab.sampling.amorphous import (amorphous_counts, amorphous_job, fit_equilibrium_volume,
+                                      fit_zero_pressure_volume)
 from seilab.sampling.common import make_supercell, min_distance
 from seilab.sampling.crystalline import generate_crystalline
 from seilab.sampling.packing import pack, pack_random, packmol_binary
@@ -40,7 +41,7 @@ def _bm(v, e0, v0, b0, bp):
 
 
 def test_birch_murnaghan_fit_and_bounds():
-    s = small_settings()
+    s = small_settings(amorphous_volume_criterion="energy")
     v = np.linspace(0.92, 1.16, 4) * 1000
     fit = fit_equilibrium_volume(v, _bm(v, -500, 1050, 0.2, 4), 1000.0, s)
     assert fit["method"] == "birchmurnaghan"
@@ -52,6 +53,81 @@ def test_birch_murnaghan_fit_and_bounds():
     # no minimum at all: lowest-energy volume
     fit = fit_equilibrium_volume(v, -v * 0.01, 1000.0, s)
     assert fit["v0_A3"] <= 1000 / 0.85 + 1e-9 and abs(fit["density_ratio"] - 1) <= 0.15 + 1e-12
+
+
+def _bm_pressure(v, v0, b0, bp):
+    """-dE/dV of :func:`_bm` (eV/Å^3)."""
+    eta = (v0 / v) ** (1 / 3)
+    return 1.5 * b0 * (eta**7 - eta**5) * (1 + 0.75 * (bp - 4) * (eta**2 - 1))
+
+
+def test_the_volume_is_where_the_mean_pressure_is_zero_not_the_energy_minimum():
+    """Item 9 of issue 15: at 1500 K the thermal pressure expands the cell beyond the E_pot minimum."""
+    from ase.units import GPa
+    from scipy.optimize import brentq
+
+    s = small_settings()
+    assert s.amorphous_volume_criterion == "pressure"
+    v = np.linspace(0.92, 1.16, 4) * 1000
+    b0, p_thermal = 0.2, 3.0 * GPa  # 32 GPa bulk modulus, 3 GPa of thermal pressure
+    energies = _bm(v, -500, 1000, b0, 4)
+    pressures = (_bm_pressure(v, 1000, b0, 4) + p_thermal) / GPa
+    fit = fit_equilibrium_volume(v, energies, 1000.0, s, pressures_GPa=pressures)
+    truth = brentq(lambda x: _bm_pressure(x, 1000, b0, 4) + p_thermal, 900, 1300)
+    assert truth > 1050  # the case matters: 8 % above the energy minimum
+    assert fit["method"] == "zero_pressure"
+    assert fit["v0_A3"] == pytest.approx(truth, rel=0.01)
+    assert fit["energy_v0_A3"] == pytest.approx(1000, rel=1e-3)  # recorded for comparison
+    assert fit["density_ratio"] == pytest.approx(1000 / fit["v0_A3"])
+    assert fit["pressure_fit"]["bulk_modulus_GPa"] == pytest.approx(b0 / GPa, rel=0.3)
+    # the energy criterion still gives the old answer
+    old = fit_equilibrium_volume(v, energies, 1000.0, small_settings(amorphous_volume_criterion="energy"),
+                                 pressures_GPa=pressures)
+    assert old["v0_A3"] == pytest.approx(1000, rel=1e-3) and old["method"] == "birchmurnaghan"
+
+
+def test_zero_pressure_fit_error_bar_and_fallbacks():
+    rng = np.random.default_rng(0)
+    v = np.linspace(900, 1100, 5)
+    true_v0, b = 1000.0, 30.0
+    sigma_hits = ci_hits = 0
+    for _ in range(400):
+        p = -b * np.log(v / true_v0) + rng.normal(0, 0.3, v.size)
+        fit = fit_zero_pressure_volume(v, p)
+        sigma_hits += abs(fit["v0_A3"] - true_v0) <= fit["v0_err_A3"]
+        ci_hits += abs(fit["v0_A3"] - true_v0) <= fit["v0_ci95_A3"]
+    assert 0.55 <= sigma_hits / 400 <= 0.75  # t with 3 dof: a 1-sigma band covers 61 %
+    assert 0.92 <= ci_hits / 400 <= 0.98
+    s = small_settings()
+    e = _bm(v, -500, 1000, 0.2, 4)
+    # pressure rising with volume (unphysical): the energy minimum, and the method says why
+    fit = fit_equilibrium_volume(v, e, 1000.0, s, pressures_GPa=np.log(v / 1000))
+    assert fit["method"].startswith("birchmurnaghan (pressure fit failed")
+    assert fit["v0_A3"] == pytest.approx(1000, rel=1e-3)
+    # no pressures at all (a calculator without stress)
+    fit = fit_equilibrium_volume(v, e, 1000.0, s)
+    assert "no pressures" in fit["method"] and fit["v0_A3"] == pytest.approx(1000, rel=1e-3)
+    # the density bound still holds for a far-away root
+    fit = fit_equilibrium_volume(v, e, 1000.0, s, pressures_GPa=-b * np.log(v / 1500))
+    assert "clamped" in fit["method"] and fit["density_ratio"] == pytest.approx(0.85)
+
+
+def test_md_frames_carry_the_pressure_with_its_kinetic_part():
+    """An ideal gas (atoms beyond the LJ cutoff): P = 2 KE / 3V exactly, from the kinetic term alone."""
+    from ase import Atoms
+    from ase.units import GPa
+
+    from seilab.sampling.md import _pressure_GPa
+
+    atoms = Atoms("Li8", positions=[(i % 2 * 10, i // 2 % 2 * 10, i // 4 * 10) for i in range(8)],
+                  cell=[20, 20, 20], pbc=True)
+    atoms.calc = lj()
+    atoms.set_momenta(np.random.default_rng(1).normal(0, 0.5, (8, 3)))
+    expected = 2 * atoms.get_kinetic_energy() / (3 * atoms.get_volume()) / GPa
+    assert _pressure_GPa(atoms) == pytest.approx(expected, rel=1e-9)
+    assert expected > 1e-3  # not zero: the check is not vacuous
+    atoms.pbc = False
+    assert _pressure_GPa(atoms) is None
 
 
 def _crystal_file(tmp_path, name, s):
@@ -73,6 +149,11 @@ def test_amorphous_job_lj_density_distance_and_resume(tmp_path):
         assert min_distance(f) >= s.min_distance_A
         assert f.info["kind"] == "amorphous" and f.info["phase"] == "Li2S"
     assert len(summary["volumes_A3"]) == len(s.amorphous_volume_scales)
+    # the volume comes from the runs' mean pressures (LJ gives a stress), which are stored with it
+    assert len(summary["pressures_GPa"]) == len(s.amorphous_volume_scales)
+    assert summary["method"].startswith("zero_pressure") or "pressure fit failed" in summary["method"]
+    assert all("md_pressure_GPa" in f.info for f in frames)
+    assert summary["production_pressure_GPa"] is not None
     # rerun: nothing is computed again
     assert amorphous_job(exploding(), "Li2S", str(xtal), s, str(tmp_path))["frames"] == len(frames)
 

@@ -39,8 +39,15 @@ def sample(config: Path) -> None:
                       str(c["rejected_close_contacts"]), str(c["rejected_size"]))
     console.print(pairs)
     for phase, a in manifest["amorphous"].items():
+        pfit = a.get("pressure_fit") or {}
+        extra = ""
+        if pfit and a.get("energy_v0_A3"):
+            extra = (f"; <P> = 0 at {pfit['v0_A3']:.0f} ± {pfit['v0_err_A3']:.0f} Å³ (B {pfit['bulk_modulus_GPa']:.0f} "
+                     f"GPa), <E_pot> minimum at {a['energy_v0_A3']:.0f} Å³")
+        if a.get("production_pressure_GPa") is not None:
+            extra += f"; production <P> {a['production_pressure_GPa']:+.2f} GPa"
         console.print(f"amorphous {phase}: {a['n_atoms']} atoms ({a['packer']}), density "
-                      f"{a['density_ratio']:.3f} x crystal ({a['method']})", highlight=False)
+                      f"{a['density_ratio']:.3f} x crystal ({a['method']}{extra})", highlight=False)
     console.print(f"wrote {manifest_path(campaign)} in {manifest['wall_seconds']:.0f} s", highlight=False)
 
 

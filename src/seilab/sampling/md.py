@@ -70,7 +70,28 @@ def _snapshot(atoms, step: int, temperature_K: float):
                  momenta=atoms.get_momenta())
     snap.info.update(md_step=int(step), md_energy_eV=float(atoms.get_potential_energy()),
                      md_T_K=float(atoms.get_temperature()), md_target_T_K=float(temperature_K))
+    pressure = _pressure_GPa(atoms)
+    if pressure is not None:
+        snap.info["md_pressure_GPa"] = pressure
     return snap
+
+
+def _pressure_GPa(atoms) -> float | None:
+    """Instantaneous pressure of a periodic cell, virial plus kinetic (ideal-gas) part, GPa.
+
+    ``None`` when the calculator has no stress or the cell is not 3-D periodic. The kinetic part
+    matters here: at 1500 K a 64-atom cell of ~1000 Å^3 carries N k T / V ≈ 1.3 GPa of it.
+    """
+    from ase import units
+    from ase.calculators.calculator import PropertyNotImplementedError
+
+    if not atoms.pbc.all() or atoms.calc is None or "stress" not in getattr(atoms.calc, "implemented_properties", ()):
+        return None
+    try:
+        stress = atoms.get_stress(voigt=True, include_ideal_gas=True)
+    except (PropertyNotImplementedError, NotImplementedError):
+        return None
+    return float(-np.mean(stress[:3]) / units.GPa)
 
 
 def run_nvt(atoms, calc, settings, temperature_K: float, steps: int, stride: int, seed: int,
@@ -78,7 +99,8 @@ def run_nvt(atoms, calc, settings, temperature_K: float, steps: int, stride: int
     """Run ``steps`` NVT steps from ``atoms``; return the frames at steps stride, 2*stride, ...
 
     Each frame is a plain Atoms (with momenta) whose info has ``md_step``, ``md_energy_eV``
-    (potential energy), ``md_T_K``. With ``checkpoint``, frames are checkpointed as they come and
+    (potential energy), ``md_T_K`` and, when the calculator gives a stress, ``md_pressure_GPa``
+    (virial + kinetic). With ``checkpoint``, frames are checkpointed as they come and
     a rerun continues from the last one. ``key`` (e.g. a fingerprint of the settings and start
     structure) is stored in each checkpointed frame; frames with another key are discarded, so a
     checkpoint of a run with different settings is never continued.

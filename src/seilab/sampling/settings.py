@@ -78,6 +78,10 @@ class SamplingSettings(Settings):
     amorphous_pack_tolerance_A: float = Field(2.0, gt=0, le=4.0, description="minimum distance asked of the packer")
     amorphous_max_density_deviation: float = Field(
         0.15, gt=0, lt=1, description="the fitted volume is kept within this relative density of the crystal")
+    amorphous_volume_criterion: Literal["pressure", "energy"] = Field(
+        "pressure", description="'pressure': the volume where the mean pressure (virial + kinetic) of the EOS runs "
+                                "is zero at amorphous_temperature_K (MPMorph); 'energy': the minimum of the mean "
+                                "potential energy (not the P = 0 volume at 900-1500 K)")
 
     # --- interfaces (pymatgen CoherentInterfaceBuilder) -------------------------------------
     interface_anode_millers: list[Miller] = Field(
