@@ -127,3 +127,79 @@ def test_interface_found_at_composition_step():
     ref2 = find_interface(fr, ["Li"], metal_side="below")
     assert ref2.direction == -1
     assert abs(abs(ref2.z0_A) - 30.0) < 0.6
+
+
+def _sandwich(h: float, k: int = 0, t: float = 0.0):
+    """Periodic Li | Li2S | Li7P3S11 | Li2S | (Li): the metal fills z in (0, 40), the electrolyte (-40, 0),
+    and an interphase of half-width h grows at both interfaces (z = 0 and the box edge z = ±40)."""
+    from seilab.analysis.synthetic import layered_frame
+
+    li, li2s, sse = {"Li": 1}, {"Li": 2, "S": 1}, {"Li": 7, "P": 3, "S": 11}
+    regions = [(h, 40 - h, li), (-h, h, li2s), (40 - h, 40, li2s), (-40, -40 + h, li2s), (-40 + h, -h, sse)]
+    regions = [r for r in regions if r[1] > r[0]]
+    return layered_frame(regions, (15, 15, 80), spacing=(2.5, 2.5, 1.0), jitter=0.2, seed=k, time_ps=t, index=k)
+
+
+def test_both_interfaces_of_a_periodic_sandwich_are_found_and_folded():
+    """Issue 15 item 7: z is the distance to the nearest interface, so the second interface is not a
+    feature inside the metal, and the interphase growing at both is measured once, at its true width."""
+    from seilab.analysis.pipeline import analyze_frames
+
+    first = _sandwich(0.0)
+    ref = find_interface(first, ["Li"])
+    assert ref.s1 is not None and len(ref.planes) == 2
+    assert abs(ref.z0_A) < 1.0 and abs((ref.s1 - ref.s0) % 1.0 - 0.5) < 0.02  # z = 0 and the box edge
+    assert ref.planes[1][1] == -ref.planes[0][1]
+    z = ref.z(first)
+    metal = first.symbols == "Li"
+    assert np.abs(z).max() <= 20.0 + 1e-9  # folded: nothing is farther than half a slab from an interface
+    in_metal = (first.positions[:, 2] > 2) & (first.positions[:, 2] < 38)
+    assert (z[in_metal] > 0).all() and (z[~metal] < 0).all()  # metal on the + side of both interfaces
+    hs = [0.0, 4.0, 8.0, 12.0]
+    frames = [_sandwich(h, k, t) for k, (h, t) in enumerate(zip(hs, [0.0, 1.0, 4.0, 9.0]))]
+    s = AnalysisSettings(figures=False, phase_coordination_weight=0.0, structure_every=1)
+    res = analyze_frames(frames, s)
+    np.testing.assert_allclose(res.growth.thickness_A, 2 * np.array(hs), atol=1.5)
+    assert res.layer_names[0] == "Li metal" and res.layer_names[-1] == "Li7P3S11" and "Li2S" in res.layer_names
+    # one plane only (the old behaviour): the second interface lies deep in the "metal" side at z ≈ +40 - h,
+    # where the profile then shows Li2S
+    one = analyze_frames(frames, s.model_copy(update={"fold_interfaces": False}))
+    assert one.interface.s1 is None
+    centres = one.bin_centers_A
+    last = one.composition_counts[-1]  # (species, bins)
+    s_code = one.species.index("S")
+    assert last[s_code, centres > 30].sum() > 0  # S "inside the metal": the unfolded second interface
+    fold_last = res.composition_counts[-1]
+    assert fold_last[res.species.index("S"), res.bin_centers_A > 14].sum() == 0
+
+
+def test_flux_counts_both_planes_per_area_of_one_interface():
+    """Li entering the metal through either interface counts; an atom crossing the whole metal does not."""
+    ref = InterfaceReference(normal_axis=2, s0=0.25, direction=1, periodic=True, z0_A=-10.0, height0_A=40.0,
+                             area_A2=144.0, s1=0.75)  # metal between s = 0.25 and 0.75
+    cell, origin, pbc = np.diag(L), ORIGIN.copy(), np.array([True] * 3)
+    sym = np.array(["Li", "Li", "Li", "S"])
+    # s:   Li a enters at plane 0 (0.2 -> 0.3), Li b enters at plane 1 (0.8 -> 0.7),
+    #      Li c crosses the metal (0.2 -> 0.8), S stays in the electrolyte (0.9 -> 1.1, across the box edge)
+    s_start = np.array([0.2, 0.8, 0.2, 0.9])
+    s_end = np.array([0.3, 0.7, 0.8, 1.1])
+    frames = []
+    for k, sz in enumerate((s_start, s_end)):
+        r = np.column_stack([np.full(4, 6.0), np.full(4, 6.0), ORIGIN[2] + sz * L[2]])
+        w = r.copy()
+        w[:, 2] = ORIGIN[2] + (sz % 1.0) * L[2]
+        frames.append(Frame(k, float(k), cell, origin, pbc, np.arange(1, 5), sym, w, r))
+    fl = IonicFlux(ref, ["Li", "S"])
+    for fr in frames:
+        fl.compute(fr)
+    assert fl.n_planes == 2
+    np.testing.assert_array_equal(fl.net_crossings[-1], [2, 0])  # a and b in; c in and out; S nowhere
+    assert fl.net_per_area[-1, 0] == pytest.approx(2 / (2 * 144.0 / 100.0))  # per area of one interface
+    d = fl.to_dict()
+    assert d["planes"] == 2 and "per area of one interface" in d["area_convention"]
+    # one plane (s1 None) counts a and c at plane 0 only
+    single = IonicFlux(InterfaceReference(2, 0.25, 1, True, -10.0, 40.0, 144.0), ["Li", "S"])
+    for fr in frames:
+        single.compute(fr)
+    np.testing.assert_array_equal(single.net_crossings[-1], [2, 0])
+    assert single.net_per_area[-1, 0] == pytest.approx(2 / 1.44)

@@ -8,6 +8,12 @@ Summed per species and divided by the interface area this is the cumulative net 
 (atoms nm⁻², positive toward the metal); its time derivative between analysed frames is the flux
 (atoms nm⁻² ps⁻¹). Working in fractional coordinates keeps this exact in NpT, where the plane
 moves affinely with the box.
+
+A periodic sandwich has two interfaces (:class:`~seilab.analysis.interface.InterfaceReference`
+with ``s1``): the crossings of both planes are counted, each toward its own metal side, and the
+sum is divided by the area of both (2A): the flux per unit area of one interface, averaged over
+the two. An atom that crosses the whole metal (into it at one plane, out at the other) adds
+nothing.
 """
 
 from __future__ import annotations
@@ -29,8 +35,9 @@ A2_PER_NM2 = 100.0
 class IonicFlux:
     """Configure with the interface and species, ``compute(frame)`` per frame, then read arrays.
 
-    Read: ``times_ps`` (n_frames,), ``net_crossings`` (n_frames, n_species) atoms,
-    ``net_per_area`` (atoms nm⁻²), ``flux_times_ps`` / ``flux`` (atoms nm⁻² ps⁻¹, at midpoints).
+    Read: ``times_ps`` (n_frames,), ``net_crossings`` (n_frames, n_species) atoms, summed over the
+    planes, ``net_per_area`` (atoms nm⁻², per area of one interface: divided by ``n_planes`` × A),
+    ``flux_times_ps`` / ``flux`` (atoms nm⁻² ps⁻¹, at midpoints).
     """
 
     reference: InterfaceReference
@@ -43,12 +50,21 @@ class IonicFlux:
     areas: list = field(default_factory=list)
 
     def _k(self, frame: Frame) -> np.ndarray:
+        """Per plane and atom, which side of the plane (and which periodic image) the atom is on."""
         if frame.unwrapped is None:
             raise SeilabError(f"flux: frame {frame.index} has no unwrapped coordinates")
-        u = frame.scaled(unwrapped=True)[:, self.reference.normal_axis] - self.reference.s0
-        if self.reference.periodic:
-            return np.floor(u).astype(np.int64)
-        return (u > 0).astype(np.int64)
+        u = frame.scaled(unwrapped=True)[:, self.reference.normal_axis]
+        ks = []
+        for s_plane, _ in self.reference.planes:
+            if self.reference.periodic:
+                ks.append(np.floor(u - s_plane).astype(np.int64))
+            else:
+                ks.append((u - s_plane > 0).astype(np.int64))
+        return np.stack(ks)
+
+    @property
+    def n_planes(self) -> int:
+        return len(self.reference.planes)
 
     def compute(self, frame: Frame) -> np.ndarray:
         """Net crossings per species (toward the metal) since the first frame given; returns them."""
@@ -61,12 +77,13 @@ class IonicFlux:
             ]
         elif frame.ids.shape != self._ids.shape or not np.array_equal(frame.ids, self._ids):
             raise SeilabError(f"flux: atom ids of frame {frame.index} differ from the first frame")
-        dk = (self._k(frame) - self._k0) * self.reference.direction
+        directions = np.array([d for _, d in self.reference.planes])[:, None]
+        dk = ((self._k(frame) - self._k0) * directions).sum(axis=0)
         ok = self._codes >= 0
         net = np.bincount(self._codes[ok], weights=dk[ok], minlength=len(self.species))
         self.times.append(frame.time_ps)
         self.crossings.append(net)
-        self.areas.append(self.reference.area(frame))
+        self.areas.append(self.reference.area(frame) * self.n_planes)
         return net
 
     @property
@@ -101,6 +118,8 @@ class IonicFlux:
         return {
             "species": self.species,
             "sign_convention": "positive toward the metal",
+            "planes": self.n_planes,
+            "area_convention": "per area of one interface: crossings of all planes / (planes x area)",
             "times_ps": self.times_ps,
             "net_crossings": {s: self.net_crossings[:, k] for k, s in enumerate(self.species)},
             "net_per_area_per_nm2": {s: self.net_per_area[:, k] for k, s in enumerate(self.species)},

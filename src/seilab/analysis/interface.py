@@ -7,6 +7,13 @@ relative to that plane, **positive toward the metal** (paper convention, Figures
 The plane is stored as a *fractional* coordinate along the normal cell vector, so in NpT runs it
 moves affinely with the box (as the atoms do), and ``z`` of a periodic cell is wrapped into
 ``[-P/2, P/2)`` with ``P`` the cell height along the normal.
+
+**Both interfaces.** A periodic metal | electrolyte sandwich has two interfaces, with the metal
+on opposite sides. With ``fold=True`` (the default) the second one is located too (the steepest
+crossing of the other orientation, ``s1``), and ``z`` is the signed distance to the *nearest*
+interface, positive toward the metal: both interfaces are folded onto one profile, and neither
+shows up as a feature inside the metal or the electrolyte. The ionic flux then counts both
+planes and divides by twice the area (:mod:`seilab.analysis.flux`).
 """
 
 from __future__ import annotations
@@ -39,7 +46,9 @@ class InterfaceReference:
     normal_axis: index of the cell vector crossing the interface; s0: fractional coordinate of
     the plane along it; direction: +1 when the metal lies at larger s, else -1; periodic: whether
     the normal direction is periodic; z0_A / height0_A / area_A2: plane position, cell height and
-    interface area in the first frame (Å, Å²).
+    interface area in the first frame (Å, Å²); s1: fractional coordinate of the second interface
+    of a periodic sandwich (metal on the other side, direction ``-direction``), or None when only
+    one plane is used.
     """
 
     normal_axis: int
@@ -49,21 +58,32 @@ class InterfaceReference:
     z0_A: float
     height0_A: float
     area_A2: float
+    s1: float | None = None
+
+    @property
+    def planes(self) -> list[tuple[float, int]]:
+        """(fractional position, direction toward the metal) of each interface plane."""
+        first = [(self.s0, self.direction)]
+        return first if self.s1 is None else first + [(self.s1, -self.direction)]
 
     def height(self, frame: Frame) -> float:
         return _height(frame, self.normal_axis)
 
     def area(self, frame: Frame) -> float:
-        """Interface area of ``frame`` (Å²)."""
+        """Interface area of ``frame`` (Å²), of one interface."""
         return _area(frame, self.normal_axis)
 
     def z(self, frame: Frame, scaled: np.ndarray | None = None) -> np.ndarray:
-        """Signed distance (Å) of every atom from the plane, positive toward the metal."""
+        """Signed distance (Å) of every atom from the nearest plane, positive toward the metal."""
         s = frame.scaled()[:, self.normal_axis] if scaled is None else scaled
-        ds = s - self.s0
-        if self.periodic:
-            ds = ds - np.floor(ds + 0.5)
-        return self.direction * ds * self.height(frame)
+        best = None
+        for s_plane, direction in self.planes:
+            ds = s - s_plane
+            if self.periodic:
+                ds = ds - np.floor(ds + 0.5)
+            zp = direction * ds
+            best = zp if best is None else np.where(np.abs(zp) < np.abs(best), zp, best)
+        return best * self.height(frame)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -77,8 +97,9 @@ def find_interface(
     metal_side: str = "auto",
     smoothing_A: float = 1.0,
     resolution_A: float = 0.25,
+    fold: bool = True,
 ) -> InterfaceReference:
-    """Locate the initial interface plane on ``frame``.
+    """Locate the initial interface plane on ``frame`` (and, with ``fold``, the second one).
 
     Metal fraction f(s) = metal atoms / all atoms on a fine grid along the normal, Gaussian
     smoothed (``smoothing_A``; periodic wrap when the normal is periodic), normalised between its
@@ -86,7 +107,9 @@ def find_interface(
     is where it crosses 0.5. ``metal_side='auto'`` takes the steepest crossing with metal above
     (rising) if any, else the steepest falling one; 'above' / 'below' force the orientation.
     ``position_A`` (absolute coordinate along the normal) skips the search; the side then comes
-    from ``metal_side`` or from which side has more metal within 10 Å.
+    from ``metal_side`` or from which side has more metal within 10 Å. With ``fold`` and a periodic
+    normal, the second interface is the steepest crossing of the other orientation (metal on its
+    other side) at least 2 smoothing lengths from the first; none found: one plane.
     """
     metal_species = [metal_species] if isinstance(metal_species, str) else list(metal_species)
     if metal_side not in ("auto", "above", "below"):
@@ -134,18 +157,9 @@ def find_interface(
             direction = 1 if above >= below else -1
         else:
             direction = 1 if metal_side == "above" else -1
-    else:
-        x = phi - 0.5
-        k = np.arange(nb if periodic else nb - 1)
-        k2 = (k + 1) % nb
-        ok = ~np.isnan(x[k]) & ~np.isnan(x[k2]) & (x[k] != 0) & (np.sign(x[k]) != np.sign(x[k2]))
-        k, k2 = k[ok], k2[ok]
-        t = x[k] / (x[k] - x[k2])
-        sc = centers[k] + t * (hi - lo) / nb
-        if periodic:
-            sc = sc % 1.0
-        slope = phi[k2] - phi[k]
-        cand = [(float(a), 1 if b > 0 else -1, float(abs(b))) for a, b in zip(sc, slope)]
+    all_crossings = _crossings(phi, centers, periodic, (hi - lo) / nb) if fmax - fmin > 1e-6 else []
+    if position_A is None:
+        cand = list(all_crossings)
         if metal_side != "auto":
             want = 1 if metal_side == "above" else -1
             cand = [c for c in cand if c[1] == want]
@@ -157,6 +171,12 @@ def find_interface(
         rising = [c for c in cand if c[1] == 1]
         pool = rising if (metal_side == "auto" and rising) else cand
         s0, direction, _ = max(pool, key=lambda c: c[2])
+    s1 = None
+    if fold and periodic:
+        gap = 2 * smoothing_A / P
+        other = [c for c in all_crossings if c[1] == -direction and abs((c[0] - s0 + 0.5) % 1.0 - 0.5) > gap]
+        if other:
+            s1 = float(max(other, key=lambda c: c[2])[0])
     z0 = float(frame.origin @ _unit_normal(frame, ax) + s0 * P)
     return InterfaceReference(
         normal_axis=ax,
@@ -166,7 +186,24 @@ def find_interface(
         z0_A=z0,
         height0_A=P,
         area_A2=_area(frame, ax),
+        s1=s1,
     )
+
+
+def _crossings(phi: np.ndarray, centers: np.ndarray, periodic: bool, step: float) -> list[tuple[float, int, float]]:
+    """(fractional position, +1 rising / -1 falling, |slope|) where ``phi`` crosses 0.5 (linear interpolation)."""
+    nb = phi.size
+    x = phi - 0.5
+    k = np.arange(nb if periodic else nb - 1)
+    k2 = (k + 1) % nb
+    ok = ~np.isnan(x[k]) & ~np.isnan(x[k2]) & (x[k] != 0) & (np.sign(x[k]) != np.sign(x[k2]))
+    k, k2 = k[ok], k2[ok]
+    t = x[k] / (x[k] - x[k2])
+    sc = centers[k] + t * step
+    if periodic:
+        sc = sc % 1.0
+    slope = phi[k2] - phi[k]
+    return [(float(a), 1 if b > 0 else -1, float(abs(b))) for a, b in zip(sc, slope)]
 
 
 def _unit_normal(frame: Frame, axis: int) -> np.ndarray:

@@ -226,6 +226,7 @@ class InterphaseAnalysis:
             position_A=s.interface_position_A,
             metal_side=s.metal_side,
             smoothing_A=s.interface_smoothing_A,
+            fold=s.fold_interfaces,
         )
         if self.ref.periodic:
             half = 0.5 * self.ref.height0_A

@@ -130,6 +130,9 @@ class AnalysisSettings(Settings):
         "auto", description="where the metal lies relative to the plane (auto: from the profile)"
     )
     interface_smoothing_A: float = Field(1.0, gt=0, description="Gaussian smoothing of the first-frame profile (A)")
+    fold_interfaces: bool = Field(
+        True, description="periodic sandwich: find both interfaces, measure z from the nearest one (both folded "
+                          "onto one profile) and count the flux at both, per area of one interface (divided by 2A)")
     bin_width_A: float = Field(2.0, gt=0, description="width of z bins (A)")
 
     # --- interphase growth -------------------------------------------------------------------
