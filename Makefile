@@ -55,6 +55,7 @@ demo:
 	VENV=$(VENV) PYTHON=$(PYTHON) MAKE="$(MAKE)" ALLOW_UNVALIDATED="$(ALLOW_UNVALIDATED)" bash scripts/demo.sh $(CONFIG)
 
 test: setup system lammps-if-possible
+	$(VENV)/bin/lint-imports --no-cache  # the layering contract (.importlinter)
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test-fast: setup

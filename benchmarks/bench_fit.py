@@ -7,7 +7,7 @@ Run: ``python benchmarks/bench_fit.py`` (options: ``--data``, ``--per-phase``, `
 per-element energies are read from ``../../reference_energies.json``), e.g. the demo campaign's
 ``runs/li-li7p3s11/training/gen000/data`` after ``make demo``. That is where the demo's choice was
 measured: 236 train / 24 test structures, pacemaker 40 functions per element against linear 350.
-Without ``--data`` the data are :func:`seilab.training.testing.write_demo_store`'s small rattled /
+Without ``--data`` the data are ``write_demo_store``'s (tests/fixtures/training.py) small rattled /
 strained / compressed cells of bcc Li, Li2S, Li3P and Li7P3S11 (CHGNet labels, the training stage's
 fixed 90/10 split): there, with a few dozen structures, a linear basis of the same size as the nonlinear
 one is *less* accurate (measured: test E 76 vs 53 meV/atom at 40 functions per element, 17x faster).
@@ -27,7 +27,10 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the shared fixtures (tests/fixtures)
 
 
 def main(argv=None) -> int:
@@ -40,11 +43,12 @@ def main(argv=None) -> int:
     ap.add_argument("--maxiter", type=int, nargs=2, default=[70, 60], help="pacemaker iterations per stage")
     args = ap.parse_args(argv)
 
-    from seilab.training.backend import TrainingData, get_backend
+    from seilab.training.backend import TrainingData
+    from seilab.training.backends import get_backend
     from seilab.training.settings import TrainingSettings
     from seilab.training.stage import evaluate, load_dataframe
     from seilab.training.data import write_split
-    from seilab.training.testing import demo_campaign, write_demo_store
+    from fixtures.training import demo_campaign, write_demo_store
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

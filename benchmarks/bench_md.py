@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the shared fixtures (tests/fixtures)
+
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -36,7 +38,7 @@ def _potential(path: str | None):
     if path:
         return PotentialFiles.from_any(path)
     from seilab.simulation.lammps import cache_root
-    from seilab.simulation.testing import demo_potential
+    from fixtures.simulation import demo_potential
 
     print("# demo potential: fitting once (CHGNet labels + pacemaker), cached afterwards", flush=True)
     return PotentialFiles.from_any(demo_potential(cache_root() / "bench", progress=lambda m: print("#  ", m)))

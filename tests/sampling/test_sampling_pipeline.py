@@ -100,7 +100,7 @@ def test_commands_run_from_a_config(tmp_path, monkeypatch, capsys):
     import seilab.sampling.pipeline as pipeline
     from seilab.chemistry import phases_dir
     from seilab.config import load_config
-    from seilab.sampling.commands import label, sample
+    from seilab.cli.sampling import label, sample
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text(

@@ -22,7 +22,7 @@ def demo_pot():
     """A ~12-functions-per-element Li/P/S ACE potential (CHGNet labels, pacemaker via seilab.training)."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from seilab.simulation.engine import PotentialFiles
-    from seilab.simulation.testing import demo_potential
+    from fixtures.simulation import demo_potential
 
     pot = demo_potential(cache_dir(), functions_per_element=12, per_phase=5, interfaces=2, maxiter=30)
     return PotentialFiles.from_any(pot)

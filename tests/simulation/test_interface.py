@@ -111,7 +111,7 @@ def test_stage_uses_lowest_energy_sampling_interface(tmp_path, bulk, demo_pot):
     from seilab.simulation.ase_engine import ace_calculator
     from seilab.simulation.settings import SimulationSettings
     from seilab.simulation.stage import interface_structure
-    from seilab.training.testing import demo_campaign
+    from fixtures.training import demo_campaign
 
     camp = demo_campaign(tmp_path / "out", phases=("Li_bcc", "Li7P3S11"))
     calc = ace_calculator(demo_pot)

@@ -18,7 +18,7 @@ def shared_base(tmp_path_factory):
 @pytest.fixture(scope="session")
 def good_fit(shared_base):
     from seilab.training.stage import run_training
-    from seilab.training.testing import GOOD_TRAINING, shared_campaign
+    from fixtures.training import GOOD_TRAINING, shared_campaign
 
     campaign = shared_campaign(shared_base, "good", GOOD_TRAINING)
     return campaign, run_training(campaign)

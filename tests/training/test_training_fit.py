@@ -48,7 +48,7 @@ def test_metrics_cover_train_and_test_by_kind_and_element(good_fit):
 
 def test_potential_gives_energies_forces_and_gamma(good_fit):
     from seilab.training import get_backend, latest_potential
-    from seilab.training.testing import bundled_atoms
+    from fixtures.training import bundled_atoms
 
     campaign, result = good_fit
     pot = latest_potential(campaign)
@@ -76,7 +76,7 @@ def test_rerun_with_same_inputs_is_skipped(good_fit):
 def test_train_command_prints_and_skips(good_fit, tmp_path, capsys):
     import yaml
 
-    from seilab.training.commands import train
+    from seilab.cli.training import train
 
     campaign, result = good_fit
     cfg = tmp_path / "campaign.yaml"
@@ -138,7 +138,7 @@ def _iterations_per_attempt(stage_dir):
 def test_training_resumes_from_its_last_checkpoint(shared_base, monkeypatch):
     """Kill pacemaker during stage 1 (ladder step 2); the rerun continues from the interim potential."""
     from seilab.training.stage import run_training
-    from seilab.training.testing import BROKEN_TRAINING, shared_campaign
+    from fixtures.training import BROKEN_TRAINING, shared_campaign
 
     _write_hooks(shared_base, monkeypatch)
     killer = dict(BROKEN_TRAINING, callbacks=["seilab_test_hooks.die_in_second_ladder_step"])
@@ -176,7 +176,7 @@ REFIT = dict(functions_per_element=4, ladder=False, kappa_stages=[0.9], maxiter=
 def test_resumed_fit_runs_only_the_iterations_left(shared_base, monkeypatch):
     """SIGKILL after 4 of 8 iterations, again after 2 more, then a plain rerun: 8 iterations in all, not 4 + 8 + 8."""
     from seilab.training.stage import run_training
-    from seilab.training.testing import shared_campaign
+    from fixtures.training import shared_campaign
 
     _write_hooks(shared_base, monkeypatch)
     budget, interval = REFIT["maxiter"][0], 1          # pacemaker's per-iteration checkpoint
@@ -210,7 +210,7 @@ def test_resumed_fit_runs_only_the_iterations_left(shared_base, monkeypatch):
 def test_resume_with_no_iterations_left_finishes_the_stage(shared_base, monkeypatch):
     """Killed after the last iteration's checkpoint: the rerun takes it as the stage's result, no new fit."""
     from seilab.training.stage import run_training
-    from seilab.training.testing import shared_campaign
+    from fixtures.training import shared_campaign
 
     _write_hooks(shared_base, monkeypatch)
     settings = dict(REFIT, maxiter=[3])
@@ -338,7 +338,7 @@ def test_next_generation_warm_starts_from_the_previous_potential(shared_base, tm
     import shutil
 
     from seilab.training.stage import run_training
-    from seilab.training.testing import BROKEN_TRAINING, shared_campaign
+    from fixtures.training import BROKEN_TRAINING, shared_campaign
 
     broken = shared_campaign(shared_base, "broken", BROKEN_TRAINING)
     first = run_training(broken)                       # finished by the resume test (else fitted now)

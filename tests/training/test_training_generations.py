@@ -44,7 +44,7 @@ def _store(tmp_path, n=12):
     from ase.calculators.singlepoint import SinglePointCalculator
 
     from seilab.reference.store import DatasetStore
-    from seilab.training.testing import demo_structures
+    from fixtures.training import demo_structures
 
     store = DatasetStore(tmp_path / "out" / "dataset", reference={"name": "chgnet", "model": "0.3.0"})
     rng = np.random.default_rng(0)
@@ -55,7 +55,7 @@ def _store(tmp_path, n=12):
 
 
 def _campaign(tmp_path, **training):
-    from seilab.training.testing import demo_campaign
+    from fixtures.training import demo_campaign
 
     training = {"reference_energies": "least_squares", **training}
     return demo_campaign(tmp_path / "out", phases=("Li2S", "Li3P", "Li_bcc", "Li7P3S11"), training=training)
@@ -86,7 +86,7 @@ def test_generations_skip_resume_and_warm_start(tmp_path):
     # new labels: a new generation, warm-started from the previous one, same test structures kept
     from ase.calculators.singlepoint import SinglePointCalculator
 
-    from seilab.training.testing import demo_structures
+    from fixtures.training import demo_structures
 
     old_test = set(json.loads((gdir / "data" / "split.json").read_text())["test"])
     for a in demo_structures(("Li2S",), per_phase=4, seed=7):
@@ -133,7 +133,7 @@ def test_a_refit_from_an_older_generation_gets_a_new_folder(tmp_path):
     from ase.calculators.singlepoint import SinglePointCalculator
 
     from seilab.training.stage import finished_record, run_training
-    from seilab.training.testing import demo_structures
+    from fixtures.training import demo_structures
 
     store = _store(tmp_path)
     c = _campaign(tmp_path)

@@ -12,7 +12,7 @@ LINEAR = dict(backend="linear-ace", functions_per_element=30, threads=1)
 @pytest.fixture(scope="module")
 def linear_fit(shared_base):
     from seilab.training.stage import run_training
-    from seilab.training.testing import shared_campaign
+    from fixtures.training import shared_campaign
 
     campaign = shared_campaign(shared_base, "linear", LINEAR)
     return campaign, run_training(campaign)
@@ -40,7 +40,7 @@ def test_linear_fit_writes_a_potential_that_predicts_what_the_solve_reported(lin
 def test_linear_potential_has_a_zbl_wall_below_the_data(linear_fit):
     from ase import Atoms
 
-    from seilab.training.backend import get_backend
+    from seilab.training.backends import get_backend
 
     campaign, result = linear_fit
     r_in = json.loads((result.directory / "linear" / "result.json").read_text())["inner_cutoff_A"]["S-S"]
@@ -70,7 +70,7 @@ def test_energy_weight_trades_force_error_for_energy_error(shared_base, tmp_path
     from seilab.training.linear import LinearACEBackend
     from seilab.training.settings import TrainingSettings
     from seilab.training.stage import load_dataframe
-    from seilab.training.testing import shared_campaign
+    from fixtures.training import shared_campaign
 
     campaign = shared_campaign(shared_base, "linear", LINEAR)
     df, e0 = load_dataframe(campaign)
@@ -104,7 +104,7 @@ def test_row_weights_follow_kinds_and_the_datasets_force_weights():
 
 def test_unknown_backend_is_a_one_line_error():
     from seilab.errors import SeilabError
-    from seilab.training.backend import get_backend
+    from seilab.training.backends import get_backend
 
     with pytest.raises(SeilabError, match="known: pacemaker, linear-ace"):
         get_backend("nequip")

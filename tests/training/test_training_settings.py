@@ -37,7 +37,7 @@ def test_bad_settings_are_rejected(bad):
 
 
 def test_config_section_round_trip(tmp_path):
-    from seilab.training.testing import demo_campaign
+    from fixtures.training import demo_campaign
 
     c = demo_campaign(tmp_path, training={"functions_per_element": 20, "maxiter": [30]})
     assert c.training.stage_maxiter(0) == 30 and c.training.stage_maxiter(1) == 30
@@ -142,7 +142,7 @@ def test_latest_potential_needs_a_finished_generation(tmp_path):
     from seilab.errors import SeilabError
     from seilab.provenance import sha256_file
     from seilab.training.stage import latest_potential
-    from seilab.training.testing import demo_campaign
+    from fixtures.training import demo_campaign
 
     c = demo_campaign(tmp_path)
     with pytest.raises(SeilabError, match="no finished potential"):

@@ -215,7 +215,7 @@ def test_reference_cache_round_trip(tmp_path):
 
 def test_discover_structures_from_stage_outputs(tmp_path):
     from seilab import provenance
-    from seilab.training.testing import bundled_atoms, demo_campaign, stacked_interface
+    from fixtures.training import bundled_atoms, demo_campaign, stacked_interface
     from seilab.validation.stage import discover_structures
 
     c = demo_campaign(tmp_path)

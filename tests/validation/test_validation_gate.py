@@ -25,7 +25,7 @@ def reference():
 
 @pytest.fixture(scope="session")
 def structures(reference):
-    from seilab.training.testing import bundled_atoms, random_packing, relax_positions, stacked_interface
+    from fixtures.training import bundled_atoms, random_packing, relax_positions, stacked_interface
 
     return {"crystalline": {"Li2S": bundled_atoms("Li2S"), "Li3P": bundled_atoms("Li3P")},
             "amorphous": {"Li2S": relax_positions(random_packing("Li2S", (2, 1, 1), seed=1), reference, steps=40)},
@@ -95,7 +95,7 @@ def test_validate_command_discovers_inputs_and_reports_skips(good_fit, good_repo
     import typer
     import yaml
 
-    from seilab.validation.commands import validate
+    from seilab.cli.validation import validate
 
     campaign, result = good_fit
     data = campaign.model_dump(mode="json")

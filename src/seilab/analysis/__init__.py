@@ -48,7 +48,6 @@ _EXPORTS = {
     "analyze_frames": "seilab.analysis.pipeline",
     "analyze_trajectory": "seilab.analysis.pipeline",
     "write_figures": "seilab.analysis.figures",
-    "analyze": "seilab.analysis.commands",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -17,7 +17,6 @@ from seilab._lazy import lazy_getattr
 
 _EXPORTS = {
     "run_learning": "seilab.learning.stage",
-    "learn": "seilab.learning.commands",
     "LearningSettings": "seilab.learning.settings",
     "model_calculator": "seilab.learning.gamma",
     "per_atom_gamma": "seilab.learning.gamma",

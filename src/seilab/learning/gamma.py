@@ -20,7 +20,7 @@ from seilab.errors import SeilabError
 
 def model_calculator(potential, backend=None, gamma: bool = True):
     """ASE calculator of ``potential`` (per-atom γ in ``results['gamma']`` when ``gamma``)."""
-    from seilab.training.backend import get_backend
+    from seilab.training.backends import get_backend
 
     backend = backend or get_backend(potential.backend)
     if gamma and (potential.asi is None or not Path(potential.asi).is_file()):

@@ -564,7 +564,8 @@ def run_learning(campaign, backend=None, reference_factory: Callable[[], object]
     labeller uses (default: the campaign's reference); ``backend`` the MLIP backend (default:
     ``training.backend``).
     """
-    from seilab.training.backend import Potential, get_backend
+    from seilab.training.backend import Potential
+    from seilab.training.backends import get_backend
     from seilab.training.stage import latest_potential
 
     say = progress or (lambda m: None)

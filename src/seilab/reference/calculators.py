@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ase import Atoms
     from ase.calculators.calculator import Calculator
 
-    from seilab.config import ReferenceSettings
+    from seilab.reference.settings import ReferenceSettings
 
 RY_TO_EV = 13.605693122994
 

@@ -1,4 +1,7 @@
-"""The parallel labeller: a reference single point for every sampled structure, resumable.
+"""The parallel labeller: a reference single point for every given structure, resumable.
+
+A service of the reference layer, used by the labelling stage (:mod:`seilab.labelling`), active
+learning and the production audit.
 
 :func:`label_structures` de-duplicates the structures by :func:`~seilab.reference.store.structure_hash`,
 drops those whose hash is already in the :class:`~seilab.reference.store.DatasetStore`, and labels
@@ -21,7 +24,6 @@ run (pending jobs are cancelled, finished ones are stored) and is re-raised.
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 from dataclasses import dataclass, field
@@ -218,22 +220,6 @@ def store_for(campaign):
     from seilab.reference.store import DatasetStore
 
     return DatasetStore(Path(campaign.output) / "dataset", reference=describe(campaign.reference))
-
-
-def label_campaign(campaign, factory: Callable[[], object] | None = None, store=None,
-                   progress: bool = True) -> LabelReport:
-    """Label every structure of the campaign's sampling manifest into its dataset store; then write
-    the store's ``summary.json`` and ``composition.png``."""
-    from seilab.reference.calculators import get_calculator
-    from seilab.sampling.pipeline import sampled_frames
-
-    frames = sampled_frames(campaign)
-    store = store if store is not None else store_for(campaign)
-    factory = factory or functools.partial(get_calculator, campaign.reference)
-    report = label_structures(frames, store, factory, workers=campaign.sampling.workers,
-                              threads=campaign.reference.threads, progress=progress)
-    store.write_summary()
-    return report
 
 
 def summary_table(report: LabelReport):

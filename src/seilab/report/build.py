@@ -216,9 +216,9 @@ def collect_summary(campaign) -> dict:
                                 "numbers": dict(_scalars(data, limit=60))}
     markers = campaign.output / ".seilab" / "stages"
     if markers.is_dir():
-        from seilab.workflows.stages import stage_names  # the runner's pipeline order (no import cycle)
+        from seilab.layout import STAGE_ORDER
 
-        order = stage_names()
+        order = list(STAGE_ORDER)
         found = sorted(markers.glob("*.json"),
                        key=lambda p: (order.index(p.stem) if p.stem in order else len(order), p.stem))
         out["wall_time_s"] = {p.stem: json.loads(p.read_text()).get("seconds") for p in found}

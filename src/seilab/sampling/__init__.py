@@ -11,7 +11,7 @@ One module per generator, each writing extxyz files with provenance under ``<out
 * :mod:`.interface_md` — short reference NVT MD of the smallest interfaces (the reaction itself).
 
 :func:`run_sampling` runs them all (resumably) and writes ``sampling/manifest.json``; labelling is
-:mod:`seilab.reference.labelling`. CLI: :mod:`.commands` (``seilab sample`` / ``seilab label``).
+:mod:`seilab.reference.labelling`. CLI: :mod:`seilab.cli.sampling` (``seilab sample`` / ``seilab label``).
 """
 
 from seilab.sampling.pipeline import load_manifest, run_sampling, sampled_frames

@@ -569,7 +569,7 @@ def run_audit(campaign, progress: Callable[[str], None] | None = None,
 
     be = backend
     if be is None:
-        from seilab.training.backend import get_backend
+        from seilab.training.backends import get_backend
 
         be = get_backend(pot.backend)
     gcalc = model_calculator(pot, be, gamma=True)

@@ -16,7 +16,7 @@ intervals. An :class:`MDEngine` runs it in a folder and writes the same outputs 
 * ``restart/restart.<step>`` (LAMMPS binary restart) or ``restart/restart.<step>.npz`` (ASE)
 * ``run.json`` (state: fingerprint, segments, status) and ``result.json`` (summary + provenance)
 
-**Resume.** Calling :func:`run_md` again on the same folder with the same spec continues a killed run
+**Resume.** Calling :func:`seilab.simulation.engines.run_md` again on the same folder with the same spec continues a killed run
 from its newest restart file: the step counter is *not* reset (the time axis continues), frames
 and thermo rows at or after the restart step are cut from the files before the continuation appends
 to them, so nothing is duplicated (a dump is cut at the first header line of a frame, ``ITEM: TIME``,
@@ -320,25 +320,6 @@ def thermostat_text(spec: MDSpec) -> str:
     if spec.ensemble == "npt":
         text += f"; {spec.barostat} barostat, damping {spec.barostat_damp_fs:g} fs, {spec.pressure_bar:g} bar"
     return text
-
-
-def get_engine(name: str) -> MDEngine:
-    if name == "lammps":
-        from seilab.simulation.lammps import LammpsEngine
-
-        return LammpsEngine()
-    if name == "ase":
-        from seilab.simulation.ase_engine import AseEngine
-
-        return AseEngine()
-    raise SeilabError(f"simulation.engine: unknown engine {name!r} (known: lammps, ase)")
-
-
-def run_md(spec: MDSpec, workdir: str | os.PathLike, engine: str | MDEngine = "lammps",
-           progress: Callable[[str], None] | None = None) -> MDResult:
-    """Run ``spec`` in ``workdir`` with ``engine``; calling it again after a kill continues the run."""
-    eng = get_engine(engine) if isinstance(engine, str) else engine
-    return eng.run(spec.validate(), Path(workdir), progress=progress)
 
 
 # ----------------------------------------------------------------------------------------------- state

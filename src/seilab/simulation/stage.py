@@ -15,7 +15,8 @@ from typing import Callable
 
 from seilab import provenance
 from seilab.errors import SeilabError
-from seilab.simulation.engine import MDResult, MDSpec, PotentialFiles, get_engine, write_lammps_data
+from seilab.simulation.engine import MDResult, MDSpec, PotentialFiles, write_lammps_data
+from seilab.simulation.engines import get_engine
 
 
 def resolve_potential(campaign, potential=None) -> tuple[PotentialFiles, dict]:

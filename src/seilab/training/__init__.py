@@ -15,7 +15,7 @@ _EXPORTS = {
     "MLIPBackend": "seilab.training.backend",
     "Potential": "seilab.training.backend",
     "TrainingData": "seilab.training.backend",
-    "get_backend": "seilab.training.backend",
+    "get_backend": "seilab.training.backends",
     "PacemakerBackend": "seilab.training.pacemaker",
     "run_training": "seilab.training.stage",
     "latest_potential": "seilab.training.stage",

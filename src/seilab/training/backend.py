@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
 
-from seilab.errors import SeilabError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ase.calculators.calculator import Calculator
@@ -84,15 +83,3 @@ class MLIPBackend(Protocol):
 
     def active_set(self, potential: Potential, dataset: Path) -> Path:
         """Compute (or recompute) the active set of ``potential`` from ``dataset``; returns its path."""
-
-
-def get_backend(name: str = "pacemaker") -> MLIPBackend:
-    if name == "pacemaker":
-        from seilab.training.pacemaker import PacemakerBackend
-
-        return PacemakerBackend()
-    if name == "linear-ace":
-        from seilab.training.linear import LinearACEBackend
-
-        return LinearACEBackend()
-    raise SeilabError(f"training.backend: unknown backend {name!r} (known: pacemaker, linear-ace)")

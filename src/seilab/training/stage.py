@@ -28,7 +28,8 @@ from typing import Callable
 
 from seilab import provenance
 from seilab.errors import SeilabError
-from seilab.training.backend import MLIPBackend, Potential, TrainingData, get_backend
+from seilab.training.backend import MLIPBackend, Potential, TrainingData
+from seilab.training.backends import get_backend
 
 GEN_RE = re.compile(r"^gen(\d{3,})$")
 DONE = "done.json"

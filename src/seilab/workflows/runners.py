@@ -31,7 +31,7 @@ def sampling(campaign) -> dict:
 
 
 def labelling(campaign) -> dict:
-    from seilab.reference.labelling import label_campaign
+    from seilab.labelling.stage import label_campaign
 
     report = label_campaign(campaign, progress=False)
     return _label_summary(report)
@@ -182,7 +182,7 @@ def transport(campaign) -> dict:
     from seilab.analysis.transport.fluxes import compare_fluxes, driving_forces, predict_fluxes
     from seilab.chemistry import load_reaction, load_relaxed_phases
     from seilab.errors import SeilabError
-    from seilab.training.backend import get_backend
+    from seilab.training.backends import get_backend
     from seilab.validation.gate import gated_potential
 
     reaction = load_reaction(campaign)

@@ -36,6 +36,7 @@ from typing import Callable
 from seilab import provenance
 from seilab.errors import SeilabError
 from seilab.lock import campaign_lock
+from seilab.layout import STAGE_ORDER
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,10 @@ STAGES: tuple[Stage, ...] = (
     Stage("report", "seilab.workflows.runners:report", (), "HTML report + summary.json",
           ("report/index.html", "report/summary.json"), inputs=(".seilab/stages/*.json",), owns=("report",)),
 )
+
+
+if tuple(s.name for s in STAGES) != STAGE_ORDER:  # pragma: no cover - a programming error, caught on import
+    raise ImportError("seilab.workflows.stages.STAGES is not in seilab.layout.STAGE_ORDER")
 
 
 def stage_names() -> list[str]:

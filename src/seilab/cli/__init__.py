@@ -1,5 +1,8 @@
 """The ``seilab`` command line (typer). Every stage runs alone: ``seilab <stage> CONFIG``.
 
+The top layer of the package: one module per stage (``seilab.cli.sampling`` ...) reads the campaign
+YAML (:func:`seilab.config.load_config`) and calls the stage.
+
 User errors print one line (``error: ...``) and exit with status 2; no tracebacks.
 """
 
@@ -90,33 +93,28 @@ def _locked(fn):
 app.command(name="chemistry")(_locked(chemistry))
 
 
-def _register_optional():
-    """Stages live in their own subpackages; each exposes typer-compatible command functions."""
+def _register_stages():
+    """One module per stage under :mod:`seilab.cli` (and the transport command beside its stage); each
+    exposes typer-compatible command functions. Stage commands hold the campaign lock; ``run`` locks itself."""
     import importlib
 
     for module, names in [
-        ("seilab.sampling.commands", ["sample", "label"]),
-        ("seilab.training.commands", ["train"]),
-        ("seilab.validation.commands", ["validate"]),
-        ("seilab.learning.commands", ["learn"]),
-        ("seilab.simulation.commands", ["simulate"]),
-        ("seilab.analysis.commands", ["analyze"]),
+        ("seilab.cli.sampling", ["sample", "label"]),
+        ("seilab.cli.training", ["train"]),
+        ("seilab.cli.validation", ["validate"]),
+        ("seilab.cli.learning", ["learn"]),
+        ("seilab.cli.simulation", ["simulate"]),
+        ("seilab.cli.analysis", ["analyze"]),
         ("seilab.analysis.transport.commands", ["transport"]),
-        ("seilab.workflows.commands", ["run"]),
+        ("seilab.cli.workflows", ["run"]),
     ]:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith("seilab"):
-                continue  # stage not built yet
-            raise
+        mod = importlib.import_module(module)
         for name in names:
-            fn = getattr(mod, name, None)
-            if fn is not None:
-                app.command(name=name)(fn if name == "run" else _locked(fn))  # run locks itself
+            fn = getattr(mod, name)
+            app.command(name=name)(fn if name == "run" else _locked(fn))
 
 
-_register_optional()
+_register_stages()
 
 
 def _quiet_known_warnings() -> None:

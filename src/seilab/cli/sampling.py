@@ -56,7 +56,8 @@ def label(config: Path) -> None:
     from rich.console import Console
 
     from seilab.config import load_config
-    from seilab.reference.labelling import label_campaign, run_line, summary_table
+    from seilab.labelling.stage import label_campaign
+    from seilab.reference.labelling import run_line, summary_table
 
     campaign = load_config(config)
     report = label_campaign(campaign)

@@ -1,0 +1,24 @@
+"""``label_campaign``: the sampled structures of a campaign into its dataset store."""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+from seilab.reference.labelling import LabelReport, label_structures, store_for
+
+
+def label_campaign(campaign, factory: Callable[[], object] | None = None, store=None,
+                   progress: bool = True) -> LabelReport:
+    """Label every structure of the campaign's sampling manifest into its dataset store; then write
+    the store's ``summary.json`` and ``composition.png``."""
+    from seilab.reference.calculators import get_calculator
+    from seilab.sampling.pipeline import sampled_frames
+
+    frames = sampled_frames(campaign)
+    store = store if store is not None else store_for(campaign)
+    factory = factory or functools.partial(get_calculator, campaign.reference)
+    report = label_structures(frames, store, factory, workers=campaign.sampling.workers,
+                              threads=campaign.reference.threads, progress=progress)
+    store.write_summary()
+    return report
