@@ -72,3 +72,45 @@ def test_compare_fluxes_sign_and_magnitude(result_factory):
     assert compare_fluxes(f, f.as_dict())["all_magnitudes_agree"]
     with pytest.raises(SeilabError, match="species 'Li'"):
         compare_fluxes({"Li": "x"}, {"Li": 1.0})
+
+
+def test_flux_errors_come_from_the_block_samples(random_walkers):
+    """Issue 15 item 4: J_k = -L_k grad_mu per block. In a barycentric binary L_LiS = -(m_Li/m_S) L_LiLi in
+    every block, so J_Li = -L_LiLi (g_Li - r g_S) exactly and sigma(J_Li) = sigma(L_LiLi) |g_Li - r g_S|.
+    Propagating L_err as independent gives sigma(L_LiLi) sqrt(g_Li^2 + r^2 g_S^2): 24 % low here."""
+    from ase.data import atomic_masses, atomic_numbers
+    from scipy import stats
+
+    from seilab.analysis.transport.onsager import onsager_coefficients
+
+    g = {"Li": 0.2, "S": -0.4}
+    r_m = atomic_masses[atomic_numbers["Li"]] / atomic_masses[atomic_numbers["S"]]
+    pos, sp = random_walkers(seed=3, n_frames=4000)
+    r = onsager_coefficients(pos, sp, 0.01, 5000.0, 600.0, n_blocks=10, fit_window=(0.01, 0.2))
+    f = predict_fluxes(r, g)
+    assert f.J_err_method == "samples" and f.J_samples.shape == (10, 2)
+    exact = r.L_err[0, 0] * abs(g["Li"] - r_m * g["S"])
+    assert f.J_err[0] == pytest.approx(exact, rel=1e-6)
+    independent = np.sqrt(r.L_err[0, 0] ** 2 * g["Li"] ** 2 + r.L_err[0, 1] ** 2 * g["S"] ** 2)
+    assert independent / f.J_err[0] == pytest.approx(0.76, abs=0.02)
+    assert f.t_factor == pytest.approx(stats.t.ppf(0.975, 9)) and np.allclose(f.J_ci, f.t_factor * f.J_err)
+    d = f.to_dict()
+    assert d["J_err_method"] == "samples" and len(d["J_ci"]) == 2
+
+    # and against the truth: the spread of J over independent runs
+    Js, errs = [], []
+    for seed in range(60):
+        p, s = random_walkers(seed=100 + seed, n_frames=2000)
+        fr = predict_fluxes(onsager_coefficients(p, s, 0.01, 5000.0, 600.0, n_blocks=10, fit_window=(0.01, 0.2)), g)
+        Js.append(fr.J[0])
+        errs.append(fr.J_err[0])
+    assert np.mean(errs) / np.std(Js, ddof=1) == pytest.approx(1.0, abs=0.3)
+
+
+def test_a_result_without_samples_falls_back_to_independent_errors(result_factory):
+    f = predict_fluxes(result_factory(L3, L_err=np.full((3, 3), 0.1)), {"Li": 0.2, "P": -0.1, "S": -0.3})
+    assert f.J_err_method == "independent L errors"
+    samples = np.array([np.array(L3) + d for d in (-0.1, 0.0, 0.1)])
+    f2 = predict_fluxes(result_factory(L3, L_samples=samples), {"Li": 0.2, "P": -0.1, "S": -0.3})
+    # every sample shifts all L_ij together: J_k - J = -0.1 k sum(grad_mu)
+    assert f2.J_err_method == "samples" and np.allclose(f2.J_err, 0.1 * abs(0.2 - 0.1 - 0.3) / np.sqrt(3))

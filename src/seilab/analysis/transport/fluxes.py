@@ -12,6 +12,14 @@ in eV/Å (:func:`driving_forces` builds it from the two chemical potentials and 
 Li, mu_Li is highest at the metal, grad_mu > 0 and J_Li < 0 (Li moves into the electrolyte);
 for S, mu_S is lowest at the metal, grad_mu < 0 and J_S > 0 (S moves toward the metal).
 
+Errors: J is a linear function of the whole matrix L, whose entries are strongly correlated
+(in the barycentric frame Σ_j m_j L_ij = 0 in every block). So J_err is propagated from the
+estimator's samples (blocks, runs or bootstrap replicates kept in ``OnsagerResult.L_samples``):
+J_k = −L_k·∇μ for every sample k, J_err = std(J_k)/√n (blocks, runs; std for the bootstrap),
+and ``J_ci`` = t_factor × J_err is the Student-t interval of the result (n − 1 degrees of
+freedom). Only a result without samples falls back to independent L errors (``J_err_method``
+says which).
+
 Units: L in 1/(eV·Å·ps) × grad_mu in eV/Å → **J in 1/(Å²·ps)** (ions per Å² per ps).
 Multiply by :data:`J_TO_SI` = 1e32 for 1/(m²·s) or :data:`J_TO_MOLAR_SI` ≈ 1.6605e8 for
 mol/(m²·s).
@@ -44,8 +52,13 @@ GRAD_MU_UNIT = "eV/Angstrom"
 class FluxResult:
     """Predicted fluxes of one phase at one temperature.
 
-    J, J_err : (n_species,) fluxes and errors in 1/(Å²·ps), positive toward the metal. The
-    error propagates L_err only (independent errors; grad_mu is taken as exact).
+    J, J_err : (n_species,) fluxes and 1σ standard errors in 1/(Å²·ps), positive toward the
+    metal. The error comes from the spread of J_k = −L_k·∇μ over the estimator's samples
+    (``J_err_method`` "samples"), or, for a result without samples, from L_err as if independent
+    ("independent L errors"); grad_mu is taken as exact.
+    J_samples : (n_samples, n_species) the J_k.
+    J_ci : half-width of the Student-t interval (``confidence``, ``t_factor``).
+    not_diffusive : species of the phase whose L rows are flagged "not diffusive".
     """
 
     species: tuple[str, ...]
@@ -56,6 +69,11 @@ class FluxResult:
     label: str = ""
     composition: dict[str, float] = field(default_factory=dict)
     system: str = ""
+    J_err_method: str = "samples"
+    J_samples: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    confidence: float = 0.95
+    t_factor: float = float("nan")
+    not_diffusive: list = field(default_factory=list)
     units: dict = field(default_factory=lambda: {
         "J": J_UNIT, "J_to_SI_factor": J_TO_SI, "J_SI": "1/(m^2*s)",
         "J_to_molar_SI_factor": J_TO_MOLAR_SI, "J_molar_SI": "mol/(m^2*s)",
@@ -65,8 +83,15 @@ class FluxResult:
         """species → J (1/(Å²·ps))."""
         return {s: float(j) for s, j in zip(self.species, self.J)}
 
+    @property
+    def J_ci(self) -> np.ndarray:
+        """Half-width of the ``confidence`` Student-t interval of J: t_factor × J_err."""
+        return self.t_factor * self.J_err
+
     def to_dict(self) -> dict[str, Any]:
         return {"species": list(self.species), "J": self.J.tolist(), "J_err": self.J_err.tolist(),
+                "J_err_method": self.J_err_method, "J_ci": self.J_ci.tolist(), "confidence": self.confidence,
+                "t_factor": self.t_factor, "not_diffusive": list(self.not_diffusive),
                 "J_SI": (self.J * J_TO_SI).tolist(), "grad_mu": dict(self.grad_mu),
                 "temperature_K": self.temperature_K, "label": self.label,
                 "composition": dict(self.composition), "system": self.system, "units": dict(self.units)}
@@ -101,11 +126,23 @@ def predict_fluxes(result: OnsagerResult, grad_mu: Mapping[str, float]) -> FluxR
     if not np.all(np.isfinite(g)):
         raise SeilabError(f"grad_mu: values must be finite, got {dict(grad_mu)}")
     J = -result.L @ g
-    J_err = np.sqrt((result.L_err ** 2) @ (g ** 2))
+    S = np.asarray(result.L_samples, dtype=float)
+    n = S.shape[0] if S.ndim == 3 and S.shape[1:] == result.L.shape else 0
+    if n >= 2:
+        Jk = -np.einsum("kij,j->ki", S, g)                      # J_k = -L_k grad_mu, every sample
+        sd = Jk.std(axis=0, ddof=1)
+        J_err = sd if result.error_method == "bootstrap" else sd / np.sqrt(n)
+        how = "samples"
+    else:
+        Jk = np.zeros((0, g.size))
+        J_err = np.sqrt((result.L_err ** 2) @ (g ** 2))
+        how = "independent L errors"
     return FluxResult(species=tuple(result.species), J=J, J_err=J_err,
                       grad_mu={s: float(v) for s, v in zip(result.species, g)},
                       temperature_K=result.temperature_K, label=result.label,
-                      composition=result.composition, system=result.system)
+                      composition=result.composition, system=result.system, J_err_method=how,
+                      J_samples=Jk, confidence=result.confidence, t_factor=result.t_factor,
+                      not_diffusive=list(result.not_diffusive))
 
 
 def flux_table(results: Sequence[OnsagerResult], grad_mu: Mapping[str, float]) -> list[dict]:
