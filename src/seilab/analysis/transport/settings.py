@@ -37,8 +37,10 @@ class TransportSettings(Settings):
         "tie_line", description="which phases get an Onsager run: the products on the reactants' tie line "
                                 "(and the reactants), every phase on the hull, or every phase of the campaign")
     interface_width_A: float = Field(
-        10.0, gt=0, description="width over which the reactants' chemical-potential difference drops: "
-                                "grad_mu = delta_mu / width (eV/Å); scales |J|, not its sign")
+        10.0, gt=0, description="width over which the reactants' chemical-potential difference drops, Å: "
+                                "grad_mu = delta_mu / width (eV/Å); scales |J|, not its sign. The campaign's "
+                                "transport stage uses the analysis stage's measured interphase thickness when there "
+                                "is one and this value only as the fallback (fluxes.json says which)")
 
     # --- MD -----------------------------------------------------------------------------
     temperatures_K: list[float] = Field(default_factory=lambda: [900.0, 1200.0],
