@@ -57,7 +57,7 @@ def ou_walkers():
     return _ou_walkers
 
 
-def make_result(L, species=("Li", "P", "S"), counts=(7, 3, 11), T=900.0, L_err=None, label="x"):
+def make_result(L, species=("Li", "P", "S"), counts=(7, 3, 11), T=900.0, L_err=None, label="x", L_samples=None):
     L = np.asarray(L, dtype=float)
     n = len(species)
     return OnsagerResult(
@@ -67,7 +67,7 @@ def make_result(L, species=("Li", "P", "S"), counts=(7, 3, 11), T=900.0, L_err=N
         L_distinct_err=np.zeros(n), fit_window_ps=(1.0, 5.0), window_source="user", temperature_K=T,
         volume_A3=1000.0, timestep_ps=0.01, n_frames=100, n_runs=1, n_blocks=5, error_method="blocks",
         lags_ps=np.arange(10) * 0.01, msd=np.zeros((10, n, n)), msd_self=np.zeros((10, n)),
-        L_samples=np.zeros((5, n, n)), label=label)
+        L_samples=np.zeros((0, n, n)) if L_samples is None else np.asarray(L_samples, dtype=float), label=label)
 
 
 @pytest.fixture

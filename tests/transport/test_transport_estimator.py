@@ -254,3 +254,103 @@ def test_bad_input_raises_one_line_error_naming_the_field(kwargs, field):
         onsager_coefficients(args.pop("positions"), args.pop("species"), **args, **options)
     msg = str(exc.value)
     assert field in msg and "\n" not in msg
+
+
+# ---- issue 15 item 4: the diffusive check per species, run length, t intervals ------------------
+
+def _walkers_and_cage(n_frames=4000, seed=2):
+    """Li and S random walkers (D = 0.1 Å²/ps) and 6 P atoms vibrating in place (never diffusive)."""
+    pos, sp = __import__("conftest")._random_walkers(seed=seed, n_frames=n_frames)
+    rng = np.random.default_rng(seed + 1)
+    cage = rng.uniform(0, 10, size=(1, 6, 3)) + rng.normal(scale=0.1, size=(n_frames, 6, 3))
+    return np.concatenate([pos, cage], axis=1), sp + ["P"] * 6
+
+
+def test_window_is_chosen_on_the_slowest_diffusive_species(random_walkers, ou_walkers):
+    """Fast Li walkers dominate the summed self MSD, which is diffusive from the first lag; the slow P
+    (OU velocities, D = 0.025 Å²/ps, ballistic below ~0.1 ps) is diffusive only beyond ~0.8 ps. The window
+    must come from P (the old summed-MSD window began at the first lag), and P's D is its long-time value."""
+    li, sp_li = random_walkers(seed=4, n_frames=20000, counts=(("Li", 30),))
+    p, _, d_p = ou_walkers(seed=5, n_frames=20000, n_atoms=6, tau_frames=10.0, sigma_v=0.5)
+    r = onsager_coefficients(np.concatenate([li, p], axis=1), sp_li + ["P"] * 6, DT, V, T, n_blocks=5,
+                             remove_drift=False)
+    assert r.window_source == "auto" and r.window_species == "P"
+    assert r.fit_window_ps[0] >= 0.5, r.fit_window_ps          # past P's ballistic start
+    assert r.diffusive == {"Li": True, "P": True} and r.status == "computed"
+    assert r.slope_in_window["P"] == pytest.approx(1.0, abs=0.15)
+    k = r.index("P")
+    assert abs(r.L_self[k] - 6 * d_p / (KB_EV_PER_K * V * T)) < 3 * r.L_self_err[k]
+    assert abs(r.D_self[k] - d_p) < 3 * r.D_self_err[k] and r.D_self[r.index("Li")] == pytest.approx(D, rel=0.1)
+
+
+def test_a_species_that_never_diffuses_is_reported_as_such():
+    pos, sp = _walkers_and_cage()
+    r = onsager_coefficients(pos, sp, DT, V, T, n_blocks=5)
+    assert r.diffusive == {"Li": True, "P": False, "S": True}
+    assert r.status == "computed_not_diffusive" and r.not_diffusive == ["P"]
+    assert abs(r.slope_in_window["P"]) < 0.5 and r.slope_in_window["Li"] == pytest.approx(1.0, abs=0.1)
+    d = r.to_dict()
+    assert d["status"] == "computed_not_diffusive" and d["diffusive"]["P"] is False
+    assert d["flags"]["species"] == {"P": "not diffusive"}
+    p = r.index("P")
+    assert d["flags"]["L"][p][0] == "not diffusive" and d["flags"]["L"][0][r.index("S")] == ""
+    line = [x for x in r.summary().splitlines() if x.strip().startswith("P ")][0]
+    assert line.endswith("[not diffusive]") and "status computed_not_diffusive" in r.summary()
+    assert any("not diffusive in the fit window" in w and "P (log-log slope" in w for w in r.warnings)
+    # how long the run would need to be, with numbers: P is not diffusive up to 0.6 of the 40 ps run
+    (need,) = [w for w in r.warnings if w.startswith("run length: P")]
+    assert "up to a lag of 24 ps" in need and "a run of at least 600 ps for 5 blocks" in need and "now 40 ps" in need
+    back = OnsagerResult.from_dict(json.loads(json.dumps(d)))
+    assert back.diffusive == r.diffusive and back.status == r.status and back.not_diffusive == ["P"]
+
+
+def test_fallback_window_is_said_in_warnings():
+    rng = np.random.default_rng(3)
+    pos = rng.uniform(0, 10, size=(1, 10, 3)) + rng.normal(scale=0.05, size=(1000, 10, 3))
+    r = onsager_coefficients(pos, ["Li"] * 5 + ["P"] * 5, DT, V, T, n_blocks=4)
+    assert r.window_source == "default" and r.status == "computed_not_diffusive"
+    assert r.diffusive == {"Li": False, "P": False}
+    assert any("fallback window 0.25-1.49 ps" in w for w in r.warnings)
+
+
+def test_user_window_is_checked_for_diffusion_too(ou_walkers):
+    pos, sp, _ = ou_walkers(n_frames=4000, tau_frames=10.0)
+    early = onsager_coefficients(pos, sp, DT, V, T, n_blocks=4, fit_window=(0.01, 0.05), remove_drift=False)
+    assert early.diffusive == {"Li": False} and early.slope_in_window["Li"] > 1.5  # ballistic
+    late = onsager_coefficients(pos, sp, DT, V, T, n_blocks=4, fit_window=(1.0, 5.0), remove_drift=False)
+    assert late.diffusive == {"Li": True} and late.status == "computed"
+
+
+def test_block_errors_quote_student_t_intervals(random_walkers):
+    from scipy import stats
+
+    pos, sp = random_walkers(n_frames=3000)
+    r = onsager_coefficients(pos, sp, DT, V, T, n_blocks=5, fit_window=(DT, 10 * DT))
+    assert r.dof == 4 and r.t_factor == pytest.approx(stats.t.ppf(0.975, 4)) and r.t_factor > 2.7
+    assert np.allclose(r.L_ci, r.t_factor * r.L_err) and "Student t, 4 dof" in r.summary()
+    d = r.to_dict()
+    back = OnsagerResult.from_dict(json.loads(json.dumps(d)))
+    assert back.t_factor == r.t_factor and np.allclose(back.L_ci, r.L_ci)
+    assert np.array_equal(back.L_samples, r.L_samples) and back.L_samples.shape == (5, 2, 2)
+    r90 = onsager_coefficients(pos, sp, DT, V, T, n_blocks=5, fit_window=(DT, 10 * DT), confidence=0.9)
+    assert r90.t_factor == pytest.approx(stats.t.ppf(0.95, 4))
+    with pytest.raises(SeilabError, match="confidence"):
+        onsager_coefficients(pos, sp, DT, V, T, confidence=1.5)
+
+
+def test_student_t_intervals_cover_the_true_value_with_five_blocks():
+    """Over 300 independent short walks the 95 % t interval (t = 2.78 with 4 dof) holds the analytic L_self
+    about 95 % of the time; the normal interval (1.96 sigma) would hold it markedly less often."""
+    rng = np.random.default_rng(11)
+    truth = 4 * D / (KB_EV_PER_K * V * T)
+    hit_t = hit_z = 0
+    n = 300
+    for _ in range(n):
+        steps = rng.normal(scale=np.sqrt(2 * D * DT), size=(200, 4, 3))
+        pos = np.cumsum(steps, axis=0)
+        r = onsager_coefficients(pos, ["Li"] * 4, DT, V, T, n_blocks=5, fit_window=(DT, 5 * DT), remove_drift=False)
+        dev = abs(r.L_self[0] - truth)
+        hit_t += dev < r.t_factor * r.L_self_err[0]
+        hit_z += dev < 1.96 * r.L_self_err[0]
+    assert 0.91 <= hit_t / n <= 0.99, hit_t / n
+    assert hit_z / n < hit_t / n - 0.03, (hit_z / n, hit_t / n)

@@ -11,7 +11,8 @@ def test_defaults():
     assert s.temperatures_K == [900.0, 1200.0] and s.timestep_fs == 1.0 and s.target_atoms == 100
     assert s.fit_window is None and s.timestep_ps == pytest.approx(0.01)
     assert set(s.estimator_kwargs()) == {"n_blocks", "fit_window", "slope_tolerance", "max_lag_fraction",
-                                         "default_window_fraction", "error_method", "remove_drift"}
+                                         "default_window_fraction", "error_method", "remove_drift",
+                                         "confidence"}
 
 
 @pytest.mark.parametrize("kw, field", [
@@ -31,6 +32,7 @@ def test_defaults():
     (dict(melt_steps=-1), "melt_steps"),
     (dict(friction_per_fs=0), "friction_per_fs"),
     (dict(error_method="magic"), "error_method"),
+    (dict(confidence_level=1.0), "confidence_level"),
     (dict(unknown_knob=1), "unknown_knob"),
 ])
 def test_nonsense_is_rejected(kw, field):

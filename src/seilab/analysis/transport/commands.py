@@ -3,7 +3,8 @@
 Registered by :mod:`seilab.cli` (``app.command("transport")(transport)``). Computes the Onsager
 matrix with block-averaged error bars from an unwrapped trajectory and writes
 
-* ``DIR/onsager.json``  — L, L_err, self/distinct parts, fit window, units, thinned curves and
+* ``DIR/onsager.json``  — L, L_err (with Student-t intervals and the block samples), self/distinct parts,
+  D_self, fit window, the per-species diffusive check and ``status``, units, thinned curves and
   a provenance record;
 * ``DIR/onsager.png``   — displacement cross-correlations with the fit window, and L;
 * ``DIR/fluxes.json``   — only with ``--grad-mu``: J_i = -Σ_j L_ij ∇μ_j (positive toward the metal).

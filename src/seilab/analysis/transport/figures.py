@@ -91,7 +91,8 @@ def plot_fluxes(results: Sequence[OnsagerResult], grad_mu: Mapping[str, float],
     """Figure 8: J of each species (one panel each) vs the atomic fraction of ``x_species``.
 
     Fluxes are computed with :func:`~seilab.analysis.transport.fluxes.predict_fluxes`
-    (1/(Å²·ps), positive toward the metal); one marker/colour per temperature.
+    (1/(Å²·ps), positive toward the metal, errors from the block samples); one marker/colour per
+    temperature; the reference frame (barycentric, Σ m_i J_i = 0, unless the drift was kept) is in the title.
     """
     results = list(results)
     if not results:
@@ -123,6 +124,8 @@ def plot_fluxes(results: Sequence[OnsagerResult], grad_mu: Mapping[str, float],
         ax.set_ylabel(f"J_{s} ({J_UNIT})")
         ax.set_title(f"{s} (+: toward metal)")
         ax.legend(fontsize=7)
+    frames = sorted({f.frame for f in fluxes})
+    fig.suptitle(f"frame: {'; '.join(frames)}; error bars 1 sigma (block samples)", fontsize=8)
     return _save(fig, path)
 
 

@@ -38,12 +38,37 @@ Conversions: multiply by :data:`L_TO_SI` = 6.241509e40 for 1/(J·m·s) (particle
 :data:`L_TO_MOLAR_SI` = 1.036427e17 for mol/(J·m·s).
 Displacement correlations are in Å², lags in ps.
 
+Fit window and the diffusive check
+----------------------------------
+The slope is fitted only where the motion is diffusive, d ln MSD / d ln t ≈ 1 (within
+``slope_tolerance``). This is checked **per species** on its self MSD Σ_{α∈i}⟨|Δr_α|²⟩: each
+species gets the diffusive stretch :func:`choose_fit_window` finds inside one block's usable lags,
+and the window is that of the **slowest** diffusive species (smallest self-diffusion coefficient),
+so that no species is fitted in its ballistic or caged regime. In that window every species'
+log–log slope is recorded (``slope_in_window``); a species is ``diffusive`` when it had a
+diffusive stretch of its own and its slope in the window is within the tolerance. A species
+that is not is named in ``warnings``, its rows and columns of L and its D are flagged "not
+diffusive" (:meth:`OnsagerResult.summary`, ``flags`` in :meth:`OnsagerResult.to_dict`) and
+``status`` is ``"computed_not_diffusive"`` instead of ``"computed"``. Without any diffusive
+species the fallback window (``default_window_fraction`` of a block) is used and said in
+``warnings``. For every species that is not diffusive within one block the warnings also say how
+long a run would need to be: the lag where its MSD becomes diffusive over the whole run (or a
+lower bound when it never does), times ``min_extent`` = 3 for a window spanning a factor 3 in
+time, divided by ``max_lag_fraction`` for the block, times ``n_blocks``.
+
 Uncertainty
 -----------
 ``error_method="blocks"`` (default): every run is cut into ``n_blocks`` contiguous blocks, L is
 fitted in each (same lag window) and ``L_err`` is the standard error of the block mean.
 ``"runs"``: the same across independent runs (pass a list of trajectories).
 ``"bootstrap"``: runs are resampled with replacement; ``L_err`` is the bootstrap std.
+The per-block (per-run, per-bootstrap) matrices are kept in ``L_samples``, so that anything
+derived from L (the fluxes J_k = −L_k·∇μ of :func:`~.fluxes.predict_fluxes`) takes its error
+from the spread of the samples, with the correlations between the L_ij, and not from the L_err
+as if they were independent. With few blocks a standard error is itself uncertain: the result
+also quotes **Student-t intervals**, ``L_ci`` = t(1 − (1 − ``confidence``)/2, n − 1) × ``L_err``
+(n samples, n − 1 degrees of freedom; ``t_factor`` and ``dof`` recorded; for the bootstrap the
+normal quantile). With the default 5 blocks and 95 % confidence t = 2.78, not 1.96.
 """
 
 from __future__ import annotations
@@ -271,13 +296,22 @@ class OnsagerResult:
     L_distinct, L_distinct_err : (n_species,) distinct part (α ≠ β) of the diagonal.
     fit_window_ps : (start, end) lag times of the slope fit, ps.
     window_source : "user", "auto" (diffusive region found) or "default" (fallback fractions).
+    window_species : the species whose diffusive stretch set an "auto" window (the slowest
+        diffusive one), else "".
+    diffusive : species → whether its self MSD is diffusive in the window (|slope − 1| within
+        the tolerance, and for "auto"/"default" windows a diffusive stretch of its own).
+    slope_in_window : species → d ln MSD_self / d ln t fitted over the window.
+    status : "computed", or "computed_not_diffusive" when some species is not diffusive.
+    confidence, dof, t_factor : the Student-t interval of the errors: ``L_ci`` = t_factor × L_err
+        with t_factor = t(1 − (1 − confidence)/2, dof), dof = n_samples − 1 (normal for bootstrap).
     lags_ps : (n_lags,) lag times, ps.
     msd : (n_lags, n_species, n_species) ⟨ΣΔr_i · ΣΔr_j⟩ averaged over origins (and runs), Å².
     msd_self : (n_lags, n_species) Σ_{α∈i} ⟨|Δr_α|²⟩, Å².
     L_samples : (n_samples, n_species, n_species) per-block / per-run / bootstrap estimates.
     drift : the centre of mass's share of each L_ij in the lab frame (``L_com``, same units),
         its MSD at the window's end (Å²), the largest |L_com| / L_err, and whether it was removed.
-    warnings : plain-language warnings (a drift worth more than 2σ of some L_ij).
+    warnings : plain-language warnings (a drift worth more than 2σ of some L_ij, a species that is
+        not diffusive, the fallback window, how long a run would need to be).
     """
 
     species: tuple[str, ...]
@@ -307,6 +341,13 @@ class OnsagerResult:
     meta: dict = field(default_factory=dict)
     drift: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
+    window_species: str = ""
+    diffusive: dict = field(default_factory=dict)
+    slope_in_window: dict = field(default_factory=dict)
+    status: str = "computed"
+    confidence: float = 0.95
+    dof: float = float("nan")
+    t_factor: float = float("nan")
 
     # ---- read helpers ------------------------------------------------------------------
     def index(self, species: str) -> int:
@@ -319,6 +360,39 @@ class OnsagerResult:
         """(L_ij, error) in 1/(eV·Å·ps)."""
         a, b = self.index(i), self.index(j)
         return float(self.L[a, b]), float(self.L_err[a, b])
+
+    @property
+    def L_ci(self) -> np.ndarray:
+        """Half-width of the ``confidence`` Student-t interval of L: t_factor × L_err."""
+        return self.t_factor * self.L_err
+
+    @property
+    def not_diffusive(self) -> list[str]:
+        """Species whose self MSD is not diffusive in the fit window."""
+        return [s for s in self.species if self.diffusive.get(s) is False]
+
+    @property
+    def D_self(self) -> np.ndarray:
+        """Self-diffusion coefficient of each species, Å²/ps: L_self k_B T V / N_i (NaN for N_i = 0)."""
+        n = np.asarray(self.counts, dtype=float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n > 0, self.L_self * KB_EV_PER_K * self.temperature_K * self.volume_A3 / n, np.nan)
+
+    @property
+    def D_self_err(self) -> np.ndarray:
+        """Standard error of :attr:`D_self`, Å²/ps."""
+        n = np.asarray(self.counts, dtype=float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n > 0, self.L_self_err * KB_EV_PER_K * self.temperature_K * self.volume_A3 / n, np.nan)
+
+    def flags(self) -> dict[str, Any]:
+        """What to distrust: ``{"species": {s: "not diffusive"}, "L": n×n strings}`` (``""``: fine).
+
+        An L_ij is flagged when species i or j is not diffusive in the window; its D likewise."""
+        bad = set(self.not_diffusive)
+        return {"species": {s: "not diffusive" for s in self.species if s in bad},
+                "L": [["not diffusive" if (a in bad or b in bad) else "" for b in self.species]
+                      for a in self.species]}
 
     @property
     def L_SI(self) -> np.ndarray:
@@ -361,8 +435,19 @@ class OnsagerResult:
             "L_distinct_err": self.L_distinct_err.tolist(),
             "L_SI": self.L_SI.tolist(),
             "L_molar_SI": self.L_molar_SI.tolist(),
+            "status": self.status,
             "fit_window_ps": list(self.fit_window_ps),
             "window_source": self.window_source,
+            "window_species": self.window_species,
+            "diffusive": dict(self.diffusive),
+            "slope_in_window": dict(self.slope_in_window),
+            "flags": self.flags(),
+            "D_self": self.D_self.tolist(),
+            "D_self_err": self.D_self_err.tolist(),
+            "confidence": self.confidence,
+            "dof": self.dof,
+            "t_factor": self.t_factor,
+            "L_ci": self.L_ci.tolist(),
             "temperature_K": self.temperature_K,
             "volume_A3": self.volume_A3,
             "timestep_ps": self.timestep_ps,
@@ -405,20 +490,42 @@ class OnsagerResult:
                 method=d.get("method", "fft"), units=dict(d.get("units", UNITS)),
                 label=d.get("label", ""), meta=dict(d.get("meta", {})), drift=dict(d.get("drift", {})),
                 warnings=list(d.get("warnings", [])),
+                window_species=str(d.get("window_species", "")),
+                diffusive={str(k): bool(v) for k, v in (d.get("diffusive") or {}).items()},
+                slope_in_window={str(k): (float(v) if v is not None else float("nan"))
+                                 for k, v in (d.get("slope_in_window") or {}).items()},
+                status=str(d.get("status", "computed")), confidence=float(d.get("confidence", 0.95)),
+                dof=float(d["dof"]) if d.get("dof") is not None else float("nan"),
+                t_factor=float(d["t_factor"]) if d.get("t_factor") is not None else float("nan"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise SeilabError(f"onsager result: missing or bad field ({exc})") from None
 
     def summary(self) -> str:
-        """A small text table of L ± err."""
+        """A small text table of L ± err (1σ standard error), D_self, and what is not diffusive."""
         w = max(len(s) for s in self.species)
+        src = self.window_source + (f", on {self.window_species}" if self.window_species else "")
         lines = [f"L [{L_UNIT}], T = {self.temperature_K:g} K, V = {self.volume_A3:.1f} A^3, "
-                 f"fit {self.fit_window_ps[0]:.4g}-{self.fit_window_ps[1]:.4g} ps ({self.window_source})"
-                 + (f", {'barycentric' if self.drift['removed'] else 'lab'} frame" if "removed" in self.drift else "")]
+                 f"fit {self.fit_window_ps[0]:.4g}-{self.fit_window_ps[1]:.4g} ps ({src})"
+                 + (f", {'barycentric' if self.drift['removed'] else 'lab'} frame" if "removed" in self.drift else "")
+                 + f", status {self.status}"]
+        if math.isfinite(self.t_factor):
+            lines.append(f"errors: 1 sigma standard errors of {self.n_samples} samples ({self.error_method}); "
+                         f"{100 * self.confidence:g} % interval = {self.t_factor:.3g} x error "
+                         + (f"(Student t, {self.dof:g} dof)" if math.isfinite(self.dof) else "(normal)"))
+        bad = set(self.not_diffusive)
+        D, De = self.D_self, self.D_self_err
         for a, si in enumerate(self.species):
             row = "  ".join(f"{self.L[a, b]: .3e}±{self.L_err[a, b]:.1e}" for b in range(len(self.species)))
-            lines.append(f"{si:>{w}}  {row}")
+            slope = self.slope_in_window.get(si)
+            extra = f"  D_self {D[a]:.3e}±{De[a]:.1e} A^2/ps" if np.isfinite(D[a]) else ""
+            extra += f", slope {slope:.2f}" if slope is not None and math.isfinite(slope) else ""
+            lines.append(f"{si:>{w}}  {row}{extra}" + ("  [not diffusive]" if si in bad else ""))
         return "\n".join(lines)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.L_samples.shape[0]) if self.L_samples.ndim == 3 else 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -459,11 +566,13 @@ class Onsager:
     ----------
     n_blocks : contiguous time blocks per run for the error bars (1: no block errors).
     fit_window : (start, end) lag time in ps of the slope fit; ``None``: chosen automatically
-        by :func:`choose_fit_window` on the summed self part of the diagonal terms
-        (Σ_i Σ_{α∈i} ⟨|Δr_α|²⟩, far less noisy than the collective terms). The window, user or
-        automatic, must fit inside one block; the same window is used for the whole
-        trajectory and for every block.
-    slope_tolerance : |dlnM/dlnt - 1| accepted as diffusive when choosing the window.
+        by :func:`choose_fit_window` on each species' self MSD (Σ_{α∈i} ⟨|Δr_α|²⟩, far less
+        noisy than the collective terms), taking the window of the slowest species that is
+        diffusive (see the module docstring). The window, user or automatic, must fit inside one
+        block; the same window is used for the whole trajectory and for every block. Every
+        species' diffusive slope is checked in it either way.
+    slope_tolerance : |dlnM/dlnt - 1| accepted as diffusive (window choice and the per-species check).
+    confidence : level of the Student-t intervals ``L_ci`` (n_samples − 1 degrees of freedom).
     max_lag_fraction : lags beyond this fraction of a block are never used (noisy tail).
     default_window_fraction : fallback window as fractions of the usable lag range.
     error_method : "blocks", "runs" or "bootstrap" (the last two need several runs).
@@ -483,7 +592,7 @@ class Onsager:
                  default_window_fraction: tuple[float, float] = (0.1, 0.6),
                  error_method: ErrorMethod = "blocks", n_bootstrap: int = 500,
                  remove_drift: bool = True, method: Method = "fft",
-                 species_order: Sequence[str] | None = None, seed: int = 0):
+                 species_order: Sequence[str] | None = None, seed: int = 0, confidence: float = 0.95):
         if int(n_blocks) < 1:
             raise SeilabError(f"n_blocks: must be >= 1, got {n_blocks}")
         if fit_window is not None:
@@ -498,6 +607,9 @@ class Onsager:
             raise SeilabError(f"error_method: must be blocks, runs or bootstrap, got {error_method!r}")
         if method not in ("fft", "direct"):
             raise SeilabError(f"method: must be 'fft' or 'direct', got {method!r}")
+        if not 0 < confidence < 1:
+            raise SeilabError(f"confidence: must be in (0, 1), got {confidence}")
+        self.confidence = float(confidence)
         self.n_blocks = int(n_blocks)
         self.fit_window = fit_window
         self.slope_tolerance = float(slope_tolerance)
@@ -589,16 +701,38 @@ class Onsager:
                 raise SeilabError(
                     f"fit_window: end {window[1]:g} ps is beyond the usable lag range {max_lag * dt:g} ps "
                     f"({self.max_lag_fraction:g} of a {block_len}-frame block at {dt:g} ps per frame)")
-        else:
-            window, source = choose_fit_window(lags, msd_self.sum(axis=1), block_len - 1,
-                                               self.max_lag_fraction, self.slope_tolerance,
-                                               self.default_window_fraction)
+        present = [k for k in range(n_sp) if counts[k] > 0]
+        own = {k: choose_fit_window(lags, msd_self[:, k], block_len - 1, self.max_lag_fraction,
+                                    self.slope_tolerance, self.default_window_fraction) for k in present}
+        window_species = ""
+        if self.fit_window is None:
+            diffusive_own = [k for k in present if own[k][1] == "auto"]
+            if diffusive_own:
+                # the slowest diffusive species (smallest self D in its own window) sets the window
+                def d_self(k):
+                    w = own[k][0]
+                    i = np.nonzero((lags >= w[0] - 1e-9 * dt) & (lags <= w[1] + 1e-9 * dt))[0]
+                    return float(fit_slope(lags[i], msd_self[i, k])) / counts[k]
+                slowest = min(diffusive_own, key=d_self)
+                window, source, window_species = own[slowest][0], "auto", order[slowest]
+            else:
+                window, source = own[present[0]][0] if present else (dt, 3 * dt), "default"
         sel = np.nonzero((lags >= window[0] - 1e-9 * dt) & (lags <= window[1] + 1e-9 * dt)
                          & (np.arange(n_lags) >= 1))[0]
         if sel.size < 3:
             raise SeilabError(f"fit_window: {window[0]:g}-{window[1]:g} ps holds {sel.size} lags at "
                               f"{dt:g} ps per frame (need >= 3)")
         pref = 1.0 / (6.0 * KB_EV_PER_K * float(volume_A3) * float(temperature_K))
+
+        # the diffusive check, per species, in the window used
+        slopes, diffusive = {}, {}
+        lt = np.log(lags[sel])
+        for k in present:
+            y = msd_self[sel, k]
+            slope = float(np.polyfit(lt, np.log(y), 1)[0]) if np.all(y > 0) else float("nan")
+            slopes[order[k]] = slope
+            diffusive[order[k]] = bool(math.isfinite(slope) and abs(slope - 1.0) < self.slope_tolerance
+                                       and (source == "user" or own[k][1] == "auto"))
 
         def estimate(cross: np.ndarray, self_: np.ndarray):
             L = pref * fit_slope(lags[sel], cross[sel])
@@ -653,6 +787,52 @@ class Onsager:
                     if self.remove_drift else f"NOT removed: it adds {worst:.1f} sigma to L_{order[a]}{order[b]} "
                                               "(remove_drift=True gives the barycentric frame)")
             warnings.append(f"centre-of-mass drift: MSD {drift['com_msd_end_A2']:.3g} A^2 at {window[1]:g} ps; {what}")
+        if source == "default":
+            warnings.append(f"no species is diffusive (|dlnMSD/dlnt - 1| < {self.slope_tolerance:g} over a factor 3 "
+                            f"in time) within a {block_len}-frame block: the fallback window "
+                            f"{window[0]:g}-{window[1]:g} ps ({self.default_window_fraction[0]:g}-"
+                            f"{self.default_window_fraction[1]:g} of a block) is used and L is not a diffusive "
+                            "coefficient there")
+        bad = [order[k] for k in present if not diffusive[order[k]]]
+        if bad:
+            warnings.append("not diffusive in the fit window " f"{window[0]:g}-{window[1]:g} ps: "
+                            + ", ".join(f"{s} (log-log slope {slopes[s]:.2f})" for s in bad)
+                            + "; their L_ij and D are not transport coefficients")
+        run_ps = (n_min - 1) * dt
+        block_ps = (block_len - 1) * dt
+        n_b = self.n_blocks if self.error_method == "blocks" else 1
+        for k in present:
+            if diffusive[order[k]] and own[k][1] == "auto":
+                continue
+            # where does this species become diffusive over the whole run (not only one block)?
+            (w_full, src_full) = choose_fit_window(lags, msd_self[:, k], n_min - 1, self.max_lag_fraction,
+                                                   self.slope_tolerance, self.default_window_fraction)
+            if src_full == "auto":
+                onset, bound = w_full[0], ""
+            else:
+                onset, bound = self.max_lag_fraction * run_ps, "at least "
+            need_block = 3.0 * onset / self.max_lag_fraction
+            need_run = n_b * need_block
+            if need_block <= block_ps and src_full == "auto":
+                continue
+            where = (f"becomes diffusive at a lag of {onset:.3g} ps over the whole run" if src_full == "auto" else
+                     f"is not diffusive up to a lag of {onset:.3g} ps ({self.max_lag_fraction:g} of the whole run)")
+            warnings.append(
+                f"run length: {order[k]} {where}; a window "
+                f"spanning a factor 3 from there needs blocks of {bound}{need_block:.3g} ps "
+                f"(lags up to {self.max_lag_fraction:g} of a block), i.e. {'runs' if n_b == 1 else 'a run'} of "
+                f"{bound}{need_run:.3g} ps{f' for {n_b} blocks' if n_b > 1 else ''} "
+                f"(now {run_ps:.3g} ps, blocks of {block_ps:.3g} ps)")
+        status = "computed" if not bad else "computed_not_diffusive"
+        from scipy import stats
+
+        if n_s >= 2 and self.error_method != "bootstrap":
+            dof = float(n_s - 1)
+            t_factor = float(stats.t.ppf(0.5 + self.confidence / 2, dof))
+        elif n_s >= 2:
+            dof, t_factor = float("inf"), float(stats.norm.ppf(0.5 + self.confidence / 2))
+        else:
+            dof, t_factor = float("nan"), float("nan")
         self._result = OnsagerResult(
             species=tuple(order), counts=counts, L=L, L_err=L_err, L_self=L_self,
             L_self_err=err(S_self), L_distinct=L_dist, L_distinct_err=err(S_dist),
@@ -662,7 +842,9 @@ class Onsager:
             n_blocks=self.n_blocks if self.error_method == "blocks" else 1,
             error_method=self.error_method, lags_ps=lags, msd=msd, msd_self=msd_self,
             L_samples=S_L, method=self.method, label=label, meta=dict(meta or {}), drift=drift,
-            warnings=warnings,
+            warnings=warnings, window_species=window_species, diffusive=diffusive,
+            slope_in_window=slopes, status=status, confidence=self.confidence, dof=dof,
+            t_factor=t_factor,
         )
         return self
 

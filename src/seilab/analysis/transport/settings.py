@@ -24,8 +24,12 @@ class TransportSettings(Settings):
     steps of ``timestep_fs``, keeping every ``sample_every``-th frame.
 
     Estimator: ``fit_window`` (lag times in ps) fixes the range over which the slope of the
-    displacement correlations is fitted; ``None`` lets the estimator pick the diffusive window.
-    Error bars come from ``n_blocks`` contiguous time blocks per trajectory.
+    displacement correlations is fitted; ``None`` lets the estimator pick the diffusive window on
+    the slowest species that is diffusive (|d ln MSD/d ln t − 1| < ``slope_tolerance``, checked
+    per species; a species that is not is flagged "not diffusive" and the result's warnings say
+    how long a run would need to be). Error bars are 1σ standard errors from ``n_blocks``
+    contiguous time blocks per trajectory, with Student-t intervals (n_blocks − 1 degrees of
+    freedom) at ``confidence_level``; fluxes take their errors from the same blocks.
     """
 
     # --- campaign (used by `seilab run`) --------------------------------------------------
@@ -33,8 +37,10 @@ class TransportSettings(Settings):
         "tie_line", description="which phases get an Onsager run: the products on the reactants' tie line "
                                 "(and the reactants), every phase on the hull, or every phase of the campaign")
     interface_width_A: float = Field(
-        10.0, gt=0, description="width over which the reactants' chemical-potential difference drops: "
-                                "grad_mu = delta_mu / width (eV/Å); scales |J|, not its sign")
+        10.0, gt=0, description="width over which the reactants' chemical-potential difference drops, Å: "
+                                "grad_mu = delta_mu / width (eV/Å); scales |J|, not its sign. The campaign's "
+                                "transport stage uses the analysis stage's measured interphase thickness when there "
+                                "is one and this value only as the fallback (fluxes.json says which)")
 
     # --- MD -----------------------------------------------------------------------------
     temperatures_K: list[float] = Field(default_factory=lambda: [900.0, 1200.0],
@@ -54,10 +60,14 @@ class TransportSettings(Settings):
     flush_every: int = Field(50, description="append frames to disk in chunks of this many frames")
 
     # --- estimator ----------------------------------------------------------------------
-    n_blocks: int = Field(5, description="time blocks per trajectory for the error bars (1: none)")
+    n_blocks: int = Field(5, description="time blocks per trajectory for the error bars (1: none); the results "
+                                         "quote Student-t intervals with n_blocks - 1 degrees of freedom")
     fit_window: Optional[Tuple[float, float]] = Field(
         None, description="(start, end) lag time of the slope fit, ps; None: chosen automatically")
-    slope_tolerance: float = Field(0.15, description="|dlnMSD/dlnt - 1| allowed in the auto window")
+    slope_tolerance: float = Field(0.15, description="|dlnMSD/dlnt - 1| accepted as diffusive (auto window and "
+                                                     "the per-species check), dimensionless")
+    confidence_level: float = Field(0.95, description="level of the Student-t intervals of L and J (L_ci, J_ci), "
+                                                      "a fraction in (0, 1)")
     max_lag_fraction: float = Field(0.6, description="ignore lags beyond this fraction of a block (noisy tail)")
     default_window_fraction: Tuple[float, float] = Field(
         (0.1, 0.6), description="fallback window as fractions of a block's lag range")
@@ -137,6 +147,13 @@ class TransportSettings(Settings):
             raise ValueError(f"slope_tolerance: must be in (0, 1), got {v}")
         return v
 
+    @field_validator("confidence_level")
+    @classmethod
+    def _confidence(cls, v: float) -> float:
+        if not 0 < v < 1:
+            raise ValueError(f"confidence_level: must be in (0, 1), got {v}")
+        return v
+
     @field_validator("max_lag_fraction")
     @classmethod
     def _max_lag(cls, v: float) -> float:
@@ -167,4 +184,5 @@ class TransportSettings(Settings):
         return dict(n_blocks=self.n_blocks, fit_window=self.fit_window,
                     slope_tolerance=self.slope_tolerance, max_lag_fraction=self.max_lag_fraction,
                     default_window_fraction=self.default_window_fraction,
-                    error_method=self.error_method, remove_drift=self.remove_drift)
+                    error_method=self.error_method, remove_drift=self.remove_drift,
+                    confidence=self.confidence_level)
