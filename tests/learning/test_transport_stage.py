@@ -26,7 +26,9 @@ def _with_chemistry(cfg, **transport):
         "stable_phases": ["Li_bcc", "Li2S"],
         "chemical_potential_distance": {"mu_anode_eV": {"Li": 0.0, "S": -4.0},
                                         "mu_electrolyte_eV": {"Li": -2.0, "S": -1.0}}})
-    settings = dict(phases="all", temperatures_K=[900.0], n_steps=40, sample_every=2, n_equil_steps=0,
+    # the crystals as they are (melt_steps 0, no NpT, no amorphisation check): this tests the stage, not the protocol
+    settings = dict(phases="all", temperatures_K=[900.0], n_steps=40, sample_every=2, n_equil_steps=0, npt_steps=0,
+                    amorphous_max_order=None,
                     target_atoms=16, melt_steps=0, n_blocks=2, flush_every=10)
     settings.update(transport)
     return campaign.model_copy(update={"transport": campaign.transport.model_copy(update=settings)})

@@ -37,7 +37,10 @@ def cuau():
 
 
 def small(**kw):
-    base = dict(temperatures_K=[900, 1200], n_steps=200, sample_every=2, n_equil_steps=20,
+    # npt_steps 0 and no amorphisation check: these tests count force calls of the melt, equilibration and
+    # production (the NpT stage and the check have their own tests below)
+    base = dict(temperatures_K=[900, 1200], n_steps=200, sample_every=2, n_equil_steps=20, npt_steps=0,
+                amorphous_max_order=None,
                 target_atoms=16, melt_steps=30, melt_temperature_K=2500, n_blocks=2, flush_every=20)
     base.update(kw)
     return TransportSettings(**base)
@@ -197,7 +200,8 @@ class KillingEMT(EMT):
 a = bulk("Cu", "fcc", a=3.7, cubic=True)
 a.symbols[::2] = "Au"
 s = TransportSettings(temperatures_K=[900], n_steps=100, sample_every=2, n_equil_steps=20, target_atoms=16,
-                      melt_steps=30, melt_temperature_K=2500, n_blocks=2, flush_every=10)
+                      melt_steps=30, melt_temperature_K=2500, n_blocks=2, flush_every=10, npt_steps=0,
+                      amorphous_max_order=None)
 run_campaign([("CuAu", a)], KillingEMT(), sys.argv[1], s)
 """
 

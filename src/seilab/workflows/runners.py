@@ -206,11 +206,11 @@ def transport(campaign) -> dict:
     runs = out / "runs" / tag
     entries = run_campaign([Phase(n, relaxed[n]) for n in names], calc, runs, campaign.transport,
                            on_error="record")
-    failed = [e for e in entries if e.status == "failed"]
-    ok = [e for e in entries if e.status != "failed"]
+    failed = [e for e in entries if e.result is None]  # blown up ('failed') or still crystalline ('not_amorphous')
+    ok = [e for e in entries if e.result is not None]
     if not ok:
-        raise SeilabError(f"transport: every phase's MD blew up with {potential.yaml} "
-                          f"(first: {failed[0].error}); see {runs}/*/failed.json")
+        raise SeilabError(f"transport: every phase's MD blew up or stayed crystalline with {potential.yaml} "
+                          f"(first: {failed[0].error}); see {runs}/*/failed.json and */equilibration.json")
     shutil.copyfile(runs / "transport_summary.json", out / "transport_summary.json")
     results = [e.result for e in ok]
     rows, predicted = [], []

@@ -18,10 +18,13 @@ MIN_FRAMES = 8
 class TransportSettings(Settings):
     """Knobs of the transport campaign (MD) and of the Onsager estimator.
 
-    MD: every phase is made into a ~``target_atoms`` supercell, melted at
-    ``melt_temperature_K`` for ``melt_steps`` steps, then for each temperature in
-    ``temperatures_K`` equilibrated for ``n_equil_steps`` and run for ``n_steps`` NVT Langevin
-    steps of ``timestep_fs``, keeping every ``sample_every``-th frame.
+    MD: every phase is made into a ~``target_atoms`` supercell and melted (Langevin) at
+    ``melt_temperature_K`` for ``melt_steps`` steps; then, for each temperature in
+    ``temperatures_K``: ``npt_steps`` of isotropic NpT at P = 0 (Berendsen barostat), the cell
+    rescaled to the mean volume of the second half of them, ``n_equil_steps`` of NVT at that volume,
+    an amorphisation check (``amorphous_max_order``), and ``n_steps`` production steps of
+    ``timestep_fs`` under ``thermostat`` (global Bussi CSVR by default), keeping every
+    ``sample_every``-th frame.
 
     Estimator: ``fit_window`` (lag times in ps) fixes the range over which the slope of the
     displacement correlations is fitted; ``None`` lets the estimator pick the diffusive window on
@@ -44,15 +47,43 @@ class TransportSettings(Settings):
 
     # --- MD -----------------------------------------------------------------------------
     temperatures_K: list[float] = Field(default_factory=lambda: [900.0, 1200.0],
-                                        description="NVT temperatures, K (paper: 900 and 1200 K)")
+                                        description="run temperatures, K (paper: 900 and 1200 K)")
     timestep_fs: float = Field(1.0, description="MD time step, fs")
     n_steps: int = Field(20000, description="production steps per phase and temperature")
     sample_every: int = Field(10, description="keep one frame every this many steps")
-    n_equil_steps: int = Field(2000, description="equilibration steps before production (not written)")
+    npt_steps: int = Field(
+        2000, description="NpT steps at P = 0 and the run temperature before the NVT equilibration (isotropic "
+                          "Berendsen barostat, ase.md.nptberendsen.NPTBerendsen); the production cell is rescaled "
+                          "isotropically to the mean volume of their second half. 0: keep the melted cell's volume "
+                          "(the crystal's, times volume_scale)")
+    npt_taup_fs: float = Field(100.0, description="Berendsen barostat coupling time of the NpT stage, fs")
+    npt_taut_fs: float = Field(
+        20.0, description="Berendsen thermostat coupling time of the NpT stage, fs (short: a cell thermalised at T "
+                          "from rest loses half its kinetic energy to the potential within ~100 fs, and ⟨V⟩ is only "
+                          "right once T is)")
+    npt_compressibility_per_GPa: float = Field(
+        0.05, description="compressibility the Berendsen barostat assumes, 1/GPa (0.05: bulk modulus 20 GPa; the "
+                          "volume relaxes in about npt_taup_fs * true / assumed compressibility, the end point does "
+                          "not depend on it)")
+    n_equil_steps: int = Field(2000, description="NVT steps at the production volume before production (not written; "
+                                                 "their mean pressure is the one reported)")
     target_atoms: int = Field(100, description="aim for supercells of about this many atoms")
     melt_temperature_K: float = Field(2000.0, description="melting temperature that amorphises the supercell, K")
-    melt_steps: int = Field(2000, description="melting steps (0: keep the crystal)")
-    friction_per_fs: float = Field(0.01, description="Langevin friction, 1/fs")
+    melt_steps: int = Field(2000, description="melting steps (Langevin, friction_per_fs; 0: keep the crystal)")
+    thermostat: Literal["bussi", "langevin", "nve"] = Field(
+        "bussi", description="thermostat of the NVT equilibration and the production: 'bussi' (global stochastic "
+                             "velocity rescaling, ase.md.bussi.Bussi, coupling time thermostat_taut_fs; does not damp "
+                             "the atoms' relative motion, so the distinct correlations of L_ij are kept), 'langevin' "
+                             "(friction_per_fs on every atom) or 'nve' (velocity Verlet)")
+    thermostat_taut_fs: float = Field(
+        100.0, description="coupling time of the Bussi thermostat (NVT equilibration and production), fs")
+    friction_per_fs: float = Field(0.01, description="Langevin friction of the melt (and of equilibration and "
+                                                     "production with thermostat 'langevin'), 1/fs")
+    amorphous_max_order: Optional[float] = Field(
+        0.3, description="the cell entering production counts as still crystalline when its Bragg order (summed "
+                         "intensity of the crystal's strongest reflections, 0: random positions, 1: the ideal "
+                         "crystal; dimensionless) is above this; it is then not used (status 'not_amorphous'). "
+                         "None: no check")
     fix_com: bool = Field(True, description="keep the centre of mass fixed (ase.constraints.FixCom)")
     volume_scale: float = Field(1.0, description="scale the supercell volume by this factor before MD")
     rattle_A: float = Field(0.05, description="random displacement std before melting, Angstrom")
@@ -105,18 +136,26 @@ class TransportSettings(Settings):
             raise ValueError(f"{info.field_name}: must be >= 1, got {v}")
         return v
 
-    @field_validator("n_equil_steps", "melt_steps")
+    @field_validator("n_equil_steps", "melt_steps", "npt_steps")
     @classmethod
     def _non_negative_int(cls, v: int, info) -> int:
         if v < 0:
             raise ValueError(f"{info.field_name}: must be >= 0, got {v}")
         return v
 
-    @field_validator("melt_temperature_K", "friction_per_fs", "volume_scale")
+    @field_validator("melt_temperature_K", "friction_per_fs", "volume_scale", "npt_taup_fs",
+                     "npt_compressibility_per_GPa", "thermostat_taut_fs", "npt_taut_fs")
     @classmethod
     def _positive_float(cls, v: float, info) -> float:
         if not v > 0:
             raise ValueError(f"{info.field_name}: must be > 0, got {v}")
+        return v
+
+    @field_validator("amorphous_max_order")
+    @classmethod
+    def _order(cls, v):
+        if v is not None and not 0 < v < 1:
+            raise ValueError(f"amorphous_max_order: must be in (0, 1) (or null: no check), got {v}")
         return v
 
     @field_validator("rattle_A")
@@ -163,6 +202,11 @@ class TransportSettings(Settings):
 
     @model_validator(mode="after")
     def _consistent(self):
+        for name in ("npt_taup_fs", "npt_taut_fs", "thermostat_taut_fs"):
+            if getattr(self, name) < self.timestep_fs:
+                raise ValueError(f"{name}: {getattr(self, name)} fs is shorter than one time step ({self.timestep_fs} fs)")
+        if 0 < self.npt_steps < 20:
+            raise ValueError(f"npt_steps: {self.npt_steps} is too few to average the volume over (use 0 or >= 20)")
         if self.sample_every > self.n_steps:
             raise ValueError(f"sample_every: {self.sample_every} exceeds n_steps {self.n_steps}")
         n_frames = self.n_steps // self.sample_every + 1
