@@ -68,7 +68,8 @@ def _raw_lammps(lmp: Path, run_dir: Path, ranks: int) -> dict:
 
 
 def bench_lammps(pot, sizes, steps, ranks, work: Path, repeats: int = 2) -> list[dict]:
-    from seilab.simulation.engine import MDSpec, run_md
+    from seilab.simulation.engine import MDSpec
+    from seilab.simulation.engines import run_md
     from seilab.simulation.interface import build_interface, bulk_phases
     from seilab.simulation.lammps import find_lmp
 
@@ -118,7 +119,8 @@ def bench_lammps(pot, sizes, steps, ranks, work: Path, repeats: int = 2) -> list
 
 
 def bench_ase(pot, n, nsteps, work: Path) -> dict:
-    from seilab.simulation.engine import MDSpec, run_md
+    from seilab.simulation.engine import MDSpec
+    from seilab.simulation.engines import run_md
     from seilab.simulation.interface import build_interface, bulk_phases
 
     bulk = bulk_phases(None)
@@ -155,7 +157,8 @@ def cutoff(pot) -> float | None:
 
 def bench_basis(pots: list, n: int, nsteps: int, work: Path) -> list[dict]:
     """Per-atom cost vs basis size: LAMMPS pair_style pace (no γ) on one interface, each potential."""
-    from seilab.simulation.engine import MDSpec, run_md
+    from seilab.simulation.engine import MDSpec
+    from seilab.simulation.engines import run_md
     from seilab.simulation.interface import build_interface, bulk_phases
 
     bulk = bulk_phases(None)

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from seilab.errors import SeilabError
-from seilab.simulation.engine import MDSpec, dump_steps, read_thermo_csv, run_md
+from seilab.simulation.engine import MDSpec, dump_steps, read_thermo_csv
+from seilab.simulation.engines import run_md
 from seilab.simulation.lammps import LammpsEngine, build_info, parse_log
 
 ELEMENTS = ("Li", "P", "S")

@@ -176,8 +176,8 @@ def transport(campaign) -> dict:
     a sign is given only when |J| > 2σ. The comparison with the interface MD's measured flux is made only for
     runs at the interface MD's temperature (:func:`compare_with_interface`).
 
-    The MD runs live in ``transport/runs/<generation>-<sha of the potential>/``, so a newer potential
-    never reuses trajectories of an older one. A phase whose MD blows up is recorded as failed
+    The MD runs live in ``transport/runs/<generation>-<sha of the potential>-<sha of the MD settings>/``
+    (:func:`run_tag`), so a newer potential or protocol never reuses trajectories of an older one. A phase whose MD blows up is recorded as failed
     (``failed.json``, and in ``transport_summary.json``) and the others go on; the stage fails only
     when every phase failed."""
     import shutil
@@ -202,8 +202,7 @@ def transport(campaign) -> dict:
     potential, gate = gated_potential(campaign, "transport")
     calc = get_backend(campaign.training.backend).calculator(potential)
     out = campaign.stage_dir("transport")
-    tag = f"{potential.generation or potential.directory.name}-{provenance.sha256_file(potential.yaml)[:10]}"
-    runs = out / "runs" / tag
+    runs = out / "runs" / run_tag(potential, campaign.transport)
     entries = run_campaign([Phase(n, relaxed[n]) for n in names], calc, runs, campaign.transport,
                            on_error="record")
     failed = [e for e in entries if e.result is None]  # blown up ('failed') or still crystalline ('not_amorphous')
@@ -226,7 +225,8 @@ def transport(campaign) -> dict:
     measured = measured_interface_flux(campaign)
     T_md = campaign.simulation.temperature_K
     comparison = compare_with_interface(predicted, measured, T_md) if measured else None
-    failures = [{"phase": e.phase, "temperature_K": e.temperature_K, "error": e.error} for e in failed]
+    failures = [{"phase": e.phase, "temperature_K": e.temperature_K, "status": e.status, "error": e.error}
+                for e in failed]
     provenance.write_json(out / "fluxes.json", {
         "grad_mu_eV_per_A": grad_mu, "interface_width_A": width["value_A"], "interface_width": width,
         "units": {"J": "ions Å^-2 ps^-1, positive toward the metal", "L": "1/(eV Å ps)"},
@@ -239,6 +239,24 @@ def transport(campaign) -> dict:
                                                                    for f in failures],
             "signs": {f"{r['phase']}@{r['temperature_K']:.0f}K": " ".join(f"{s}{v}" if v in ("+", "-") else f"{s} not resolved" for s, v in r["sign"].items())
                       for r in rows}}
+
+
+def run_tag(potential, settings) -> str:
+    """``<generation>-<sha of the potential>-<sha of the MD-defining settings>``: the folder of one set of MD runs.
+
+    A newer potential, or a change of a setting that defines the MD (thermostat, NpT stage, melt, time
+    step, ...), gets its own folder instead of meeting the campaign's "made with different settings"
+    error; raising ``n_steps`` (not MD-defining) extends the existing trajectories.
+    """
+    import hashlib
+    import json
+
+    from seilab import provenance
+    from seilab.analysis.transport.campaign import _CELL_KEYS, _MD_KEYS
+
+    md = {k: getattr(settings, k) for k in sorted(set(_MD_KEYS) | set(_CELL_KEYS))}
+    md_sha = hashlib.sha256(json.dumps(md, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return f"{potential.generation or potential.directory.name}-{provenance.sha256_file(potential.yaml)[:10]}-{md_sha}"
 
 
 HOST = "S"  # the host sublattice of the host-fixed frame
