@@ -116,3 +116,24 @@ def test_flux_row_signs_and_host_frame():
     assert row["J_host"]["S"] == 0.0 and row["sign_host"]["S"] == "not resolved"
     assert row["J_host"]["Li"] == pytest.approx(row["J"]["Li"] - 6 / 4 * row["J"]["S"])
     assert row["onsager_status"] == "computed" and row["not_diffusive"] == []
+
+
+def test_transport_runs_are_keyed_by_the_potential_and_the_md_protocol(tmp_path):
+    """A changed thermostat (MD-defining) gets a new runs folder; a longer run (n_steps) reuses the folder."""
+    from types import SimpleNamespace
+
+    from seilab.analysis.transport.settings import TransportSettings
+    from seilab.workflows.runners import run_tag
+
+    yaml = tmp_path / "gen003" / "potential.yaml"
+    yaml.parent.mkdir()
+    yaml.write_text("elements: [Li]\n")
+    pot = SimpleNamespace(generation="gen003", directory=yaml.parent, yaml=yaml)
+    base = TransportSettings()
+    tag = run_tag(pot, base)
+    assert tag.startswith("gen003-")
+    assert run_tag(pot, base.model_copy(update={"n_steps": 2 * base.n_steps})) == tag
+    assert run_tag(pot, base.model_copy(update={"thermostat": "langevin"})) != tag
+    assert run_tag(pot, base.model_copy(update={"npt_steps": 10})) != tag
+    yaml.write_text("elements: [Li, S]\n")  # another potential
+    assert run_tag(pot, base) != tag
