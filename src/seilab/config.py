@@ -18,7 +18,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from seilab._settings import Settings, read_yaml
 from seilab.analysis.settings import AnalysisSettings
-from seilab.analysis.transport.settings import TransportSettings
+from seilab.transport.settings import TransportSettings
 from seilab.errors import SeilabError
 from seilab.learning.settings import LearningSettings
 from seilab.reference.settings import ReferenceSettings

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from seilab.analysis.transport.onsager import OnsagerResult
+from seilab.transport.onsager import OnsagerResult
 
 
 def _random_walkers(seed=0, n_frames=20000, counts=(("Li", 12), ("S", 8)), D=0.1, dt=0.01, box=17.0):

@@ -7,10 +7,10 @@ import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from seilab.analysis.transport.campaign import (Phase, count_complete_frames, run_campaign,
+from seilab.transport.campaign import (Phase, count_complete_frames, run_campaign,
                                                 supercell_repeats)
-from seilab.analysis.transport.settings import TransportSettings
-from seilab.analysis.transport.trajectory import load_trajectory
+from seilab.transport.settings import TransportSettings
+from seilab.transport.trajectory import load_trajectory
 from seilab.errors import SeilabError
 from seilab.provenance import is_valid_artifact
 
@@ -186,8 +186,8 @@ KILLABLE = """
 import os, signal, sys
 from ase.build import bulk
 from ase.calculators.emt import EMT
-from seilab.analysis.transport.campaign import run_campaign
-from seilab.analysis.transport.settings import TransportSettings
+from seilab.transport.campaign import run_campaign
+from seilab.transport.settings import TransportSettings
 
 class KillingEMT(EMT):
     calls = 0

@@ -9,7 +9,7 @@ from ase import Atoms
 from ase.io import write
 from typer.testing import CliRunner
 
-from seilab.analysis.transport.commands import transport
+from seilab.cli.transport import transport
 from seilab.errors import SeilabError
 
 
@@ -82,7 +82,7 @@ def test_transport_too_few_frames_names_file_and_option(tmp_path, capsys, n, ext
 
 
 def test_estimator_too_few_frames_says_how_many_are_needed():
-    from seilab.analysis.transport.onsager import MIN_FRAMES, onsager_coefficients
+    from seilab.transport.onsager import MIN_FRAMES, onsager_coefficients
 
     with pytest.raises(SeilabError) as exc:
         onsager_coefficients(np.zeros((1, 2, 3)), ["Li", "S"], 0.01, 100.0, 900.0)

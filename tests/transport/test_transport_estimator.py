@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from seilab.analysis.transport.onsager import (KB_EV_PER_K, L_TO_MOLAR_SI, L_TO_SI, Onsager,
+from seilab.transport.onsager import (KB_EV_PER_K, L_TO_MOLAR_SI, L_TO_SI, Onsager,
                                                OnsagerResult, collective, cross_sums_direct,
                                                cross_sums_fft, onsager_coefficients,
                                                self_sums_direct, self_sums_fft)

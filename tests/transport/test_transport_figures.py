@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from seilab.analysis.transport.figures import (p_coefficient_table, plot_correlations, plot_fluxes,
+from seilab.transport.figures import (p_coefficient_table, plot_correlations, plot_fluxes,
                                                plot_p_coefficients)
-from seilab.analysis.transport.onsager import onsager_coefficients
+from seilab.transport.onsager import onsager_coefficients
 from seilab.errors import SeilabError
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from seilab.analysis.transport.fluxes import (J_TO_SI, compare_fluxes, driving_forces, flux_table,
+from seilab.transport.fluxes import (J_TO_SI, compare_fluxes, driving_forces, flux_table,
                                               predict_fluxes)
 from seilab.errors import SeilabError
 
@@ -81,7 +81,7 @@ def test_compare_fluxes_reports_resolved_signs_only_and_no_magnitude_flag(result
 
 
 def test_sign_label_needs_two_sigma():
-    from seilab.analysis.transport.fluxes import sign_label
+    from seilab.transport.fluxes import sign_label
 
     assert sign_label(2.1, 1.0) == "+" and sign_label(-2.1, 1.0) == "-"
     assert sign_label(1.9, 1.0) == "not resolved" and sign_label(0.5, float("nan")) == "not resolved"
@@ -89,7 +89,7 @@ def test_sign_label_needs_two_sigma():
 
 def test_host_frame_fluxes(random_walkers):
     """J_i' = J_i - (c_i/c_S) J_S: the host's own flux is zero, errors from the same block samples."""
-    from seilab.analysis.transport.onsager import onsager_coefficients
+    from seilab.transport.onsager import onsager_coefficients
 
     pos, sp = random_walkers(seed=3, n_frames=4000, counts=(("Li", 12), ("P", 4), ("S", 8)))
     r = onsager_coefficients(pos, sp, 0.01, 5000.0, 600.0, n_blocks=10, fit_window=(0.01, 0.2))
@@ -112,7 +112,7 @@ def test_flux_errors_come_from_the_block_samples(random_walkers):
     from ase.data import atomic_masses, atomic_numbers
     from scipy import stats
 
-    from seilab.analysis.transport.onsager import onsager_coefficients
+    from seilab.transport.onsager import onsager_coefficients
 
     g = {"Li": 0.2, "S": -0.4}
     r_m = atomic_masses[atomic_numbers["Li"]] / atomic_masses[atomic_numbers["S"]]

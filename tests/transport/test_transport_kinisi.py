@@ -17,7 +17,7 @@ import scipp as sc
 from ase import Atoms
 from kinisi.analyze import DiffusionAnalyzer, JumpDiffusionAnalyzer
 
-from seilab.analysis.transport.onsager import KB_EV_PER_K, onsager_coefficients
+from seilab.transport.onsager import KB_EV_PER_K, onsager_coefficients
 
 DT, T, BOX, N_DT = 0.01, 600.0, 17.0, 200
 V = BOX ** 3

@@ -13,10 +13,10 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.constraints import FixCom
 
-from seilab.analysis.transport.campaign import (NotAmorphous, Phase, bragg_order, count_complete_frames,
+from seilab.transport.campaign import (NotAmorphous, Phase, bragg_order, count_complete_frames,
                                                 crystal_supercell, run_campaign)
-from seilab.analysis.transport.settings import TransportSettings
-from seilab.analysis.transport.trajectory import load_trajectory
+from seilab.transport.settings import TransportSettings
+from seilab.transport.trajectory import load_trajectory
 from seilab.errors import SeilabError
 from seilab.provenance import read_extxyz, read_json, sidecar_path
 
@@ -157,8 +157,8 @@ KILLABLE = """
 import os, signal, sys
 from ase.build import bulk
 from ase.calculators.emt import EMT
-from seilab.analysis.transport.campaign import run_campaign
-from seilab.analysis.transport.settings import TransportSettings
+from seilab.transport.campaign import run_campaign
+from seilab.transport.settings import TransportSettings
 
 class KillingEMT(EMT):
     calls = 0

@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from seilab.analysis.transport.settings import TransportSettings
+from seilab.transport.settings import TransportSettings
 
 
 def test_defaults():

@@ -5,7 +5,7 @@ import pytest
 from ase import Atoms
 from ase.io import write
 
-from seilab.analysis.transport.trajectory import (Trajectory, load_trajectory, looks_wrapped,
+from seilab.transport.trajectory import (Trajectory, load_trajectory, looks_wrapped,
                                                   unwrap_positions)
 from seilab.errors import SeilabError
 

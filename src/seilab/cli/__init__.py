@@ -105,7 +105,7 @@ def _register_stages():
         ("seilab.cli.learning", ["learn"]),
         ("seilab.cli.simulation", ["simulate"]),
         ("seilab.cli.analysis", ["analyze"]),
-        ("seilab.analysis.transport.commands", ["transport"]),
+        ("seilab.cli.transport", ["transport"]),
         ("seilab.cli.workflows", ["run"]),
     ]:
         mod = importlib.import_module(module)

@@ -1,4 +1,4 @@
-"""Stage glue: which phases the transport stage runs, and the measured interface flux it compares with."""
+"""The transport stage (seilab.transport.stage): which phases it runs, the measured interface flux it compares with, the width, the comparison, the runs folder."""
 
 import json
 import textwrap
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from seilab.config import load_config
-from seilab.workflows.runners import measured_interface_flux, transport_phases
+from seilab.transport.stage import measured_interface_flux, transport_phases
 
 REACTION = {
     "kinks": [
@@ -53,14 +53,14 @@ def test_measured_flux_rate_from_analysis(campaign):
 # ---- issue 15 item 2: predicted vs measured flux, like with like ----------------------------------
 
 def _flux(T, J, J_err, species=("Li", "S"), counts=(12, 8)):
-    from seilab.analysis.transport.fluxes import FluxResult
+    from seilab.transport.fluxes import FluxResult
 
     return FluxResult(species=species, J=np.array(J, dtype=float), J_err=np.array(J_err, dtype=float),
                       grad_mu={"Li": 0.2, "S": -0.4}, temperature_K=T, counts=counts)
 
 
 def test_width_is_the_measured_thickness_with_its_source(campaign):
-    from seilab.workflows.runners import interface_width
+    from seilab.transport.stage import interface_width
 
     w = interface_width(campaign)  # no analysis yet: the setting, said so
     assert w["value_A"] == campaign.transport.interface_width_A and w["source"].startswith("setting")
@@ -74,7 +74,7 @@ def test_width_is_the_measured_thickness_with_its_source(campaign):
 
 
 def test_fluxes_at_another_temperature_are_not_compared():
-    from seilab.workflows.runners import compare_with_interface
+    from seilab.transport.stage import compare_with_interface
 
     c = compare_with_interface([("Li2S", _flux(900.0, [-1e-3, 2e-4], [1e-4, 2e-5])),
                                 ("Li2S", _flux(1200.0, [-2e-3, 4e-4], [1e-4, 2e-5]))],
@@ -84,7 +84,7 @@ def test_fluxes_at_another_temperature_are_not_compared():
 
 
 def test_same_temperature_compares_resolved_signs_per_phase():
-    from seilab.workflows.runners import compare_with_interface
+    from seilab.transport.stage import compare_with_interface
 
     c = compare_with_interface([("Li2S", _flux(300.0, [-1e-3, 2e-4], [1e-4, 2e-4])),
                                 ("Li2S", _flux(900.0, [-1e-3, 2e-4], [1e-4, 2e-5]))],
@@ -99,9 +99,9 @@ def test_same_temperature_compares_resolved_signs_per_phase():
 
 
 def test_flux_row_signs_and_host_frame():
-    from seilab.analysis.transport.onsager import onsager_coefficients
-    from seilab.analysis.transport.fluxes import predict_fluxes
-    from seilab.workflows.runners import flux_row
+    from seilab.transport.onsager import onsager_coefficients
+    from seilab.transport.fluxes import predict_fluxes
+    from seilab.transport.stage import flux_row
 
     rng = np.random.default_rng(0)
     sp = ["Li"] * 6 + ["P"] * 2 + ["S"] * 4
@@ -122,8 +122,8 @@ def test_transport_runs_are_keyed_by_the_potential_and_the_md_protocol(tmp_path)
     """A changed thermostat (MD-defining) gets a new runs folder; a longer run (n_steps) reuses the folder."""
     from types import SimpleNamespace
 
-    from seilab.analysis.transport.settings import TransportSettings
-    from seilab.workflows.runners import run_tag
+    from seilab.transport.settings import TransportSettings
+    from seilab.transport.stage import run_tag
 
     yaml = tmp_path / "gen003" / "potential.yaml"
     yaml.parent.mkdir()

@@ -10,9 +10,9 @@
 * :mod:`.figures` — Figure 8 (:func:`plot_fluxes`), Figure S9 (:func:`plot_p_coefficients`),
   :func:`plot_correlations`;
 * :mod:`.settings` — :class:`TransportSettings` (the ``transport:`` YAML section);
-* :mod:`.commands` — the ``transport`` CLI command.
+* the ``seilab transport`` command is :mod:`seilab.cli.transport`; the stage function :func:`.stage.run_transport`.
 
-Exports are loaded lazily, so ``from seilab.analysis.transport.settings import
+Exports are loaded lazily, so ``from seilab.transport.settings import
 TransportSettings`` (the config loader) imports pydantic only, not numpy/ase/matplotlib.
 """
 
@@ -48,7 +48,6 @@ _EXPORTS = {
     "plot_fluxes": "figures",
     "plot_p_coefficients": "figures",
     "p_coefficient_table": "figures",
-    "transport": "commands",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -47,7 +47,7 @@ def _parse_grad_mu(text: str | None) -> dict[str, float] | None:
 
 def frames_needed(n_blocks: int) -> int:
     """Fewest frames ``seilab transport`` accepts: the estimator's minimum and 4 per error block."""
-    from .onsager import MIN_FRAMES
+    from seilab.transport.onsager import MIN_FRAMES
 
     return max(MIN_FRAMES, 4 * max(int(n_blocks), 1))
 
@@ -56,7 +56,7 @@ def _check_frames(trajectory: Path, n_frames: int, n_blocks: int, stride: int) -
     need = frames_needed(n_blocks)
     if n_frames >= need:
         return
-    from .onsager import MIN_FRAMES
+    from seilab.transport.onsager import MIN_FRAMES
 
     why = f" ({MIN_FRAMES}, and 4 per block with --n-blocks {n_blocks})" if 4 * n_blocks > MIN_FRAMES else ""
     fixes = ["a longer run"] + ([f"a smaller --stride (now {stride})"] if stride > 1 else []) \
@@ -82,10 +82,10 @@ def transport(
     """Onsager transport coefficients L_ij (1/(eV*Angstrom*ps)) with error bars from a trajectory."""
     from seilab.provenance import record, write_json
 
-    from .figures import plot_correlations
-    from .fluxes import predict_fluxes
-    from .onsager import Onsager
-    from .trajectory import load_trajectory
+    from seilab.transport.figures import plot_correlations
+    from seilab.transport.fluxes import predict_fluxes
+    from seilab.transport.onsager import Onsager
+    from seilab.transport.trajectory import load_trajectory
 
     window = _parse_window(fit_window)
     gm = _parse_grad_mu(grad_mu)

@@ -90,7 +90,7 @@ def plot_fluxes(results: Sequence[OnsagerResult], grad_mu: Mapping[str, float],
                 species: Sequence[str] | None = None):
     """Figure 8: J of each species (one panel each) vs the atomic fraction of ``x_species``.
 
-    Fluxes are computed with :func:`~seilab.analysis.transport.fluxes.predict_fluxes`
+    Fluxes are computed with :func:`~seilab.transport.fluxes.predict_fluxes`
     (1/(Å²·ps), positive toward the metal, errors from the block samples); one marker/colour per
     temperature; the reference frame (barycentric, Σ m_i J_i = 0, unless the drift was kept) is in the title.
     """

@@ -2,7 +2,7 @@
 
 Positions must be **unwrapped** (atoms leaving the cell keep moving instead of reappearing on
 the other side). ASE's MD integrators never wrap, so trajectories written by
-:mod:`seilab.analysis.transport.campaign` (and by ASE dynamics in general) are unwrapped. A file
+:mod:`seilab.transport.campaign` (and by ASE dynamics in general) are unwrapped. A file
 with wrapped positions is detected (a frame-to-frame jump of more than half a cell vector) and
 refused unless ``unwrap=True``, which rebuilds continuous paths with the minimum-image
 convention (valid when no atom moves more than half a cell vector between stored frames).
@@ -22,7 +22,7 @@ from seilab.errors import SeilabError
 
 @dataclass
 class Trajectory:
-    """Frames ready for :class:`~seilab.analysis.transport.onsager.Onsager`.
+    """Frames ready for :class:`~seilab.transport.onsager.Onsager`.
 
     positions : (n_frames, n_atoms, 3) unwrapped, Å.
     species : chemical symbol of every atom.

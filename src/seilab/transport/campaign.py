@@ -1,7 +1,7 @@
 """Transport campaign: amorphous cells → NpT to ⟨P⟩ = 0 → NVT MD at each temperature → Onsager L per phase.
 
 For every phase (a name and a starting structure, ASE Atoms) and every temperature of
-:class:`~seilab.analysis.transport.settings.TransportSettings`:
+:class:`~seilab.transport.settings.TransportSettings`:
 
 1. **cell** — repeat the structure to about ``target_atoms`` atoms (near-cubic supercell),
    scale its volume by ``volume_scale``, rattle it and melt it with Langevin dynamics at

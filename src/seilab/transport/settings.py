@@ -224,7 +224,7 @@ class TransportSettings(Settings):
         return self.timestep_fs * self.sample_every * 1e-3
 
     def estimator_kwargs(self) -> dict:
-        """Keyword arguments for :class:`~seilab.analysis.transport.onsager.Onsager`."""
+        """Keyword arguments for :class:`~seilab.transport.onsager.Onsager`."""
         return dict(n_blocks=self.n_blocks, fit_window=self.fit_window,
                     slope_tolerance=self.slope_tolerance, max_lag_fraction=self.max_lag_fraction,
                     default_window_fraction=self.default_window_fraction,
