@@ -31,6 +31,7 @@ from typing import Callable
 import numpy as np
 
 from seilab import provenance
+from seilab.dynamics import append_frames, nvt, read_frames, thermalize
 from seilab.errors import SeilabError
 from seilab.learning.gamma import gamma_stats
 
@@ -211,17 +212,12 @@ def build_jobs(campaign, sources: dict, generation: int) -> list[ExplorationJob]
 
 # --------------------------------------------------------------------------------------- MD
 def _read_checkpoint(path: Path | None) -> list:
-    from ase.io import read
-
-    if path is None or not Path(path).is_file():
-        return []
-    try:
-        return list(read(path, index=":", format="extxyz"))
-    except Exception:  # a damaged checkpoint is not fatal: the run restarts
-        return []
+    return [] if path is None else read_frames(path)
 
 
 def _write_checkpoint(path: Path, frames: list) -> None:
+    """Replace the checkpoint by ``frames`` atomically (only when stored frames are dropped; new frames are
+    appended, :func:`seilab.dynamics.append_frames`)."""
     import os
 
     from ase.io import write
@@ -243,12 +239,10 @@ def run_md_gamma(atoms, calc, temperature_K: float, steps: int, timestep_fs: flo
     frame (with momenta) is also written there, and a run that finds frames in it continues from the
     last one (the thermostat noise is reseeded from the step; the pre-halt buffer starts empty).
     """
-    from ase import Atoms, units
-    from ase.constraints import FixCom
-    from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+    from ase import Atoms
 
-    frames = [f for f in _read_checkpoint(checkpoint) if int(f.info.get("md_step", -1)) <= steps]
+    stored = _read_checkpoint(checkpoint)
+    frames = [f for f in stored if int(f.info.get("md_step", -1)) <= steps]
     step = int(frames[-1].info["md_step"]) if frames else 0
     start = frames[-1] if frames else atoms
     work = Atoms(start.numbers, positions=start.positions, cell=start.cell, pbc=start.pbc)
@@ -257,15 +251,11 @@ def run_md_gamma(atoms, calc, temperature_K: float, steps: int, timestep_fs: flo
         work.set_momenta(frames[-1].get_momenta())
     else:
         frames, step = [], 0
-        try:  # ASE >= 3.29
-            from ase.md.velocitydistribution import thermalize_momenta
-        except ImportError:  # pragma: no cover - older ASE
-            thermalize_momenta = MaxwellBoltzmannDistribution
-        thermalize_momenta(work, temperature_K=temperature_K, rng=np.random.default_rng(seed))
-        Stationary(work)
-    work.set_constraint(FixCom())
-    dyn = Langevin(work, timestep_fs * units.fs, temperature_K=temperature_K,
-                   friction=friction_per_fs / units.fs, fixcm=False, rng=np.random.default_rng([seed, step]))
+        thermalize(work, temperature_K, np.random.default_rng(seed))
+    if checkpoint is not None and len(frames) != len(stored):
+        _write_checkpoint(Path(checkpoint), frames)
+    dyn = nvt(work, "langevin", temperature_K=temperature_K, timestep_fs=timestep_fs,
+              rng=np.random.default_rng([seed, step]), friction_per_fs=friction_per_fs, fix_com=True)
 
     def snap(step: int, momenta: bool = False):
         g = np.asarray(calc.results["gamma"], dtype=float).reshape(-1).copy()
@@ -301,7 +291,7 @@ def run_md_gamma(atoms, calc, temperature_K: float, steps: int, timestep_fs: flo
         if step % sample_every == 0:
             frames.append(snap(step, momenta=checkpoint is not None))
             if checkpoint is not None:
-                _write_checkpoint(Path(checkpoint), frames)
+                append_frames(checkpoint, frames[-1:])
         elif keep_before_halt > 0 and step % buffer_every == 0:
             buffer.append(snap(step))
     info["steps_run"] = step

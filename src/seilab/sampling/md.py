@@ -4,7 +4,8 @@ The paper's AIMD is NVT with a Nosé–Hoover thermostat at 2 fs; here any ASE c
 Langevin, Bussi or Nosé–Hoover-chain integrator (``sampling.md_thermostat``).
 
 Checkpoints: every kept frame (positions, momenta, step, energy) is appended to a checkpoint
-extxyz that is rewritten atomically, so a kill loses at most ``stride`` steps. A rerun reads the
+extxyz (:func:`seilab.dynamics.append_frames`; a partial last frame is cut off on reading), so a kill
+loses at most ``stride`` steps. A rerun reads the
 checkpoint and continues from its last frame with its momenta; a finished checkpoint is simply
 returned. (The thermostat's random stream restarts from a seed derived from the step, so a resumed
 run is reproducible but not bit-identical to an uninterrupted one.)
@@ -17,44 +18,26 @@ from pathlib import Path
 
 import numpy as np
 
+from seilab.dynamics import append_frames, nvt, read_frames, thermalize
 from seilab.errors import SeilabError
 
 
 def _make_dynamics(atoms, settings, temperature_K: float, rng):
-    from ase import units
-
-    dt = settings.md_timestep_fs * units.fs
-    if settings.md_thermostat == "langevin":
-        from ase.md.langevin import Langevin
-
-        from ase.constraints import FixCom
-
-        atoms.set_constraint(FixCom())  # ASE >= 3.28: fixcm=True is deprecated in favour of FixCom
-        return Langevin(atoms, dt, temperature_K=temperature_K, friction=settings.md_friction_per_fs / units.fs,
-                        fixcm=False, rng=rng)
-    if settings.md_thermostat == "bussi":
-        from ase.md.bussi import Bussi
-
-        return Bussi(atoms, dt, temperature_K=temperature_K, taut=settings.md_tdamp_fs * units.fs, rng=rng)
-    from ase.md.nose_hoover_chain import NoseHooverChainNVT
-
-    return NoseHooverChainNVT(atoms, dt, temperature_K=temperature_K, tdamp=settings.md_tdamp_fs * units.fs)
+    """The sampling thermostat (:func:`seilab.dynamics.nvt`): Langevin with the centre of mass fixed, or
+    Bussi / a Nosé–Hoover chain with ``md_tdamp_fs``."""
+    kind = settings.md_thermostat
+    return nvt(atoms, kind, temperature_K=temperature_K, timestep_fs=settings.md_timestep_fs, rng=rng,
+               friction_per_fs=settings.md_friction_per_fs, taut_fs=settings.md_tdamp_fs, fix_com=kind == "langevin")
 
 
 def read_checkpoint(path: Path) -> list:
     """Frames of a checkpoint file ([] when absent or unreadable: the run restarts)."""
-    from ase.io import read
-
-    path = Path(path)
-    if not path.is_file():
-        return []
-    try:
-        return list(read(path, index=":", format="extxyz"))
-    except Exception:  # a damaged checkpoint is not fatal: it is recomputed
-        return []
+    return read_frames(path)
 
 
-def _write_checkpoint(path: Path, frames: list) -> None:
+def _rewrite_checkpoint(path: Path, frames: list) -> None:
+    """Replace the checkpoint by ``frames`` (only when some of its frames are dropped: other settings, a
+    shorter run), atomically."""
     from ase.io import write
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -105,11 +88,11 @@ def run_nvt(atoms, calc, settings, temperature_K: float, steps: int, stride: int
     structure) is stored in each checkpointed frame; frames with another key are discarded, so a
     checkpoint of a run with different settings is never continued.
     """
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
-
-    frames = read_checkpoint(checkpoint) if checkpoint is not None else []
-    frames = [f for f in frames if str(f.info.get("ckpt_key", "")) == key]
+    stored = read_checkpoint(checkpoint) if checkpoint is not None else []
+    frames = [f for f in stored if str(f.info.get("ckpt_key", "")) == key]
     frames = [f for f in frames if int(f.info.get("md_step", -1)) <= steps]
+    if checkpoint is not None and len(frames) != len(stored):
+        _rewrite_checkpoint(Path(checkpoint), frames)
     done = int(frames[-1].info["md_step"]) if frames else 0
     if done >= steps:
         return frames
@@ -118,12 +101,7 @@ def run_nvt(atoms, calc, settings, temperature_K: float, steps: int, stride: int
     if frames:
         work.set_momenta(frames[-1].get_momenta())
     else:
-        try:  # ASE >= 3.29
-            from ase.md.velocitydistribution import thermalize_momenta
-        except ImportError:  # pragma: no cover - older ASE
-            thermalize_momenta = MaxwellBoltzmannDistribution
-        thermalize_momenta(work, temperature_K=temperature_K, rng=np.random.default_rng(seed))
-        Stationary(work)
+        thermalize(work, temperature_K, np.random.default_rng(seed))
     dyn = _make_dynamics(work, settings, temperature_K, np.random.default_rng([seed, done]))
     step = done
     while step < steps:
@@ -139,7 +117,7 @@ def run_nvt(atoms, calc, settings, temperature_K: float, steps: int, stride: int
             if key:
                 frames[-1].info["ckpt_key"] = key
             if checkpoint is not None:
-                _write_checkpoint(Path(checkpoint), frames)
+                append_frames(checkpoint, frames[-1:])
     return frames
 
 

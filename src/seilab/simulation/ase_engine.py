@@ -34,6 +34,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from seilab.dynamics import nvt, thermalize
 from seilab.errors import SeilabError
 from seilab.simulation.engine import (
     DUMP, RESULT, THERMO_COLUMNS, MDResult, MDSpec, PotentialFiles, check_state, prune_restarts,
@@ -41,17 +42,6 @@ from seilab.simulation.engine import (
 )
 
 EXTRAP = "extrapolative.extxyz"
-
-
-def _thermalize(atoms, temperature_K: float, rng) -> None:
-    """Maxwell-Boltzmann momenta at ``temperature_K``, centre-of-mass momentum removed."""
-    from ase.md import velocitydistribution as vd
-
-    if hasattr(vd, "thermalize_momenta"):  # ASE >= 3.29
-        vd.thermalize_momenta(atoms, temperature_K, rng=rng)
-    else:  # pragma: no cover
-        vd.MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=rng)
-    vd.Stationary(atoms)
 
 
 class _Halt(Exception):
@@ -144,7 +134,7 @@ class AseEngine:
             state["prep"] = self._prepare(spec, atoms, dt, rng, say)
             save_state(workdir, state)
         elif spec.velocities:
-            _thermalize(atoms, spec.temperature_K, rng)
+            thermalize(atoms, spec.temperature_K, rng)
         dyn = self._integrator(spec, atoms, dt, rng)
         if saved is not None and "p_eps" in saved.files and hasattr(dyn, "p_eps"):
             dyn.p_eps = saved["p_eps"] if saved["p_eps"].shape else float(saved["p_eps"])
@@ -222,8 +212,6 @@ class AseEngine:
     def _prepare(spec: MDSpec, atoms, dt, rng, say) -> dict:
         """The fresh start's preparation, as LAMMPS does it (``lammps.prep_lines``): FIRE at fixed cell,
         then Langevin NVT ramping from ``equilibration_start_K`` to the run temperature."""
-        from ase import units
-        from ase.md.langevin import Langevin
         from ase.optimize import FIRE
 
         def fmax() -> float:
@@ -238,16 +226,16 @@ class AseEngine:
         if spec.equilibration_steps:
             T0, T, n = spec.equilibration_start_K, spec.temperature_K, spec.equilibration_steps
             if spec.velocities:
-                _thermalize(atoms, T0, rng)
-            dyn = Langevin(atoms, dt, temperature_K=T0, friction=1.0 / (spec.equilibration_damp_fs * units.fs),
-                           fixcm=False, rng=rng)
+                thermalize(atoms, T0, rng)
+            dyn = nvt(atoms, "langevin", temperature_K=T0, timestep_fs=spec.timestep_fs, rng=rng,
+                      friction_per_fs=1.0 / spec.equilibration_damp_fs, fix_com=False)
             half = max(1, n // 2)  # ramp over the first half, hold T over the second (as in LAMMPS)
             ramp = lambda: dyn.set_temperature(temperature_K=T0 + (T - T0) * min(1.0, dyn.nsteps / half))  # noqa: E731
             dyn.attach(ramp, interval=1)
             dyn.run(n)
             prep.update(equilibration_steps=float(n), temperature_end_K=float(atoms.get_temperature()))
         elif spec.velocities:
-            _thermalize(atoms, spec.temperature_K, rng)
+            thermalize(atoms, spec.temperature_K, rng)
         say(f"prepared: largest force {prep['fmax_start_eV_per_A']:.3g} -> "
             f"{prep.get('fmax_end_eV_per_A', prep['fmax_start_eV_per_A']):.3g} eV/A"
             + (f", {spec.equilibration_steps} NVT steps {spec.equilibration_start_K:g} -> {spec.temperature_K:g} K"
@@ -260,16 +248,10 @@ class AseEngine:
 
         tdamp = spec.thermostat_damp_fs * units.fs
         if spec.ensemble == "nve":
-            from ase.md.verlet import VelocityVerlet
-
-            return VelocityVerlet(atoms, dt)
-        if spec.ensemble == "nvt":
-            from ase.constraints import FixCom
-            from ase.md.langevin import Langevin
-
-            # centre of mass fixed by a constraint (ASE >= 3.28 deprecates Langevin's own fixcm)
-            atoms.set_constraint(FixCom())
-            return Langevin(atoms, dt, temperature_K=spec.temperature_K, friction=1.0 / tdamp, fixcm=False, rng=rng)
+            return nvt(atoms, "nve", temperature_K=spec.temperature_K, timestep_fs=spec.timestep_fs, fix_com=False)
+        if spec.ensemble == "nvt":  # Langevin, friction 1 / thermostat_damp_fs, centre of mass fixed
+            return nvt(atoms, "langevin", temperature_K=spec.temperature_K, timestep_fs=spec.timestep_fs, rng=rng,
+                       friction_per_fs=1.0 / spec.thermostat_damp_fs, fix_com=True)
         from ase.md.langevinbaoab import LangevinBAOAB
 
         p = spec.pressure_bar * units.bar

@@ -59,7 +59,6 @@ is attached to every Atoms in turn, so it must tolerate being reused for differe
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import math
@@ -70,6 +69,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from seilab.dynamics import append_frames, count_complete_frames, nvt, thermalize
 from seilab.errors import SeilabError
 from seilab.provenance import load_json, read_json
 
@@ -189,28 +189,10 @@ def supercell_repeats(atoms, target_atoms: int) -> tuple[int, int, int]:
     return best
 
 
-def _thermalize(atoms, T: float, rng) -> None:
-    """Maxwell-Boltzmann momenta at T with zero total momentum (ASE >= 3.29 or older)."""
-    from ase.md import velocitydistribution as vd
-
-    if hasattr(vd, "thermalize_momenta"):
-        vd.thermalize_momenta(atoms, T, rng=rng)
-    else:  # ASE < 3.29
-        vd.MaxwellBoltzmannDistribution(atoms, temperature_K=T, rng=rng)
-    vd.Stationary(atoms)
-
-
 def _langevin(atoms, T: float, settings: TransportSettings, rng):
-    """ASE Langevin at T; centre of mass fixed with FixCom when ``settings.fix_com``."""
-    from ase import units
-    from ase.md.langevin import Langevin
-
-    if settings.fix_com:
-        from ase.constraints import FixCom
-
-        atoms.set_constraint(FixCom())
-    return Langevin(atoms, timestep=settings.timestep_fs * units.fs, temperature_K=T,
-                    friction=settings.friction_per_fs / units.fs, fixcm=False, rng=rng)
+    """ASE Langevin at T (``friction_per_fs``); centre of mass fixed with FixCom when ``settings.fix_com``."""
+    return nvt(atoms, "langevin", temperature_K=T, timestep_fs=settings.timestep_fs, rng=rng,
+               friction_per_fs=settings.friction_per_fs, fix_com=settings.fix_com)
 
 
 def thermostat_info(settings: TransportSettings) -> dict:
@@ -225,27 +207,13 @@ def thermostat_info(settings: TransportSettings) -> dict:
 
 
 def _thermostat(atoms, T: float, settings: TransportSettings, rng):
-    """NVT equilibration / production dynamics at T under ``settings.thermostat``.
+    """NVT equilibration / production dynamics at T under ``settings.thermostat`` (:func:`seilab.dynamics.nvt`).
 
     Bussi (CSVR) rescales all momenta by one stochastic factor per step, so it leaves the relative
     motion of the atoms (the distinct correlations of L_ij) undamped, unlike a per-atom Langevin
     friction. The centre of mass is fixed with FixCom when ``settings.fix_com``."""
-    from ase import units
-
-    if settings.thermostat == "langevin":
-        return _langevin(atoms, T, settings, rng)
-    if settings.fix_com:
-        from ase.constraints import FixCom
-
-        atoms.set_constraint(FixCom())
-    dt = settings.timestep_fs * units.fs
-    if settings.thermostat == "bussi":
-        from ase.md.bussi import Bussi
-
-        return Bussi(atoms, dt, temperature_K=T, taut=settings.thermostat_taut_fs * units.fs, rng=rng)
-    from ase.md.verlet import VelocityVerlet
-
-    return VelocityVerlet(atoms, dt)
+    return nvt(atoms, settings.thermostat, temperature_K=T, timestep_fs=settings.timestep_fs, rng=rng,
+               friction_per_fs=settings.friction_per_fs, taut_fs=settings.thermostat_taut_fs, fix_com=settings.fix_com)
 
 
 def _pressure_GPa(atoms) -> float:
@@ -339,7 +307,7 @@ def build_cell(atoms, settings: TransportSettings, calculator=None):
         if calculator is None:
             raise SeilabError("calculator: needed to melt the cell (melt_steps > 0)")
         cell.calc = calculator
-        _thermalize(cell, settings.melt_temperature_K, rng)
+        thermalize(cell, settings.melt_temperature_K, rng)
         _langevin(cell, settings.melt_temperature_K, settings, rng).run(settings.melt_steps)
         energy = cell.get_potential_energy()
         if not (np.isfinite(energy) and np.all(np.isfinite(cell.positions))):
@@ -356,43 +324,6 @@ def build_cell(atoms, settings: TransportSettings, calculator=None):
 # --------------------------------------------------------------------------------------------
 # extxyz chunk files
 # --------------------------------------------------------------------------------------------
-
-def count_complete_frames(path: Path, truncate: bool = True) -> int:
-    """Number of complete extxyz frames in ``path``; a partial last frame is cut off."""
-    if not path.is_file():
-        return 0
-    n_frames, good = 0, 0
-    with open(path, "rb") as fh:
-        while True:
-            head = fh.readline()
-            if not head:
-                break
-            try:
-                n_atoms = int(head.strip())
-            except ValueError:
-                break
-            lines = [fh.readline() for _ in range(n_atoms + 1)]
-            if len(lines) != n_atoms + 1 or not all(ln.endswith(b"\n") for ln in lines):
-                break
-            n_frames += 1
-            good = fh.tell()
-    if truncate and good != path.stat().st_size:
-        log.warning("%s: cutting a partial frame after %d complete frames", path, n_frames)
-        with open(path, "r+b") as fh:
-            fh.truncate(good)
-    return n_frames
-
-
-def _append_frames(path: Path, frames: list) -> None:
-    from ase.io import write
-
-    buf = io.StringIO()
-    write(buf, frames, format="extxyz")
-    with open(path, "a") as fh:
-        fh.write(buf.getvalue())
-        fh.flush()
-        os.fsync(fh.fileno())
-
 
 def _snapshot(atoms, step: int, time_ps: float):
     snap = atoms.copy()
@@ -653,7 +584,7 @@ def _equilibrate(phase: Phase, cell, T: float, calculator, settings: TransportSe
     atoms = cell.copy()
     atoms.set_constraint()
     atoms.calc = calculator
-    _thermalize(atoms, T, rng)
+    thermalize(atoms, T, rng)
     v0 = atoms.get_volume()
     eq: dict = {"volume_A3_crystal": float(crystal.get_volume()), "volume_A3_start": float(v0),
                 "npt_steps": settings.npt_steps, "n_equil_steps": settings.n_equil_steps}
@@ -746,7 +677,7 @@ def _run_md(phase: Phase, cell, T: float, calculator, settings: TransportSetting
         atoms, dyn, eq, steps = _equilibrate(phase, cell, T, calculator, settings, rng)
         eq = _amorphous_check(eq, settings)
         write_json(eq_path, eq, record(STAGE, phase=phase.name, temperature_K=T, step="equilibration"))
-        _append_frames(part, [_snapshot(atoms, 0, 0.0)])
+        append_frames(part, [_snapshot(atoms, 0, 0.0)])
         done = 1
         if eq["amorphous"] is False:
             atoms.calc = None
@@ -779,7 +710,7 @@ def _run_md(phase: Phase, cell, T: float, calculator, settings: TransportSetting
         previous = snap.positions
         buf.append(snap)
         if len(buf) >= settings.flush_every or done + len(buf) == n_total:
-            _append_frames(part, buf)
+            append_frames(part, buf)
             done += len(buf)
             buf = []
             log.info("%s %g K: %d/%d frames", phase.name, T, done, n_total)

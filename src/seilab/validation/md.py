@@ -101,22 +101,17 @@ def run_md(atoms, calc, *, ensemble: str = "nvt", temperature_K: float = 300.0, 
            min_distance_A: float | None = 0.6, max_volume_change: float | None = None) -> MDResult:
     """Run MD on a copy of ``atoms``; frames are sampled after ``equilibration_steps``."""
     from ase import units
-    from ase.md.langevin import Langevin
-    from ase.constraints import FixCom
-    from ase.md import velocitydistribution as vd
+
+    from seilab.dynamics import nvt, thermalize
 
     work = atoms.copy()
     work.calc = calc
     rng = np.random.default_rng(seed)
-    if hasattr(vd, "thermalize_momenta"):  # ase >= 3.29
-        vd.thermalize_momenta(work, temperature_K, rng=rng)
-    else:  # pragma: no cover
-        vd.MaxwellBoltzmannDistribution(work, temperature_K=temperature_K, rng=rng)
-    vd.Stationary(work)
+    thermalize(work, temperature_K, rng)
     dt = timestep_fs * units.fs
     if ensemble == "nvt":
-        work.set_constraint(FixCom())
-        dyn = Langevin(work, dt, temperature_K=temperature_K, friction=0.01 / units.fs, fixcm=False, rng=rng)
+        dyn = nvt(work, "langevin", temperature_K=temperature_K, timestep_fs=timestep_fs, rng=rng,
+                  friction_per_fs=0.01, fix_com=True)
     elif ensemble == "npt":
         from ase.md.nptberendsen import Inhomogeneous_NPTBerendsen
 
