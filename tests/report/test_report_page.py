@@ -1,0 +1,241 @@
+"""The report a scientist reads: the verdict first, captioned figures (missing ones listed with the reason),
+and a 3-D view of the first and last interface frames that works without network; checked in the HTML
+and, where Chromium is installed, in a headless browser.
+
+The campaign output is synthetic and minimal (the JSON files the report reads, a tiny PNG and a two-frame
+LAMMPS dump), written in ``tmp_path``.
+"""
+
+import json
+import re
+import shutil
+import subprocess
+import textwrap
+
+import numpy as np
+import pytest
+
+from seilab.config import load_config
+from seilab.report import build_report
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _png(path, color="tab:red"):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot([0, 1], [0, 1], color=color)
+    fig.savefig(path, dpi=50)
+    plt.close(fig)
+
+
+def _dump(path, n_frames=2):
+    """A LAMMPS text dump: Li slab over a Li2S-like block, ``element`` column, two frames."""
+    rng = np.random.default_rng(0)
+    rows = []
+    k = 0
+    for ix in range(3):
+        for iy in range(3):
+            for iz in range(4):
+                k += 1
+                rows.append((k, 1, "Li", 1 + 3 * ix, 1 + 3 * iy, 11 + 2.5 * iz))
+            for iz, el in enumerate(("S", "Li", "P", "S")):
+                k += 1
+                rows.append((k, {"Li": 1, "P": 2, "S": 3}[el], el, 1 + 3 * ix, 1 + 3 * iy, 1 + 2.4 * iz))
+    text = []
+    for f in range(n_frames):
+        text += ["ITEM: TIME", f"{0.1 * f}", "ITEM: TIMESTEP", str(100 * f), "ITEM: NUMBER OF ATOMS", str(len(rows)),
+                 "ITEM: BOX BOUNDS pp pp pp", "0 9", "0 9", "0 21", "ITEM: ATOMS id type element x y z"]
+        for i, t, el, x, y, z in rows:
+            dx = rng.normal(0, 0.2, 3) * f
+            text.append(f"{i} {t} {el} {x + dx[0]:.4f} {y + dx[1]:.4f} {z + dx[2]:.4f}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(text) + "\n")
+    return len(rows)
+
+
+def _write(path, data):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+
+
+def _campaign(tmp_path, verdict="two regimes"):
+    p = tmp_path / "c.yaml"
+    p.write_text(textwrap.dedent("""
+        name: rep
+        output: out
+        reactants: {anode: Li_bcc, electrolyte: Li2S}
+        phases: [{name: Li_bcc}, {name: Li2S}, {name: S_alpha}]
+    """))
+    c = load_config(p)
+    o = c.output
+    _write(o / "chemistry/reaction.json", {
+        "kinks": [{"x_anode": 0.0, "reaction_energy_eV_per_atom": 0.0, "products": ["Li2S"], "reaction": "a"},
+                  {"x_anode": 0.5, "reaction_energy_eV_per_atom": -0.4, "products": ["Li2S", "Li_bcc"], "reaction": "x"},
+                  {"x_anode": 1.0, "reaction_energy_eV_per_atom": 0.0, "products": ["Li_bcc"], "reaction": "b"}],
+        "hull": [], "chemical_potential_distance": {"distance_eV": 2.0, "delta_mu_eV": {"Li": 1.0}}})
+    _png(o / "chemistry/phase_diagram.png")
+    report = o / "validation/gen000/report.json"
+    _write(report, {"summary": {"advisory_failed": [], "groups": {"eos": {"passed": 3, "failed": 1}}},
+                    "results": {"metrics": {"test": {"n_structures": 5, "energy_meV_per_atom": {"rmse": 12.0},
+                                                     "force_meV_per_A": {"rmse": 150.0}, "by_kind": {}}},
+                                "eos": {"Li_bcc": {"v0_rel_error": 0.031}}},
+                    "checks": [{"name": "eos_v0:Li_bcc", "group": "eos", "passed": False, "message": "3.1 %"}]})
+    _png(o / "validation/gen000/eos.png")
+    _write(o / "validation/gate.json", {
+        "accepted": None, "best": {"generation": "gen000", "failed_checks": ["eos_v0:Li_bcc"], "report": str(report)},
+        "generations": [{"generation": "gen000", "status": "failed", "failed_checks": ["eos_v0:Li_bcc"], "score": 3.0}]})
+    n_atoms = _dump(o / "simulation/run-x/dump.lammpstrj")
+    _write(o / "simulation/latest.json", {"status": "halted", "steps_done": 100, "max_gamma": 12.0, "engine": "lammps",
+                                          "n_atoms": n_atoms, "trajectory": str(o / "simulation/run-x/dump.lammpstrj"),
+                                          "potential_gate": {"validated": False, "generation": "gen000"}})
+    two = verdict == "two regimes"
+    _write(o / "analysis/analysis.json", {
+        "summary": {"n_frames": 2, "n_atoms": n_atoms, "time_range_ps": [0.0, 0.1], "final_thickness_A": 6.5,
+                    "growth_verdict": verdict, "single_exponent": 0.41, "single_exponent_err": 0.03,
+                    "fast_exponent": 0.83 if two else -0.2, "fast_exponent_err": 0.07, "slow_exponent": 0.27,
+                    "slow_exponent_err": 0.04, "crossover_time_ps": 0.05,
+                    "net_per_area_per_nm2_final": {"S": 1.5, "Li": -6.0}, "layer_sequence": ["Li metal", "Li2S"]},
+        "phases": {"layers": [{"phase": "Li2S", "z_top_A": 1.0, "z_bottom_A": -5.5, "thickness_A": 6.5}]}})
+    _png(o / "analysis/thickness.png", color="tab:green")  # Fig. 6 present; Fig. 7 (flux.png) missing
+    _write(o / "transport/fluxes.json", {
+        "grad_mu_eV_per_A": {"Li": 0.2, "S": -0.3}, "interface_width_A": 6.5,
+        "phases": [{"phase": "Li2S", "temperature_K": 900.0, "J": {"Li": -0.12, "S": 0.004},
+                    "J_err": {"Li": 0.03, "S": 0.006}, "sign": {"Li": "-", "S": "not resolved"},
+                    "not_diffusive": ["S"]}],
+        "failed": [{"phase": "Li_bcc", "temperature_K": 900.0, "status": "not_amorphous",
+                    "error": "still crystalline before production: Bragg order 0.91 > 0.5"}],
+        "potential_gate": {"validated": False, "generation": "gen000"}})
+    _write(o / "transport/transport_summary.json", {"entries": [
+        {"phase": "Li2S", "temperature_K": 900.0, "status": "computed", "species": ["Li", "S"],
+         "L": [[0.37, 0.0], [0.0, 0.017]], "L_err": [[0.14, 0.0], [0.0, 0.006]]},
+        {"phase": "Li_bcc", "temperature_K": 900.0, "status": "not_amorphous",
+         "error": "still crystalline before production: Bragg order 0.91 > 0.5"}]})
+    return c, n_atoms
+
+
+def _panel(page):
+    start = page.index('id="verdict"')
+    return page[start:page.index("</section>", start)]
+
+
+def test_the_verdict_panel_comes_first_and_answers_the_questions(tmp_path):
+    c, _ = _campaign(tmp_path)
+    page = open(build_report(c)["html"]).read()
+    body = page[page.index("<body>"):]
+    first_h2 = re.search(r"<h2[^>]*id=\"(\w+)\"", body).group(1)
+    assert first_h2 == "verdict"
+    assert body.index('id="verdict"') < body.index("<figure") and body.index('id="verdict"') < body.index("<table")
+    panel = _panel(page)
+    assert "REJECTED: none passed validation" in panel and "eos_v0:Li_bcc" in panel      # accept / reject line
+    assert "12.0 / 150" in panel                                                          # test errors
+    assert "<b>Li2S + Li_bcc</b>" in panel                                                # tie-line products
+    assert "Li metal | Li2S" in panel                                                     # layer sequence
+    assert "fast n = 0.83 ± 0.07" in panel and "slow n = 0.27 ± 0.04" in panel           # exponents ± σ
+    assert "-0.12 ± 0.03" in panel and "not resolved" in panel                            # fluxes with σ
+    assert "L<sub>LiLi</sub> 0.37 ± 0.14" in panel and "not diffusive" in panel           # Onsager highlights
+    assert "Li_bcc at 900 K: stayed crystalline (not amorphous)" in panel                 # transport phase failed
+    assert "halted by the extrapolation grade γ" in panel                                 # production halted
+    assert "did NOT pass validation" in panel                                             # unvalidated
+    # every row names its source file with a relative link
+    rows = re.findall(r"<tr><th>.*?</tr>", panel)
+    assert len(rows) >= 8
+    for row in rows:
+        assert re.search(r"href='\.\./[\w/.-]+\.json'", row), row
+    for rel in ("validation/gate.json", "analysis/analysis.json", "transport/fluxes.json", "chemistry/reaction.json"):
+        assert (c.output / rel).is_file() and f"href='../{rel}'" in panel
+
+
+def test_no_exponent_is_shown_when_the_growth_verdict_has_no_regime(tmp_path):
+    c, _ = _campaign(tmp_path, verdict="no growth detected")
+    panel = _panel(open(build_report(c)["html"]).read())
+    assert "no growth detected</b>: no exponent is reported" in panel
+    assert "-0.2" not in panel and "n = 0.41" not in panel
+
+
+def test_every_figure_has_a_caption_and_missing_figures_are_listed(tmp_path):
+    c, _ = _campaign(tmp_path)
+    out = build_report(c)
+    page = open(out["html"]).read()
+    figures = re.findall(r"<figure>(.*?)</figure>", page, re.S)
+    assert len(figures) == 3  # phase diagram, EOS, thickness
+    for f in figures:
+        cap = re.search(r"<figcaption>(.*?)</figcaption>", f, re.S).group(1)
+        assert "<b>Read:</b>" in cap and len(re.sub("<[^>]+>", "", cap)) > 80, cap
+    thickness = next(f for f in figures if "analysis/thickness.png" in f)
+    assert "Fig. 6" in thickness and "(Å)" in thickness and "two regimes: n = 0.83 ± 0.07" in thickness
+    assert "+3.1 % of V<sub>0</sub>" in next(f for f in figures if "eos.png" in f)
+    missing = page[page.index("Figures missing"):]
+    for label, file, why in (("Fig. 7", "analysis/flux.png", "the analysis stage ran but wrote no flux.png"),
+                             ("Fig. 8", "transport/fig8_fluxes.png", "the transport stage ran but wrote no"),
+                             ("Fig. 3", "validation/gen000/dimers.png", "the validation stage ran but wrote no")):
+        assert re.search(rf"<li><b>{label} [^<]*</b> \(<code>{re.escape(file)}</code>\): {why}", page), label
+    assert "the training stage has not run" not in page  # training figures are not catalogued as paper figures
+    summary = json.loads(open(out["summary"]).read())
+    absent = {f["figure"] for f in summary["figures"] if not f["present"]}
+    assert {"flux", "fig8_fluxes", "dimers", "snapshots"} <= absent
+    assert "thickness" not in absent
+
+
+def test_the_3d_viewer_is_inlined_with_both_interface_frames(tmp_path):
+    from seilab.report.viewer import viewer_js
+
+    c, n_atoms = _campaign(tmp_path)
+    page = open(build_report(c)["html"]).read()
+    js = viewer_js()
+    assert len(js) > 100_000 and js[:2000] in page and js[-2000:] in page   # the library, inlined whole
+    assert not re.search(r"<script[^>]+src=", page) and "https://3dmol" not in page.lower()
+    assert page.index('id="verdict"') < page.index('id="view3d"') < page.index('id="chemistry"')
+    for k in (0, 1):
+        assert f"<div id='view3d-{k}' class='viewer3d' data-atoms='{n_atoms}'>" in page
+    data = json.loads(re.search(r"var D=(\{.*?\});D\.views", page).group(1))
+    assert [v["xyz"].split("\n", 1)[0] for v in data["views"]] == [str(n_atoms)] * 2
+    assert data["views"][0]["xyz"] != data["views"][1]["xyz"]  # first and last frame, not one frame twice
+    assert "first frame (step 0)" in page and "last frame (step 100" in page
+    assert set(data["colors"]) == {"Li", "P", "S"}
+
+
+def test_the_viewer_colours_are_the_snapshot_figure_colours():
+    from seilab.analysis import figures
+    from seilab.report.viewer import ELEMENT_COLORS
+
+    assert ELEMENT_COLORS == figures._ELEMENT_COLORS
+
+
+def test_a_campaign_without_a_trajectory_says_so(tmp_path):
+    c, _ = _campaign(tmp_path)
+    (c.output / "simulation/latest.json").unlink()
+    page = open(build_report(c)["html"]).read()
+    assert "No production trajectory" in page and "view3d-0" not in page
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (make system installs it)")
+def test_the_page_renders_in_headless_chromium(tmp_path):
+    import matplotlib.image as mpimg
+
+    from seilab.report.build import screenshot
+
+    c, _ = _campaign(tmp_path)
+    out = build_report(c)
+    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                          f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
+                          (tmp_path / "out/report/index.html").resolve().as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout
+    assert 'id="verdict"' in dom and "REJECTED: none passed validation" in dom
+    for k in (0, 1):  # 3Dmol ran (no exception, WebGL context) and put its canvas in each viewer
+        m = re.search(rf'<div id="view3d-{k}"[^>]*data-rendered="(\w+)"[^>]*>(.*?)</figure>', dom, re.S)
+        assert m and m.group(1) == "yes" and "<canvas" in m.group(2), dom[:300]
+    png = screenshot(out["html"], tmp_path / "shot.png", width=1200, height=2000)
+    img = mpimg.imread(png)[..., :3]
+    assert img.std() > 0.05 and len(np.unique((img[::4, ::4] * 255).astype(int).reshape(-1, 3), axis=0)) > 50
+    top = img[:500]  # the verdict panel is on the first screen: its red frame and text are drawn
+    assert (top.mean(axis=2) < 0.6).mean() > 0.01
+    r, g, b = img[..., 0], img[..., 1], img[..., 2]
+    s_yellow = (r > 0.55) & (g > 0.45) & (b < 0.25) & (r - g < 0.3)  # S atoms (#e6c200) drawn by the viewer
+    li_purple = (b > 0.45) & (r > 0.25) & (b - g > 0.25) & (b - r > 0.15)  # Li atoms (#7b68ee)
+    assert s_yellow.sum() > 1500 and li_purple.sum() > 1500, (s_yellow.sum(), li_purple.sum())
