@@ -3,10 +3,10 @@
 import pytest
 from pymatgen.core import Composition
 
-from seilab.chemistry.library import (bundled_library, build_bundled, check_structure, find_structure,
-                                      min_distance)
+from seilab.chemistry.library import bundled_library, build_bundled, check_structure, find_structure
 from seilab.config import ChemistrySettings, PhaseSpec
 from seilab.errors import SeilabError
+from seilab.geometry import min_distance
 
 EXPECTED_ATOMS = {"Li_bcc": 2, "Li7P3S11": 42, "Li2S": 12, "Li3P": 8, "Li4P2S6": 12, "P_black": 8, "S_alpha": 128,
                   # DFT-relaxed coordinates (shared/data/phases.yaml): Li-P phases and ordered beta-Li3PS4

@@ -4,7 +4,7 @@ import pytest
 from pymatgen.core import Composition
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-from seilab.chemistry.library import min_distance
+from seilab.geometry import min_distance
 from seilab.chemistry.predict import generate_candidates, predict_phase
 from seilab.config import ChemistrySettings
 from seilab.errors import SeilabError

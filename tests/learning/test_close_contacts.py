@@ -3,7 +3,8 @@
 import numpy as np
 from ase import Atoms
 
-from seilab.learning.select import make_candidates, pair_minima, too_close
+from seilab.geometry import pair_minima
+from seilab.learning.select import make_candidates, too_close
 from seilab.learning.settings import LearningSettings
 
 

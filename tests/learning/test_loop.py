@@ -216,7 +216,7 @@ def test_loop_runs_and_resumes_after_kills(campaign_copy, monkeypatch, capsys):
         assert labels[structure_hash(a)].meta["force_weight"] == [float(w) for w in a.arrays["force_weight"]]
     for a in (__import__("seilab").provenance.read_extxyz(gdir / "candidates.extxyz")):
         if "subcell_centre" in a.info:  # subcells: size, vacuum, pbc, no close contact
-            from seilab.sampling.common import min_distance
+            from seilab.geometry import min_distance
 
             assert all(a.pbc) and min_distance(a) >= 1.7 - 1e-9
             assert np.all(a.positions.min(axis=0) >= 0.5 - 1e-9)

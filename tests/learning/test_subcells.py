@@ -8,7 +8,7 @@ from ase.neighborlist import neighbor_list
 
 from seilab.errors import SeilabError
 from seilab.learning.subcells import PaddedFrame, cut_subcells, deduplicate
-from seilab.sampling.common import min_distance
+from seilab.geometry import min_distance
 
 
 def _hot_gamma(n, hot, seed=0):

@@ -8,7 +8,8 @@ from seilab import provenance
 from seilab.errors import SeilabError
 from seilab.sampling.amorphous import (amorphous_counts, amorphous_job, fit_equilibrium_volume,
                                       fit_zero_pressure_volume)
-from seilab.sampling.common import make_supercell, min_distance
+from seilab.geometry import min_distance
+from seilab.sampling.common import make_supercell
 from seilab.sampling.crystalline import generate_crystalline
 from seilab.sampling.packing import pack, pack_random, packmol_binary
 

@@ -7,7 +7,8 @@ from sampling_helpers import bundled_atoms, small_settings
 from seilab import provenance
 from seilab.chemistry.library import bundled_library
 from seilab.errors import SeilabError
-from seilab.sampling.common import best_repeats, cell_heights, make_supercell, min_distance
+from seilab.geometry import min_distance
+from seilab.sampling.common import best_repeats, cell_heights, make_supercell
 from seilab.sampling.crystalline import generate_crystalline
 
 

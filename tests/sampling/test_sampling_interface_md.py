@@ -5,7 +5,8 @@ import pytest
 from sampling_helpers import CountingLJ, bundled_atoms, exploding, lj, small_settings
 
 from seilab import provenance
-from seilab.sampling.common import min_distance, run_jobs
+from seilab.geometry import min_distance
+from seilab.sampling.common import run_jobs
 from seilab.sampling.interface_md import (interface_md_job, interface_md_jobs, interface_md_outputs,
                                           interface_md_path, interface_md_starts)
 from seilab.sampling.interfaces import generate_interfaces

@@ -5,7 +5,7 @@ import pytest
 from sampling_helpers import bundled_atoms, small_settings
 
 from seilab import provenance
-from seilab.sampling.common import min_distance
+from seilab.geometry import min_distance
 from seilab.sampling.interfaces import build_pair, bulk_structure, generate_interfaces
 
 

@@ -5,7 +5,8 @@ import pytest
 from sampling_helpers import bundled_atoms, small_settings
 
 from seilab import provenance
-from seilab.sampling.common import make_supercell, min_distance
+from seilab.geometry import min_distance
+from seilab.sampling.common import make_supercell
 from seilab.sampling.crystalline import generate_crystalline
 from seilab.sampling.perturbations import generate_perturbations, perturb_bulk
 

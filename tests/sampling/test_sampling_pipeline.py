@@ -8,7 +8,7 @@ from seilab.errors import SeilabError
 from seilab.reference.labelling import label_structures
 from seilab.reference.store import DatasetStore, structure_hash
 from seilab.sampling import run_sampling, sampled_frames
-from seilab.sampling.common import min_distance
+from seilab.geometry import min_distance
 
 PHASES = ("Li_bcc", "Li7P3S11", "Li2S")
 KINDS = {"crystalline", "amorphous", "interface", "perturbed", "hot_md", "interface_md"}

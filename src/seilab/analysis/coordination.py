@@ -13,6 +13,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from seilab.analysis.neighbors import NeighborSearch
 from seilab.errors import SeilabError
+from seilab.geometry import radial_distribution
 
 __all__ = ["split_pair", "partial_rdf", "first_minimum", "auto_cutoffs", "coordination_numbers", "CoordinationProfile"]
 
@@ -39,17 +40,11 @@ def partial_rdf(
     """
     ai = search.indices(a) if centers is None else np.asarray(centers, np.int64)
     bi = search.indices(b)
-    edges = np.arange(0.0, r_max + 0.5 * dr, dr)
-    r = 0.5 * (edges[1:] + edges[:-1])
     if ai.size == 0 or bi.size == 0:
-        return r, np.zeros_like(r)
+        return radial_distribution([], 0, 0.0, r_max, dr)
     pl = search.pairs(ai, bi, r_max)
-    hist = np.histogram(pl.d, bins=edges)[0].astype(float)
     rho = bi.size / search.frame.volume if density_b is None else density_b
-    shell = 4.0 / 3.0 * np.pi * (edges[1:] ** 3 - edges[:-1] ** 3)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        g = hist / (ai.size * rho * shell) if rho > 0 else np.zeros_like(r)
-    return r, g
+    return radial_distribution(pl.d, ai.size, rho, r_max, dr)
 
 
 def first_minimum(

@@ -4,8 +4,12 @@
   ``boxsize`` (one tree per target subset, cached; counts via ``query_ball_point(...,
   return_length=True)`` never materialise the pairs).
 * Triclinic cells, or cells shorter than 2 r (several images of one atom in range):
-  :func:`matscipy.neighbours.neighbour_list` (C linked-cell list, all images), falling back to
-  :func:`ase.neighborlist.neighbor_list` (vectorised numpy) if matscipy is missing.
+  :func:`seilab.geometry.neighbour_list` (matscipy's C linked-cell list, all images; ase's if matscipy
+  is missing).
+
+Measured on a rattled 2916-atom fcc Cu cell (g(r) to 6 Å): the cKDTree path 0.032 s, matscipy 0.048 s,
+freud ``density.RDF`` 0.108 s (float32, needs r < L/2 and a fully periodic box), ase 0.69 s: the
+cKDTree path stays (it also counts without materialising pairs).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from seilab.analysis.trajectory import Frame
+from seilab.geometry import neighbour_list
 
 __all__ = ["NeighborSearch", "PairList"]
 
@@ -34,15 +39,7 @@ class PairList:
 
 
 def _full_list(positions, cell, pbc, r, with_vec):
-    q = "ijdD" if with_vec else "ijd"
-    try:
-        from matscipy.neighbours import neighbour_list
-
-        out = neighbour_list(q, positions=positions, cell=cell, pbc=pbc, cutoff=float(r))
-    except ImportError:  # pragma: no cover - matscipy is in requirements
-        from ase.neighborlist import primitive_neighbor_list
-
-        out = primitive_neighbor_list(q, pbc, cell, positions, float(r), self_interaction=False)
+    out = neighbour_list("ijdD" if with_vec else "ijd", positions=positions, cell=cell, pbc=pbc, cutoff=float(r))
     return out if with_vec else (*out, None)
 
 

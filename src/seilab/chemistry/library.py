@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 from seilab.errors import SeilabError
+from seilab.geometry import min_distance
 
 
 @dataclass
@@ -86,21 +86,6 @@ def check_structure(name: str, structure, formula: str, min_distance_A: float) -
     dmin = min_distance(structure)
     if dmin < min_distance_A:
         raise SeilabError(f"phase {name}: atoms {dmin:.2f} Å apart (< {min_distance_A} Å)")
-
-
-def min_distance(structure) -> float:
-    """Smallest interatomic distance (Å) in a periodic structure (or ASE Atoms)."""
-    from ase import Atoms
-    from ase.neighborlist import neighbor_list
-
-    if not isinstance(structure, Atoms):
-        from pymatgen.io.ase import AseAtomsAdaptor
-
-        structure = AseAtomsAdaptor.get_atoms(structure)
-    if len(structure) < 2 and not any(structure.pbc):
-        return np.inf
-    d = neighbor_list("d", structure, 4.0)
-    return float(d.min()) if len(d) else np.inf
 
 
 def find_structure(spec, chemistry_settings, mp_source=None) -> PhaseStructure | None:

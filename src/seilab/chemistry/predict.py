@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from seilab.chemistry.library import PhaseStructure, min_distance
+from seilab.chemistry.library import PhaseStructure
+from seilab.geometry import min_distance
 from seilab.errors import SeilabError
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from seilab import provenance
 from seilab.chemistry import phases_dir
-from seilab.chemistry.library import find_structure, min_distance, phase_formula
+from seilab.chemistry.library import find_structure, phase_formula
+from seilab.geometry import min_distance
 from seilab.errors import SeilabError
 
 log = logging.getLogger("seilab.chemistry")

@@ -27,34 +27,20 @@ def whole_frame_limit(settings) -> int:
     return 2 * settings.subcell_atoms
 
 
-def pair_minima(structures) -> dict[str, float]:
-    """Shortest distance (Å) of every element pair ("Li-S", symbols sorted) over ``structures``."""
-    from ase.neighborlist import neighbor_list
-
-    out: dict[str, float] = {}
-    for atoms in structures:
-        i, j, d = neighbor_list("ijd", atoms, 3.0)
-        sym = np.asarray(atoms.get_chemical_symbols())
-        for a, b, r in zip(sym[i], sym[j], d):
-            key = "-".join(sorted((a, b)))
-            if r < out.get(key, np.inf):
-                out[key] = float(r)
-    return out
-
-
 def too_close(atoms, floors: dict[str, float]) -> str | None:
-    """The first pair of ``atoms`` closer than its floor (``floors``: "A-B" → Å), as text; None if none."""
-    from ase.neighborlist import neighbor_list
+    """The closest pair of ``atoms`` below its floor (``floors``: "A-B" → Å), as text; None if none."""
+    from seilab.geometry import neighbour_list
 
     if not floors or len(atoms) < 2:
         return None
-    i, j, d = neighbor_list("ijd", atoms, max(floors.values()))
+    i, j, d = neighbour_list("ijd", atoms, max(floors.values()))
     sym = np.asarray(atoms.get_chemical_symbols())
-    for a, b, r in zip(sym[i], sym[j], d):
-        key = "-".join(sorted((a, b)))
-        if r < floors.get(key, 0.0):
-            return f"{key} {r:.2f} Å < {floors[key]:.2f} Å"
-    return None
+    keys = np.array(["-".join(sorted(p)) for p in zip(sym[i], sym[j])], dtype=object)
+    below = d < np.array([floors.get(k, 0.0) for k in keys])
+    if not below.any():
+        return None
+    k = int(np.flatnonzero(below)[np.argmin(d[below])])
+    return f"{keys[k]} {d[k]:.2f} Å < {floors[keys[k]]:.2f} Å"
 
 
 def make_candidates(frames, settings, cutoff: float, elements: list[str],
@@ -68,7 +54,7 @@ def make_candidates(frames, settings, cutoff: float, elements: list[str],
     from ase.data import atomic_numbers
 
     from seilab.reference.store import structure_hash
-    from seilab.sampling.common import min_distance
+    from seilab.geometry import min_distance
 
     lo, hi = settings.gamma_window
     zs = [atomic_numbers[e] for e in elements]

@@ -193,7 +193,7 @@ def _pair_floors(ctx: _Ctx) -> dict[str, float]:
     generation's training data ("A-B" → Å); {} when off or when that data is missing."""
     import pandas as pd
 
-    from seilab.learning.select import pair_minima
+    from seilab.geometry import pair_minima
     from seilab.training.stage import generation_name
 
     frac = ctx.s.min_pair_distance_fraction

@@ -18,6 +18,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from seilab.errors import SeilabError
+from seilab.geometry import min_distance
 
 CalculatorFactory = Callable[[], object]
 
@@ -39,16 +40,6 @@ def set_threads(threads: int, env: bool = True) -> None:
 def seed_for(seed: int, *parts) -> int:
     """A reproducible seed for one job, independent of the order jobs run in."""
     return (seed * 1_000_003 + zlib.crc32("|".join(map(str, parts)).encode())) % (2**32)
-
-
-def min_distance(atoms) -> float:
-    """Smallest interatomic distance (Å), periodic images included (inf for one isolated atom)."""
-    from ase.neighborlist import neighbor_list
-
-    if len(atoms) < 2 and not any(atoms.pbc):
-        return float("inf")
-    d = neighbor_list("d", atoms, 4.0)
-    return float(d.min()) if len(d) else float("inf")
 
 
 def split_by_floor(frames: Iterable, floor_A: float) -> tuple[list, list]:

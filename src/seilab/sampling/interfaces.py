@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from seilab import provenance
-from seilab.sampling.common import fingerprint, min_distance, plain, tag, up_to_date
+from seilab.geometry import min_distance
+from seilab.sampling.common import fingerprint, plain, tag, up_to_date
 
 KIND = "interface"
 

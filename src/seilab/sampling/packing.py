@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from seilab.errors import SeilabError
+from seilab.geometry import min_distance
 
 
 def packmol_binary() -> str | None:
@@ -46,12 +47,6 @@ def _box_atoms(symbols, positions, box_A):
     atoms = Atoms(symbols, positions=positions, cell=[box_A] * 3, pbc=True)
     atoms.wrap()
     return atoms
-
-
-def _min_image_distance(atoms) -> float:
-    from seilab.sampling.common import min_distance
-
-    return min_distance(atoms)
 
 
 def pack_packmol(counts: dict[str, int], box_A: float, tolerance_A: float, seed: int, timeout_s: float = 300):
@@ -120,7 +115,7 @@ def pack(counts: dict[str, int], box_A: float, tolerance_A: float, seed: int, fl
         try:
             atoms = pack_packmol(counts, box_A, tolerance_A, seed)
             # packmol's tolerance is a target of its optimiser: check the result.
-            if _min_image_distance(atoms) >= floor_A:
+            if min_distance(atoms) >= floor_A:
                 return atoms, "packmol"
             if packer == "packmol":
                 raise SeilabError(f"packmol packing has atoms closer than {floor_A} Å")

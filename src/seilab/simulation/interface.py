@@ -208,6 +208,8 @@ def _slab(unit, repeats: int, A: np.ndarray):
 
 def _molecules(atoms, bond_cutoffs=BOND_CUTOFFS) -> list[tuple[np.ndarray, np.ndarray]]:
     """Covalent units (e.g. PS4, P2S7) of a periodic cell: (atom indices, unwrapped fractional coords)."""
+    # ase, not seilab.geometry (matscipy): per-species cutoffs by symbol, and the walk below follows the
+    # list's j order, which matscipy permutes (same pairs; other images, so other unwrapped coordinates)
     from ase.neighborlist import neighbor_list
 
     syms = np.array(atoms.get_chemical_symbols())

@@ -621,12 +621,13 @@ def _alive(pid) -> bool:
     """True when ``pid`` runs and looks like LAMMPS / mpirun."""
     if not pid:
         return False
+    import psutil
+
     try:
-        os.kill(int(pid), 0)
-        cmdline = Path(f"/proc/{int(pid)}/cmdline").read_bytes().replace(b"\0", b" ")
-    except (OSError, ValueError):
+        cmdline = " ".join(psutil.Process(int(pid)).cmdline())
+    except (psutil.Error, ValueError):  # gone, a zombie, or not ours to read
         return False
-    return b"lmp" in cmdline or b"mpirun" in cmdline
+    return "lmp" in cmdline or "mpirun" in cmdline
 
 
 def _count_atoms(data: Path) -> int:

@@ -110,16 +110,20 @@ class LinearACEBackend(PacemakerBackend):
 # ---- the fit itself (runs in the subprocess) ----------------------------------------------------------
 
 def min_distances(df, basis) -> dict:
-    """Shortest distance of every element pair in ``df`` (python-ace's own function), keyed by the
-    basis' species indices; pairs absent from the data get the sum of covalent radii (python-ace)."""
-    from pyace.atomicenvironment import aseatoms_to_atomicenvironment, calculate_minimal_nn_distance_per_bond
+    """Shortest distance of every element pair in ``df`` within the basis cutoff
+    (:func:`seilab.geometry.pair_minima`), keyed by the basis' sorted species indices (i <= j, the keys
+    ``setup_zbl_inner_core_repulsion`` reads); pairs absent from the data get the sum of covalent radii
+    (python-ace's ``complement_min_dist_dict``). Same values as python-ace's
+    ``calculate_minimal_nn_distance_per_bond`` (measured: within 1e-15 Å on 200 random Li/P/S cells)."""
     from pyace.utils.utils import complement_min_dist_dict
 
-    df = df.copy()
-    mapper = basis.elements_to_index_map
-    df["atomic_env"] = [aseatoms_to_atomicenvironment(a, cutoff=basis.cutoffmax, elements_mapper_dict=mapper)
-                        for a in df["ase_atoms"]]
-    found = calculate_minimal_nn_distance_per_bond(df)
+    from seilab.geometry import pair_minima
+
+    mu = basis.elements_to_index_map
+    found = {}
+    for key, r in pair_minima(df["ase_atoms"], cutoff=basis.cutoffmax).items():
+        a, b = key.split("-")
+        found[tuple(sorted((mu[a], mu[b])))] = r
     return complement_min_dist_dict(found, found, list(basis.elements_name), verbose=False)
 
 

@@ -12,42 +12,48 @@ puts V0 outside the scanned range counts as a failed check.
 from __future__ import annotations
 
 import numpy as np
+from ase.units import GPa
 
-EV_PER_A3_TO_GPA = 160.21766208
+EV_PER_A3_TO_GPA = 1.0 / GPa  # 160.21766208 (ase.units, CODATA 2014)
 
 
 def birch_murnaghan(v, e0, v0, b0, bp):
+    """Third-order Birch–Murnaghan E(V) (``ase.eos.birchmurnaghan``; b0 in eV/Å³)."""
+    from ase.eos import birchmurnaghan
+
     with np.errstate(invalid="ignore"):
-        eta = (v0 / v) ** (2.0 / 3.0)
-    return e0 + 9.0 * v0 * b0 / 16.0 * ((eta - 1.0) ** 3 * bp + (eta - 1.0) ** 2 * (6.0 - 4.0 * eta))
+        return birchmurnaghan(v, e0, b0, bp, v0)
 
 
 def fit_birch_murnaghan(volumes, energies) -> dict:
-    """{E0 (eV), V0 (Å³), B0_GPa, B0p, rmse_meV_per_atom?} or {'error': ...}."""
-    from scipy.optimize import curve_fit
+    """{E0 (eV), V0 (Å³), B0_GPa, B0p, rmse_meV_per_atom?} or {'error': ...}.
+
+    The fit is ``ase.eos.EquationOfState(..., eos="birchmurnaghan")`` (parabola start, ``curve_fit``);
+    the checks around it (finite energies, at least 5 points, a convex scan, V0 inside the scan, B0 > 0)
+    are seilab's.
+    """
+    import warnings
+
+    from ase.eos import EquationOfState
 
     v = np.asarray(volumes, dtype=float)
     e = np.asarray(energies, dtype=float)
     if not (np.all(np.isfinite(e)) and len(v) >= 5):
         return {"error": "non-finite energies"}
-    a, b, c = np.polyfit(v, e, 2)
-    if a <= 0:
+    if np.polyfit(v, e, 2)[0] <= 0:
         return {"error": "energy-volume scan is not convex (no minimum)"}
-    v0 = -b / (2 * a)
-    b0 = 2 * a * v0
-    e0 = a * v0 ** 2 + b * v0 + c
-    import warnings
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            p, _ = curve_fit(birch_murnaghan, v, e, p0=[e0, v0, b0, 4.0], maxfev=20000)
+            eos = EquationOfState(v, e, eos="birchmurnaghan")
+            eos.fit(warn=False)
+        e0, b0, bp, v0 = (float(x) for x in eos.eos_parameters)
     except Exception as exc:  # RuntimeError: no convergence
         return {"error": f"Birch-Murnaghan fit failed ({type(exc).__name__})"}
-    resid = e - birch_murnaghan(v, *p)
-    out = {"E0_eV": float(p[0]), "V0_A3": float(p[1]), "B0_GPa": float(p[2] * EV_PER_A3_TO_GPA),
-           "B0p": float(p[3]), "fit_rmse_eV": float(np.sqrt(np.mean(resid ** 2)))}
-    if not (v.min() <= p[1] <= v.max()) or p[2] <= 0:
+    resid = e - birch_murnaghan(v, e0, v0, b0, bp)
+    out = {"E0_eV": e0, "V0_A3": v0, "B0_GPa": b0 * EV_PER_A3_TO_GPA,
+           "B0p": bp, "fit_rmse_eV": float(np.sqrt(np.mean(resid ** 2)))}
+    if not (v.min() <= v0 <= v.max()) or b0 <= 0:
         out["error"] = f"minimum outside the scanned volumes ({v.min():.1f}-{v.max():.1f} Å³) or B0 <= 0"
     return out
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from seilab.geometry import min_distance
+
 
 @dataclass
 class MDResult:
@@ -38,15 +40,6 @@ class MDResult:
                 "volume_change": (float(self.volumes[-1] / self.volumes[0] - 1.0)
                                   if len(self.volumes) > 1 and np.isfinite(self.volumes[-1]) else 0.0),
                 "max_gamma": float(np.nanmax(self.max_gamma)) if self.max_gamma else None}
-
-
-def min_distance(atoms, cutoff: float = 3.0) -> float:
-    from ase.neighborlist import neighbor_list
-
-    if len(atoms) < 2:
-        return float("inf")
-    d = neighbor_list("d", atoms, cutoff)
-    return float(d.min()) if len(d) else float("inf")
 
 
 def _finite(atoms) -> bool:

@@ -19,11 +19,9 @@ import numpy as np
 
 def rdf(frames, r_max: float = 6.0, bin_A: float = 0.05, smearing_A: float = 0.1) -> dict:
     """{'r': centres, 'total': g(r), 'partials': {'A-B': g_AB(r)}} averaged over ``frames``."""
-    from ase.neighborlist import neighbor_list
+    from seilab.geometry import neighbour_list, radial_distribution
 
-    edges = np.arange(0.0, r_max + bin_A / 2, bin_A)
-    r = 0.5 * (edges[1:] + edges[:-1])
-    shell = 4.0 * np.pi / 3.0 * (edges[1:] ** 3 - edges[:-1] ** 3)
+    r = radial_distribution([], 0, 0.0, r_max, bin_A)[0]
     elements = sorted({s for a in frames for s in a.get_chemical_symbols()})
     pairs = list(combinations_with_replacement(elements, 2))
     tot = np.zeros_like(r)
@@ -32,24 +30,17 @@ def rdf(frames, r_max: float = 6.0, bin_A: float = 0.05, smearing_A: float = 0.1
     for atoms in frames:
         if atoms.cell.rank < 3:
             continue
-        i, j, d = neighbor_list("ijd", atoms, r_max)
+        i, j, d = neighbour_list("ijd", atoms, r_max)
         vol = atoms.get_volume()
         sym = np.array(atoms.get_chemical_symbols())
         n = len(atoms)
-        h, _ = np.histogram(d, bins=edges)
-        tot += h * vol / (n * n) / shell
+        tot += radial_distribution(d, n, n / vol, r_max, bin_A)[1]
         for a, b in pairs:
             na, nb = int((sym == a).sum()), int((sym == b).sum())
             if na == 0 or nb == 0:
                 continue
-            if a == b:
-                mask = (sym[i] == a) & (sym[j] == a)
-                norm = na * na
-            else:
-                mask = ((sym[i] == a) & (sym[j] == b)) | ((sym[i] == b) & (sym[j] == a))
-                norm = 2 * na * nb
-            hp, _ = np.histogram(d[mask], bins=edges)
-            part[(a, b)] += hp * vol / norm / shell
+            # ordered pairs a→b (the full list holds b→a too): na centres, density of b
+            part[(a, b)] += radial_distribution(d[(sym[i] == a) & (sym[j] == b)], na, nb / vol, r_max, bin_A)[1]
         n_frames += 1
     if n_frames:
         tot /= n_frames

@@ -39,6 +39,8 @@ def _perp_widths(cell) -> np.ndarray:
 
 def empty_sphere_field(atoms, grid_A: float = 0.5):
     """(distances to the nearest atom on a fractional grid, grid points in Å)."""
+    # kept (cKDTree over explicit images): freud's AABBQuery (num_neighbors=1) gives the same field to
+    # 2e-6 Å (float32) but took 3x longer on a 128-atom bcc Li cell, 21952 grid points (0.027 vs 0.009 s)
     from scipy.spatial import cKDTree
 
     cell = atoms.cell.array
