@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from seilab.analysis.transport.onsager import (Onsager, collective, cross_sums_direct, cross_sums_fft)
+from seilab.transport.onsager import (Onsager, collective, cross_sums_direct, cross_sums_fft)
 
 TOL = 1e-8
 
