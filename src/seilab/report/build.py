@@ -201,7 +201,6 @@ def _not_diffusive(campaign, entry: dict, flux_rows: dict) -> list[str]:
 
 def _verdict_rows(campaign) -> tuple[list, list]:
     """(rows, warnings) of the verdict panel: rows are (label, value HTML, source links HTML)."""
-    out = campaign.output
     gate_path = campaign.stage_dir("validation") / "gate.json"
     gate = _read(gate_path)
     rows, warn, best = [], [], None

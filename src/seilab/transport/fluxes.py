@@ -51,12 +51,12 @@ import numpy as np
 
 from seilab.errors import SeilabError
 
-from .onsager import OnsagerResult
+from .onsager import _AVOGADRO, OnsagerResult
 
 #: 1/(Å²·ps) → 1/(m²·s).
 J_TO_SI = 1e20 * 1e12
 #: 1/(Å²·ps) → mol/(m²·s).
-J_TO_MOLAR_SI = J_TO_SI / 6.02214076e23
+J_TO_MOLAR_SI = J_TO_SI / _AVOGADRO
 J_UNIT = "1/(Angstrom^2*ps)"
 BARYCENTRIC = "barycentric (sum_i m_i J_i = 0)"
 LAB = "lab (centre-of-mass drift kept)"

@@ -78,15 +78,18 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal, Sequence
 
 import numpy as np
+from ase.units import create_units
 
 from seilab.errors import SeilabError
 
 from .settings import MIN_FRAMES
 
-#: Boltzmann constant, eV/K (CODATA 2018, exact).
-KB_EV_PER_K = 8.617333262e-5
-_EV_J = 1.602176634e-19
-_AVOGADRO = 6.02214076e23
+# CODATA 2018 (exact SI values) from ase.units; ase's default set is CODATA 2014
+_CODATA = create_units("2018")
+#: Boltzmann constant, eV/K.
+KB_EV_PER_K = _CODATA["_k"] / _CODATA["_e"]
+_EV_J = _CODATA["_e"]
+_AVOGADRO = _CODATA["_Nav"]
 #: 1/(eV·Å·ps) → 1/(J·m·s)  (particles).
 L_TO_SI = 1.0 / (_EV_J * 1e-10 * 1e-12)
 #: 1/(eV·Å·ps) → mol/(J·m·s).
