@@ -50,14 +50,15 @@ fi
 [ -n "$build_pid" ] || start_build "$VENV/bin/python"
 echo "== install done after $(( $(date +%s) - start )) s"
 
-"$SEILAB" run "$CONFIG" --until chemistry
+# each call runs only its own stages, so the terminal lists every stage once
+"$SEILAB" run "$CONFIG" --only chemistry
 if building; then
   echo "== pausing the LAMMPS build while sampling, labelling and the first fit use both cores"
   kill -STOP -- "-$build_pid" 2>/dev/null || true
 fi
-"$SEILAB" run "$CONFIG" --until training || { kill -CONT -- "-$build_pid" 2>/dev/null; exit 1; }
+"$SEILAB" run "$CONFIG" --only sampling --only labelling --only training || { kill -CONT -- "-$build_pid" 2>/dev/null; exit 1; }
 kill -CONT -- "-$build_pid" 2>/dev/null || true
-"$SEILAB" run "$CONFIG" --until learning
+"$SEILAB" run "$CONFIG" --only validation --only learning
 
 RUN_FLAGS=()
 [ -n "${ALLOW_UNVALIDATED:-}" ] && RUN_FLAGS=(--allow-unvalidated)
@@ -67,7 +68,7 @@ from seilab.config import load_config
 gate = load_config(sys.argv[1]).stage_dir("validation") / "gate.json"
 print("yes" if gate.is_file() and json.loads(gate.read_text()).get("accepted") else "no")' "$CONFIG")
 if [ "$accepted" = no ] && [ -z "${ALLOW_UNVALIDATED:-}" ]; then
-  "$SEILAB" run "$CONFIG" || true   # stops at the gate with the one-line reason and writes the report
+  "$SEILAB" run "$CONFIG" --only simulation --only report || true   # stops at the gate with the one-line reason, writes the report
   echo "== demo: no potential passed the acceptance gate, so the production stages did not run (see the report's"
   echo "   verdict). To run them anyway, every number marked unvalidated: make demo ALLOW_UNVALIDATED=1"
   echo "   (the LAMMPS build goes on in the background: $BUILD_LOG)"
@@ -87,5 +88,5 @@ fi
 trap - INT TERM
 echo "== LAMMPS: $(tail -n 1 "$BUILD_LOG") (ready after $(( $(date +%s) - start )) s)"
 
-"$SEILAB" run "$CONFIG" "${RUN_FLAGS[@]}"
+"$SEILAB" run "$CONFIG" --only simulation --only analysis --only transport --only report "${RUN_FLAGS[@]}"
 echo "== demo finished in $(( ($(date +%s) - start) / 60 )) min $(( ($(date +%s) - start) % 60 )) s"

@@ -33,6 +33,21 @@ class _NaNCalc(Calculator):
         self.results = {"energy": float("nan"), "forces": np.zeros((len(atoms), 3)), "stress": np.zeros(6)}
 
 
+@pytest.mark.slow
+def test_chgnet_start_up_lines_go_to_the_log_not_the_screen(capfd, caplog, chgnet_settings):
+    """CHGNet prints its banner unconditionally (and every pool worker builds a calculator): issue 18's quiet terminal."""
+    import logging
+
+    from seilab.reference import calculators
+
+    calculators._CHGNET_MODELS.clear()  # a first load in this process, banner included
+    with caplog.at_level(logging.INFO, logger="seilab.reference"):
+        calculators.get_calculator(chgnet_settings)
+    out, err = capfd.readouterr()
+    assert "CHGNet" not in out and "CHGNet" not in err
+    assert any("CHGNet" in r.getMessage() for r in caplog.records)
+
+
 def test_non_finite_results_fail_loudly():
     with pytest.raises(SeilabError, match="non-finite energy"):
         single_point(bulk("Cu"), _NaNCalc())

@@ -129,7 +129,10 @@ def _quiet_known_warnings() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``seilab`` console script."""
     _quiet_known_warnings()
-    logging.basicConfig(level=os.environ.get("SEILAB_LOG", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    level = os.environ.get("SEILAB_LOG", "WARNING")
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # the screen shows SEILAB_LOG and above, whatever a log file takes
+        handler.setLevel(level)
     try:
         rc = app(args=argv, standalone_mode=False)
         if isinstance(rc, int) and rc:

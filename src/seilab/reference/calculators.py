@@ -9,6 +9,9 @@ checks the result (finite numbers, converged SCF).
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import math
 import os
 from pathlib import Path
@@ -17,6 +20,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from seilab.errors import SeilabError
+
+log = logging.getLogger("seilab.reference")
 
 if TYPE_CHECKING:  # pragma: no cover
     from ase import Atoms
@@ -108,14 +113,22 @@ def _chgnet(settings):
     # CHGNet converts every ASE Atoms to a pymatgen Structure; pymatgen warns once per call that the MD's
     # FixCom constraint cannot be carried over, which does not matter for a single point
     warnings.filterwarnings("ignore", message="Only FixAtoms and FixCartesian", category=UserWarning)
+    # torch warns on every stress evaluation inside CHGNet (a tensor made from a tensor that requires grad);
+    # nothing a user can act on, and pool workers do not inherit the CLI's filters
+    warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True")
     model = _CHGNET_MODELS.get(settings.model)
-    if model is None:
-        try:
-            model = CHGNet.load(model_name=settings.model, use_device="cpu", verbose=False)
-        except Exception as exc:  # unknown model name, weights missing
-            raise SeilabError(f"reference.model: cannot load CHGNet model {settings.model!r} ({exc})") from None
-        _CHGNET_MODELS[settings.model] = model
-    return CHGNetCalculator(model=model, use_device="cpu", on_isolated_atoms="ignore")
+    banner = io.StringIO()  # CHGNet prints its start-up lines unconditionally: they go to the log, not the screen
+    with contextlib.redirect_stdout(banner):
+        if model is None:
+            try:
+                model = CHGNet.load(model_name=settings.model, use_device="cpu", verbose=False)
+            except Exception as exc:  # unknown model name, weights missing
+                raise SeilabError(f"reference.model: cannot load CHGNet model {settings.model!r} ({exc})") from None
+            _CHGNET_MODELS[settings.model] = model
+        calc = CHGNetCalculator(model=model, use_device="cpu", on_isolated_atoms="ignore")
+    for line in banner.getvalue().splitlines():
+        log.info("%s", line)
+    return calc
 
 
 def _workdir(directory) -> str:
