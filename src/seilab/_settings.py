@@ -65,3 +65,20 @@ def read_yaml(path: Path):
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise SeilabError(f"{path}: not valid YAML{where}") from None
+
+
+def format_validation_error(exc, source: str = "", section: str = "") -> str:
+    """A pydantic ``ValidationError`` as the one line every seilab settings error is:
+    ``<source>: <section>.<field>: <message>`` (+N more), the parts that are empty left out.
+
+    ``source`` names the file or option the values came from, ``section`` the settings section
+    (``simulation``). An unknown key says "unknown key"; a whole-model check (no field) gives its own
+    message, which names the fields itself.
+    """
+    errors = exc.errors()
+    err = errors[0]
+    loc = ".".join(str(x) for x in err["loc"])
+    msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    field = ".".join(p for p in (section, loc) if p)
+    return ": ".join([p for p in (source, field) if p] + [msg + more])

@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from seilab._settings import Settings, read_yaml
+from seilab._settings import Settings, format_validation_error, read_yaml
 from seilab.analysis.settings import AnalysisSettings
 from seilab.transport.settings import TransportSettings
 from seilab.errors import SeilabError
@@ -136,7 +136,7 @@ class Campaign(Settings):
         try:
             return TrainingSettings.model_validate({**self.training.model_dump(), **self.learning.refit})
         except ValidationError as exc:
-            raise ValueError(_format_error(exc, "learning.refit")) from None
+            raise ValueError(format_validation_error(exc, "learning.refit")) from None
 
     def phase(self, name: str) -> PhaseSpec:
         for p in self.phases:
@@ -157,19 +157,6 @@ class Campaign(Settings):
 
     def stage_dir(self, stage: str) -> Path:
         return self.output / stage
-
-
-def _format_error(exc: ValidationError, source: str) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(x) for x in err["loc"])
-    msg = err["msg"]
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key"
-    msg = msg.removeprefix("Value error, ")
-    more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    if not err["loc"]:  # a whole-campaign check: its message names the fields itself
-        return f"{source}: {msg}{more}"
-    return f"{source}: {loc}: {msg}{more}"
 
 
 def _resolve_paths(data: dict, base: Path) -> dict:
@@ -229,6 +216,6 @@ def load_config(path: str | Path, overrides: dict | None = None) -> Campaign:
     try:
         campaign = Campaign.model_validate(data)
     except ValidationError as exc:
-        raise SeilabError(_format_error(exc, str(path))) from None
+        raise SeilabError(format_validation_error(exc, str(path))) from None
     _check_files(campaign, str(path))
     return campaign

@@ -117,3 +117,20 @@ def test_output_that_is_a_file_is_refused_before_any_work(write_config, tmp_path
     with pytest.raises(SeilabError, match=r"output: .*afile/run lies under .*afile, which is a file"):
         load_config(write_config(MINIMAL.replace("output: out", "output: afile/run")))
     assert (tmp_path / "afile").read_text() == "not a folder"
+
+
+def test_one_formatter_for_every_settings_error():
+    """The campaign loader, `seilab simulate` overrides and analysis settings files share one message form."""
+    from pydantic import ValidationError
+
+    from seilab._settings import format_validation_error
+    from seilab.simulation.settings import SimulationSettings
+
+    with pytest.raises(ValidationError) as bad:
+        SimulationSettings(n_atoms=-5, bogus=1)
+    assert format_validation_error(bad.value, "c.yaml").startswith("c.yaml: n_atoms: ")
+    assert format_validation_error(bad.value, "c.yaml").endswith("(+1 more)")
+    assert format_validation_error(bad.value, section="simulation").startswith("simulation.n_atoms: ")
+    with pytest.raises(ValidationError) as unknown:
+        SimulationSettings(bogus=1)
+    assert format_validation_error(unknown.value, "c.yaml", "simulation") == "c.yaml: simulation.bogus: unknown key"

@@ -51,10 +51,9 @@ def load_analysis_settings(path: Path | None = None, **overrides):
     try:
         return AnalysisSettings(**data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
-        raise SeilabError(f"{source}: analysis.{loc}: {msg}") from None
+        from seilab._settings import format_validation_error
+
+        raise SeilabError(format_validation_error(exc, source, section="analysis")) from None
 
 
 def analyze(

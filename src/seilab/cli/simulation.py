@@ -44,9 +44,9 @@ def simulate(
         try:
             settings = SimulationSettings(**{**settings.model_dump(), **overrides})
         except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = ".".join(str(x) for x in err["loc"])
-            raise SeilabError(f"simulation.{loc}: {err['msg'].removeprefix('Value error, ')}") from None
+            from seilab._settings import format_validation_error
+
+            raise SeilabError(format_validation_error(exc, section="simulation")) from None
     result = run_simulation(campaign, potential=potential, progress=typer.echo, settings=settings)
     print_result(result)
 
