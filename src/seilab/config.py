@@ -156,7 +156,14 @@ class Campaign(Settings):
         return sorted(els, key=atomic_numbers.get)
 
     def stage_dir(self, stage: str) -> Path:
-        return self.output / stage
+        return self.layout.stage(stage)
+
+    @property
+    def layout(self):
+        """Where this campaign's hand-off files are (:class:`seilab.layout.Layout`)."""
+        from seilab.layout import Layout
+
+        return Layout(self.output)
 
 
 def _resolve_paths(data: dict, base: Path) -> dict:

@@ -18,7 +18,7 @@ from seilab.errors import SeilabError
 
 
 def phases_dir(campaign) -> Path:
-    return campaign.stage_dir("chemistry") / "phases"
+    return campaign.layout.phases
 
 
 def load_relaxed_phases(campaign, names=None) -> dict:
@@ -40,7 +40,7 @@ def load_reaction(campaign) -> dict:
     """The chemistry stage's ``reaction.json`` (kinks, hull, chemical-potential distance)."""
     from seilab.provenance import read_json
 
-    path = campaign.stage_dir("chemistry") / "reaction.json"
+    path = campaign.layout.reaction
     if not path.is_file():
         raise SeilabError(f"{path}: missing; run `seilab chemistry CONFIG` first")
     return read_json(path)

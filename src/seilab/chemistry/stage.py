@@ -131,6 +131,6 @@ def run_chemistry(campaign, progress=None) -> dict:
               "hull": hull, "chemical_potential_distance": cp, "figure": fig.name,
               "units": {"energy": "eV/atom", "mu": "eV"}}
     inputs = [phases_dir(campaign) / f"{s.name}.extxyz" for s in campaign.phases]
-    provenance.write_json(out_dir / "reaction.json", result,
+    provenance.write_json(campaign.layout.reaction, result,
                           provenance.record("chemistry", inputs, campaign.chemistry.model_dump(mode="json")))
     return result

@@ -51,7 +51,7 @@ def run(config: Path = typer.Argument(..., help="campaign YAML", show_default=Fa
     typer.echo(f"campaign {campaign.name}: {len(records)} stages, {total:.0f} s of work; outputs in {campaign.output}")
     if any(r.get("stage") == "report" for r in records):  # the campaign's end: the whole of it at a glance
         print_campaign_table(campaign)
-    gate = campaign.stage_dir("validation") / "gate.json"
+    gate = campaign.layout.gate
     if gate.is_file():
         from seilab.provenance import read_json
 
@@ -59,7 +59,7 @@ def run(config: Path = typer.Argument(..., help="campaign YAML", show_default=Fa
         typer.echo(f"potential: {accepted['generation']} accepted (passed every validation check)" if accepted else
                    "potential: none passed validation" + (" — downstream results are marked unvalidated"
                                                           if campaign.gate.allow_unvalidated else ""))
-    report = campaign.output / "report" / "index.html"
+    report = campaign.layout.report_html
     if report.is_file():
         typer.echo(f"report: {report}")
 
@@ -68,7 +68,7 @@ def log_to_file(campaign) -> None:
     """Everything the stages log at INFO and above goes to ``<output>/logs/seilab.log`` (appended), not the screen."""
     import logging
 
-    logs = campaign.output / "logs"
+    logs = campaign.layout.logs
     logs.mkdir(parents=True, exist_ok=True)
     path = (logs / "seilab.log").resolve()
     logger = logging.getLogger("seilab")
@@ -132,7 +132,7 @@ def print_campaign_table(campaign) -> None:
     from seilab.layout import STAGE_ORDER
     from seilab.provenance import read_json
 
-    folder = campaign.output / ".seilab" / "stages"
+    folder = campaign.layout.markers
     table = Table(title=f"campaign {campaign.name}")
     for col in ("stage", "time (s)", "result"):
         table.add_column(col, justify="right" if col == "time (s)" else "left")

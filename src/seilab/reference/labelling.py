@@ -27,7 +27,6 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Iterable
 
 from seilab.errors import SeilabError
@@ -219,7 +218,7 @@ def store_for(campaign):
     from seilab.reference.calculators import describe
     from seilab.reference.store import DatasetStore
 
-    return DatasetStore(Path(campaign.output) / "dataset", reference=describe(campaign.reference))
+    return DatasetStore(campaign.layout.dataset, reference=describe(campaign.reference))
 
 
 def summary_table(report: LabelReport):

@@ -201,7 +201,7 @@ def _not_diffusive(campaign, entry: dict, flux_rows: dict) -> list[str]:
 
 def _verdict_rows(campaign) -> tuple[list, list]:
     """(rows, warnings) of the verdict panel: rows are (label, value HTML, source links HTML)."""
-    gate_path = campaign.stage_dir("validation") / "gate.json"
+    gate_path = campaign.layout.gate
     gate = _read(gate_path)
     rows, warn, best = [], [], None
     if gate is None:
@@ -232,7 +232,7 @@ def _verdict_rows(campaign) -> tuple[list, list]:
     if advisory:
         rows.append(("advisory checks not met (reported, not gating)", html.escape(", ".join(advisory)),
                      _link(campaign, report_path)))
-    run_path = campaign.stage_dir("simulation") / "latest.json"
+    run_path = campaign.layout.simulation_latest
     run = _read(run_path)
     if run and run.get("status"):
         what = f"{html.escape(str(run['status']))} at step {run.get('steps_done')} of {campaign.simulation.steps}"
@@ -250,7 +250,7 @@ def _verdict_rows(campaign) -> tuple[list, list]:
             f"{html.escape(r)} {v['energy_meV_per_atom']['rmse']:.0f} / {v['force_meV_per_A']['rmse']:.0f} "
             f"(n={v['n_subcells']})" for r, v in regions.items() if v.get("n_subcells")), _link(campaign, audit_path)))
         warn += [html.escape(w) for w in audit.get("warnings") or []]
-    rpath = campaign.stage_dir("chemistry") / "reaction.json"
+    rpath = campaign.layout.reaction
     reaction = _read(rpath)
     if reaction:
         steps, end = _tie_line(reaction)
@@ -260,7 +260,7 @@ def _verdict_rows(campaign) -> tuple[list, list]:
                          f" <span class='small'>(along the tie line from the electrolyte: {steps}; most exothermic "
                          f"E<sub>rxn</sub> = {ek['reaction_energy_eV_per_atom']:.3f} eV/atom at x(anode) = "
                          f"{ek['x_anode']:.2f})</span>", _link(campaign, rpath)))
-    apath = campaign.stage_dir("analysis") / "analysis.json"
+    apath = campaign.layout.analysis
     ana = _read(apath)
     summ = (ana or {}).get("summary") or {}
     if ana:
@@ -292,7 +292,7 @@ def _verdict_rows(campaign) -> tuple[list, list]:
                          "crossings of one run: no σ)</span>", _link(campaign, apath)))
         if ana.get("partial"):
             warn.append(f"analysis used a truncated trajectory: {html.escape(str(ana.get('partial_reason')))}")
-    fpath = campaign.stage_dir("transport") / "fluxes.json"
+    fpath = campaign.layout.fluxes
     spath = campaign.stage_dir("transport") / "transport_summary.json"
     fluxes, tsum = _read(fpath), _read(spath)
     if fluxes or tsum:
@@ -383,7 +383,7 @@ def collect_summary(campaign) -> dict:
             continue
         out["stages"][stage] = {"file": str(files[-1].relative_to(campaign.output)),
                                 "numbers": dict(_scalars(data, limit=60))}
-    markers = campaign.output / ".seilab" / "stages"
+    markers = campaign.layout.markers
     if markers.is_dir():
         from seilab.layout import STAGE_ORDER
 
@@ -396,14 +396,14 @@ def collect_summary(campaign) -> dict:
 
 def _context(campaign) -> dict:
     """The stage JSONs the captions read (None where absent)."""
-    st = campaign.stage_dir
-    gate = _read(st("validation") / "gate.json")
+    st, lay = campaign.stage_dir, campaign.layout
+    gate = _read(lay.gate)
     gen, report_path = _shown_generation(campaign, gate)
-    return {"reaction": _read(st("chemistry") / "reaction.json"), "gate": gate, "vgen": gen,
+    return {"reaction": _read(lay.reaction), "gate": gate, "vgen": gen,
             "vreport": _read(report_path) if report_path else None,
-            "learning": _read(st("learning") / "learning.json"), "dataset": _read(st("dataset") / "summary.json"),
-            "latest": _read(st("simulation") / "latest.json"), "audit": _read(st("simulation") / "audit.json"),
-            "analysis": _read(st("analysis") / "analysis.json"), "fluxes": _read(st("transport") / "fluxes.json"),
+            "learning": _read(st("learning") / "learning.json"), "dataset": _read(lay.dataset_summary),
+            "latest": _read(lay.simulation_latest), "audit": _read(lay.audit),
+            "analysis": _read(lay.analysis), "fluxes": _read(lay.fluxes),
             "tsummary": _read(st("transport") / "transport_summary.json")}
 
 

@@ -26,11 +26,10 @@ from seilab.sampling.interface_md import interface_md_jobs, interface_md_outputs
 from seilab.sampling.interfaces import generate_interfaces
 from seilab.sampling.perturbations import generate_perturbations
 
-MANIFEST = "manifest.json"
 
 
 def manifest_path(campaign) -> Path:
-    return campaign.stage_dir("sampling") / MANIFEST
+    return campaign.layout.sampling_manifest
 
 
 def _count_frames(path: Path) -> int:

@@ -296,7 +296,6 @@ def build_interface(anode, electrolyte, n_atoms: int, anode_miller=(1, 0, 0), el
     A = U @ Sp
     sub_sc = _supercell_inplane(sub, U @ match.substrate_M)
     # film (anode): supercell, then strained onto A; thickness rescaled to keep the bulk density
-    F = film.cell.array[:2, :2]
     film_sc = _supercell_inplane(film, U @ match.film_M)
     T = _strain_map(film_sc.cell.array[:2, :2], A)
     scale_z = 1.0 / np.linalg.det(T)

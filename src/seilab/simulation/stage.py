@@ -111,7 +111,7 @@ def run_simulation(campaign, potential=None, progress: Callable[[str], None] | N
     if not ok:
         raise SeilabError(f"simulation.engine: {why}")
     result = engine.run(spec, run_dir, progress=say)
-    provenance.write_json(folder / "latest.json", {"run_dir": str(run_dir), "interface": str(ipath),
+    provenance.write_json(campaign.layout.simulation_latest, {"run_dir": str(run_dir), "interface": str(ipath),
                                                    **result.as_dict(), "potential_gate": gate},
                           provenance.record("simulation", inputs=[ipath], settings=settings.model_dump(mode="json"),
                                             engine_info=result.info))

@@ -96,7 +96,7 @@ class TrainingResult:
 
 
 def dataset_root(campaign) -> Path:
-    return campaign.output / "dataset"
+    return campaign.layout.dataset
 
 
 #: labels the active-learning stage adds to the store; the first fit (generation 0) never sees them

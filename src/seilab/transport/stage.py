@@ -94,7 +94,7 @@ def run_transport(campaign, *, progress=None) -> dict:
     comparison = compare_with_interface(predicted, measured, T_md) if measured else None
     failures = [{"phase": e.phase, "temperature_K": e.temperature_K, "status": e.status, "error": e.error}
                 for e in failed]
-    provenance.write_json(out / "fluxes.json", {
+    provenance.write_json(campaign.layout.fluxes, {
         "grad_mu_eV_per_A": grad_mu, "interface_width_A": width["value_A"], "interface_width": width,
         "units": {"J": "ions Å^-2 ps^-1, positive toward the metal", "L": "1/(eV Å ps)"},
         "frame": "; ".join(sorted({r["frame"] for r in rows})), "host_frame": host_frame_label(HOST), "sign_rule": "+/- only when |J| > 2 sigma, "
@@ -169,7 +169,7 @@ def interface_width(campaign) -> dict:
     else the ``transport.interface_width_A`` setting; ``{"value_A", "source"}``."""
     from seilab.provenance import read_json
 
-    path = campaign.stage_dir("analysis") / "analysis.json"
+    path = campaign.layout.analysis
     if path.is_file():
         t = (read_json(path).get("summary") or {}).get("final_thickness_A")
         if isinstance(t, (int, float)) and t == t and t > 0:
@@ -184,7 +184,7 @@ def measured_interface_flux(campaign) -> dict | None:
     analysis stage: the final net crossings per area divided by the elapsed time."""
     from seilab.provenance import read_json
 
-    path = campaign.stage_dir("analysis") / "analysis.json"
+    path = campaign.layout.analysis
     if not path.is_file():
         return None
     flux = read_json(path).get("flux") or {}

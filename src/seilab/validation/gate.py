@@ -30,11 +30,10 @@ from seilab import provenance
 from seilab.errors import SeilabError
 from seilab.validation.report import failed_checks, gate_passes
 
-GATE = "gate.json"
 
 
 def report_path(campaign, generation: str) -> Path:
-    return campaign.stage_dir("validation") / generation / "report.json"
+    return campaign.layout.validation_report(generation)
 
 
 def verdict(campaign, potential) -> dict:
@@ -119,7 +118,7 @@ def write_gate(campaign) -> dict:
             "rule": "accepted = validation report of this exact potential, every group of validation.checks run, "
                     "every check passed; best = fewest failed checks, then lowest E_rmse/E_max + F_rmse/F_max on the "
                     "fixed test set"}
-    provenance.write_json(campaign.stage_dir("validation") / GATE, data, provenance.record("validation.gate"))
+    provenance.write_json(campaign.layout.gate, data, provenance.record("validation.gate"))
     return data
 
 

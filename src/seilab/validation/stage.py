@@ -62,7 +62,7 @@ def discover_structures(campaign, progress=None) -> tuple[dict, list[dict]]:
         for k in ("amorphous", "interface"):
             if found[k]:
                 notes.append({"what": f"{k}: {len(found[k])} from {sampling}", "reason": "source"})
-    store_root = campaign.output / "dataset"
+    store_root = campaign.layout.dataset
     if (store_root / "labels").is_dir() and (not found["amorphous"] or not found["interface"]):
         from seilab.reference.store import DatasetStore
 
@@ -136,7 +136,7 @@ def _formation(campaign, structures: dict, model_factory, s, outdir: Path) -> tu
     from seilab.chemistry.library import phase_formula
     from seilab.validation.formation import formation_group, plot_formation
 
-    path = campaign.stage_dir("chemistry") / "reaction.json"
+    path = campaign.layout.reaction
     if not path.is_file():
         return [], {}, [{"what": "formation", "reason": f"{path} missing (run the chemistry stage)"}], []
     reaction = load_reaction(campaign)

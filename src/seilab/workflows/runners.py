@@ -125,7 +125,7 @@ def _latest_trajectory(campaign):
     from seilab.provenance import read_json
     from seilab.errors import SeilabError
 
-    latest = campaign.stage_dir("simulation") / "latest.json"
+    latest = campaign.layout.simulation_latest
     if not latest.is_file():
         raise SeilabError(f"{latest}: missing; run the simulation stage first")
     info = read_json(latest)

@@ -36,6 +36,7 @@ from typing import Callable
 from seilab import provenance
 from seilab.errors import SeilabError
 from seilab.lock import campaign_lock
+from seilab import layout as L
 from seilab.layout import STAGE_ORDER
 
 
@@ -62,38 +63,38 @@ class Stage:
 def _after(stage: str) -> str:
     """The marker of an earlier stage as an input: rewritten whenever that stage runs again, so what ran
     after it reruns too (its own caches then decide how much is really redone)."""
-    return f".seilab/stages/{stage}.json"
+    return f"{L.MARKERS}/{stage}.json"
 
 
 #: Pipeline order. Each stage only reads files that earlier stages wrote.
 STAGES: tuple[Stage, ...] = (
     Stage("chemistry", "seilab.workflows.runners:chemistry", ("phases", "reactants", "chemistry", "reference"),
-          "phases, relaxations, phase diagram, interface reaction", ("chemistry/reaction.json",),
+          "phases, relaxations, phase diagram, interface reaction", (L.REACTION,),
           owns=("chemistry",)),
     Stage("sampling", "seilab.workflows.runners:sampling", ("sampling",), "first-generation structures",
-          ("sampling/manifest.json",), inputs=(_after("chemistry"), "chemistry/reaction.json"), owns=("sampling",)),
+          (L.SAMPLING_MANIFEST,), inputs=(_after("chemistry"), L.REACTION), owns=("sampling",)),
     Stage("labelling", "seilab.workflows.runners:labelling", ("reference",), "reference single points",
-          ("dataset/store.json",), inputs=(_after("sampling"), "sampling/manifest.json"), owns=("dataset",)),
+          (L.DATASET_STORE,), inputs=(_after("sampling"), L.SAMPLING_MANIFEST), owns=(L.DATASET,)),
     Stage("training", "seilab.workflows.runners:training", ("training",), "ACE fit (pacemaker or linear ACE)",
-          ("training",), inputs=(_after("labelling"), "dataset/store.json"), owns=("training",)),
+          ("training",), inputs=(_after("labelling"), L.DATASET_STORE), owns=("training",)),
     Stage("validation", "seilab.workflows.runners:validation", ("validation",), "validation report",
           ("validation",), inputs=(_after("training"), "training/gen000/done.json"), owns=("validation",)),
     Stage("learning", "seilab.workflows.runners:learning", ("learning",), "active learning generations",
-          ("learning/state.json",),
+          (L.LEARNING_STATE,),
           inputs=(_after("validation"), "training/gen000/done.json", "validation/gen000/report.json"),
           # the refits are the learning stage's products, though they live beside the first fit
           owns=("learning", "training/gen00[1-9]", "training/gen0[1-9]?", "training/gen[1-9]??",
                 "validation/gen00[1-9]", "validation/gen0[1-9]?", "validation/gen[1-9]??")),
     Stage("simulation", "seilab.workflows.runners:simulation", ("simulation", "gate"), "interface MD",
-          ("simulation/latest.json",), inputs=(_after("learning"), "validation/gate.json"), owns=("simulation",)),
+          (L.SIMULATION_LATEST,), inputs=(_after("learning"), L.GATE), owns=("simulation",)),
     Stage("analysis", "seilab.workflows.runners:analysis", ("analysis",), "interphase analysis",
-          ("analysis/analysis.json",), inputs=(_after("simulation"), "simulation/latest.json", "simulation/run-*/dump.lammpstrj",
+          (L.ANALYSIS,), inputs=(_after("simulation"), L.SIMULATION_LATEST, "simulation/run-*/dump.lammpstrj",
                                                "simulation/run-*/trajectory.extxyz"), owns=("analysis",)),
     Stage("transport", "seilab.workflows.runners:transport", ("transport",), "Onsager transport",
-          ("transport/fluxes.json",), inputs=(_after("analysis"), "chemistry/reaction.json", "validation/gate.json",
-                                              "analysis/analysis.json"), owns=("transport",)),
+          (L.FLUXES,), inputs=(_after("analysis"), L.REACTION, L.GATE,
+                                              L.ANALYSIS), owns=("transport",)),
     Stage("report", "seilab.workflows.runners:report", (), "HTML report + summary.json",
-          ("report/index.html", "report/summary.json"), inputs=(".seilab/stages/*.json",), owns=("report",)),
+          (L.REPORT_HTML, L.REPORT_SUMMARY), inputs=(f"{L.MARKERS}/*.json",), owns=("report",)),
 )
 
 
@@ -113,7 +114,7 @@ def get_stage(name: str) -> Stage:
 
 
 def marker_path(campaign, name: str) -> Path:
-    return campaign.output / ".seilab" / "stages" / f"{name}.json"
+    return campaign.layout.marker(name)
 
 
 def stage_key(campaign, stage: Stage) -> str:
@@ -193,7 +194,7 @@ def move_aside(campaign, stage: Stage) -> Path | None:
     if not paths:
         return None
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
-    dest = campaign.output / ".seilab" / "previous" / f"{stamp}-{stage.name}"
+    dest = campaign.layout.previous / f"{stamp}-{stage.name}"
     for p in paths:
         target = dest / p.relative_to(campaign.output)
         target.parent.mkdir(parents=True, exist_ok=True)
