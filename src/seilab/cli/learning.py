@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
 
-def learn(config: Path = typer.Argument(..., help="campaign YAML", show_default=False)):
+def learn(config: Path = typer.Argument(..., help="campaign YAML", show_default=False),
+          harvest: Optional[list[Path]] = typer.Option(
+              None, "--harvest", help="a production trajectory or γ dump (LAMMPS text dump or extxyz; repeatable) "
+                                      "whose frames give candidates: subcells around its atoms in the γ window",
+              show_default=False)):
     """Active learning: MD with the model, per-atom extrapolation grade γ, ~100-atom subcells of the
     interface frames, D-optimal selection (pace_select), reference labels, refit, validation;
     generation after generation until converged. Resumes where it stopped.
+
+    Harvest: after `seilab simulate` halted on γ (learning.harvest_production: true, the default) or with
+    --harvest PATH, the production frames' subcells join the candidates of the next generation; when the
+    loop has stopped already, that is one extra generation (beyond max_generations too). A file harvested
+    by an earlier generation (same bytes) is not harvested again. Use this, not `seilab run --force
+    learning` (which moves every generation aside and starts over).
 
     Writes <output>/learning/{state.json, learning.json, gen001/, ...} and prints one row per generation.
     """
@@ -18,7 +29,7 @@ def learn(config: Path = typer.Argument(..., help="campaign YAML", show_default=
     from seilab.learning.stage import run_learning
 
     campaign = load_config(config)
-    result = run_learning(campaign, progress=typer.echo)
+    result = run_learning(campaign, progress=typer.echo, harvest=harvest or None)
     print_generations(result)
     typer.echo(f"stopped: {result['stop_reason']}; summary: {result['path']}")
 
@@ -32,7 +43,7 @@ def print_generations(result: dict) -> None:
     from rich.table import Table
 
     t = Table(title="active learning (γ of the exploration MD run with the previous generation's model)")
-    for col in ("gen", "fitted", "dataset", "cand.", "sel.", "E RMSE", "F RMSE", "F RMSE fixed", "loss", "γ max",
+    for col in ("gen", "fitted", "dataset", "cand.", "sel.", "prod. c/s", "E RMSE", "F RMSE", "F RMSE fixed", "loss", "γ max",
                 "γ mean", "γ>1 %", "γ>1 % after refit", "valid."):
         t.add_column(col)
     for g in result["generations"]:
@@ -40,6 +51,8 @@ def print_generations(result: dict) -> None:
         ra = g.get("reassess_gamma") or {}
         t.add_row(str(g["generation"]), str(g.get("training_generation") or "—"), _f(g.get("dataset_size"), "d"),
                   _f(g.get("candidates"), "d"), _f(g.get("selected"), "d"),
+                  f"{(g.get('candidates_per_source') or {}).get('production', 0)}/"
+                  f"{(g.get('selected_per_source') or {}).get('production', 0)}" if g.get("harvest") else "—",
                   _f(g.get("test_energy_rmse_meV_per_atom"), ".1f"), _f(g.get("test_force_rmse_meV_per_A"), ".0f"),
                   _f(g.get("fixed_test_force_rmse_meV_per_A"), ".0f"), _f(g.get("loss"), ".3g"),
                   _f(ex.get("max"), ".3g"), _f(ex.get("mean"), ".3g"),
@@ -47,5 +60,6 @@ def print_generations(result: dict) -> None:
                   _f(None if ra.get("frac_gt_1") is None else 100 * ra["frac_gt_1"], ".1f"),
                   {True: "pass", False: "fail", None: "—"}[g.get("validation_passed")])
     t.caption = ("E/F RMSE: meV/atom, meV/Å on the training stage's test set (it grows with the data); F RMSE "
-                 "fixed: on the starting potential's test set; γ>1 %: share of atoms extrapolating")
+                 "fixed: on the starting potential's test set; γ>1 %: share of atoms extrapolating; prod. c/s: "
+                 "candidates / selected cut from a harvested production run")
     Console(width=150).print(t)

@@ -2,13 +2,15 @@
 
 Public API (imported lazily, so ``seilab.config`` can import the settings without TensorFlow):
 
-* :func:`run_learning` (stage function: explore → subcells → select → label → refit → validate,
-  generation by generation, resumable), :func:`learn` (typer command)
+* :func:`run_learning` (stage function: explore [+ harvest] → subcells → select → label → refit →
+  validate, generation by generation, resumable), :func:`learn` (typer command)
 * :class:`LearningSettings`
 * γ: :func:`model_calculator`, :func:`per_atom_gamma`, :func:`gamma_stats`
 * subcells: :func:`cut_subcells`, :class:`PaddedFrame`, :func:`deduplicate`
 * selection: :func:`make_candidates`, :func:`d_optimal`, :func:`random_subset`
 * exploration: :func:`run_md_gamma`, :func:`replicate_in_plane`, :func:`discover_sources`
+* harvest of the production run's extrapolative frames (γ dumps, trajectories): :func:`resolve_sources`,
+  :func:`harvest_frames`
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ _EXPORTS = {
     "run_md_gamma": "seilab.learning.explore",
     "replicate_in_plane": "seilab.learning.explore",
     "discover_sources": "seilab.learning.explore",
+    "resolve_sources": "seilab.learning.harvest",
+    "harvest_frames": "seilab.learning.harvest",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -93,6 +93,14 @@ class LearningSettings(Settings):
                     "forces of 82 eV/A; that one structure in the fixed test set made its force RMSE 2.4 eV/A). "
                     "0: only min_distance_A")
 
+    # --- harvest of the production run (seilab.learning.harvest) ----------------------------
+    harvest_production: bool = Field(
+        True, description="when the campaign's latest production run (simulation/latest.json) halted on γ and its "
+                          "extrapolative frames were not harvested yet, run_learning cuts subcells from them: they "
+                          "join the next generation, or one extra generation after a stopped loop")
+    harvest_max_frames: int = Field(
+        50, ge=1, description="frames read from one harvest source at most (evenly spread, always the last)")
+
     # --- selection and labelling ------------------------------------------------------------
     selection: Literal["d-optimal", "random"] = Field(
         "d-optimal", description="'d-optimal': pacemaker's pace_select (MaxVol); 'random': baseline")

@@ -9,6 +9,8 @@ Layout of ``<output>/learning/``::
         start.json             the potential this generation starts from (+ its hash)
         explore/<run>.extxyz   MD frames with per-atom γ (one file per run, skipped when done)
         explore/summary.json   γ statistics per run, per batch and overall      (step "explore")
+        harvest/request.json   a harvest generation's sources (path, SHA-256, origin: cli | production)
+        harvest/frames.extxyz  the production frames kept, with per-atom γ; harvest.json ("harvest")
         candidates.extxyz/json frames and subcells with γ in the window           (step "candidates")
         select/                pace_select input/output; selected.extxyz, selection.json  ("select")
         labels.json            what the reference labelled into the dataset store   ("label")
@@ -29,7 +31,22 @@ The loop stops when a generation is *converged* (from ``min_generations`` on: fi
 passed when ``require_validation_pass``, and no regression on the fixed test set beyond
 ``max_fixed_test_regression``), when no candidate lies in the γ window, or after ``max_generations``.
 A refit that regressed is kept on disk but the next generation starts again from the better
-potential. When the loop stops it writes the gate's verdicts (``validation/gate.json``): the potential
+potential.
+
+**Harvest of the production run** (:mod:`seilab.learning.harvest`). ``seilab learn CONFIG --harvest
+PATH`` (a LAMMPS text dump or extxyz, with per-atom γ or graded here), and, with
+``learning.harvest_production`` (default), the campaign's production run when ``simulation/latest.json``
+says it *halted* on γ, give frames whose atoms in the γ window become subcell candidates beside the
+explored ones (info ``batch`` = ``production``; counts per source kind, ``explore`` / ``production``, in
+each generation's summary and in ``state.json``). The rule: a source not harvested before (by its SHA-256;
+any generation's ``harvest/request.json``) joins the next generation that *starts*; when the loop has
+stopped already (converged, no candidates, max_generations), that is one **extra** generation beyond the
+stop (and beyond ``max_generations``), which stops the loop again (``harvested``, unless ``converged`` or
+``no_candidates``). So after ``seilab simulate`` halts, ``seilab learn CONFIG`` runs one generation on the
+production run's frames; rerunning it does nothing more. A harvest generation resumes like any other
+(its request is on disk; labels go through the dataset store, so a subcell labelled earlier is not
+labelled again). ``seilab run`` keeps its order (learning before simulation) and does not rerun a
+finished learning stage for this; ``seilab run --force learning`` would move every generation aside. When the loop stops it writes the gate's verdicts (``validation/gate.json``): the potential
 handed on to the production stages is the *best accepted* generation, not the last one
 (:mod:`seilab.validation.gate`).
 """
@@ -52,7 +69,8 @@ from seilab.training.stage import LEARNED_KIND
 
 STATE = "state.json"
 SUMMARY = "learning.json"
-STEPS = ("explore", "candidates", "select", "label", "fit", "validate", "reassess")
+STEPS = ("explore", "harvest", "candidates", "select", "label", "fit", "validate", "reassess")
+REQUEST = "request.json"
 
 
 def learning_dir(campaign) -> Path:
@@ -204,27 +222,74 @@ def _pair_floors(ctx: _Ctx) -> dict[str, float]:
     return {k: round(frac * v, 4) for k, v in sorted(minima.items())}
 
 
-def _step_candidates(ctx: _Ctx, explore: dict) -> dict:
+def _step_harvest(ctx: _Ctx, request: dict) -> dict:
+    """The harvested production frames of this generation (:mod:`seilab.learning.harvest`), kept in
+    ``harvest/frames.extxyz`` so that the generation no longer depends on the run folder."""
+    from seilab.learning.gamma import per_atom_gamma
+    from seilab.learning.harvest import describe_source, harvest_frames
+
+    s = ctx.s
+    floors = _pair_floors(ctx)
+    sources = request["sources"]
+    key = _key("harvest", [src["sha256"] for src in sources], ctx.base_sha, floors, _settings_dump(
+        s, "gamma_window", "subcell_min_gamma", "gamma_halt", "harvest_max_frames", "min_distance_A"))
+    folder = ctx.dir / "harvest"
+    path, xyz = folder / "harvest.json", folder / "frames.extxyz"
+    done = _done(path, key)
+    if done and (done["frames"] == 0 or provenance.is_valid_artifact(xyz)):
+        ctx.say(f"gen{ctx.g:03d} harvest: {done['frames']} frames harvested earlier, skipped")
+        return done
+    for src in sources:  # the request was written when the generation started
+        now = describe_source(Path(src["path"]), src["origin"])
+        if now["sha256"] != src["sha256"]:
+            raise SeilabError(f"{src['path']}: changed since gen{ctx.g:03d} asked to harvest it; delete "
+                              f"{folder / REQUEST} (and rerun) to harvest its present content")
+    frames, report = harvest_frames(sources, s, ctx.elements, floors,
+                                    grade=lambda a: per_atom_gamma(a, ctx.model_calc()), say=ctx.say)
+    if frames:
+        provenance.write_extxyz(xyz, frames, provenance.record("learning.harvest", key=key))
+    rec = {"key": key, "generation": ctx.g, **report}
+    provenance.write_json(path, rec, provenance.record("learning.harvest", settings=s.model_dump(mode="json")))
+    return rec
+
+
+def _harvest_frames(ctx: _Ctx, harvest: dict | None):
+    from seilab.learning.explore import iter_frames
+
+    if harvest and harvest["frames"]:
+        yield from iter_frames(ctx.dir / "harvest" / "frames.extxyz")
+
+
+def _step_candidates(ctx: _Ctx, explore: dict, harvest: dict | None = None) -> dict:
+    import itertools
+
+    from seilab.learning.harvest import EXPLORE, PRODUCTION, source_kind
     from seilab.learning.select import make_candidates
 
     s = ctx.s
     cutoff = ctx.cutoff()
     floors = _pair_floors(ctx)
-    key = _key("candidates", explore["key"], cutoff, floors, _settings_dump(
+    parts = ["candidates", explore["key"], cutoff, floors, _settings_dump(
         s, "gamma_window", "subcell_atoms", "subcell_vacuum_A", "subcells_per_frame", "subcell_min_gamma",
-        "subcell_duplicate_tol_A", "min_distance_A", "subcell_boundary_A"))
+        "subcell_duplicate_tol_A", "min_distance_A", "subcell_boundary_A")]
+    if harvest is not None:  # (a generation without harvest keeps the key it always had)
+        parts.append(harvest["key"])
+    key = _key(*parts)
     path = ctx.dir / "candidates.json"
     xyz = ctx.dir / "candidates.extxyz"
     done = _done(path, key)
     if done and (done["report"]["candidates"] == 0 or provenance.is_valid_artifact(xyz)):
         ctx.say(f"gen{ctx.g:03d} candidates: {done['report']['candidates']} found earlier, skipped")
         return done
-    frames = _exploration_frames(ctx, explore)
+    frames = itertools.chain(_exploration_frames(ctx, explore), _harvest_frames(ctx, harvest))
     cands, report = make_candidates(frames, s, cutoff, ctx.elements, pair_floors=floors)
+    kinds = [source_kind(a) for a in cands]
+    report["candidates_per_source"] = {EXPLORE: kinds.count(EXPLORE), PRODUCTION: kinds.count(PRODUCTION)}
     if cands:
         provenance.write_extxyz(xyz, cands, provenance.record("learning.candidates", key=key))
     ctx.say(f"gen{ctx.g:03d} candidates: {report['candidates']} ({report['candidates_whole']} whole frames, "
-            f"{report['candidates_subcells']} subcells) from {report['frames']} frames")
+            f"{report['candidates_subcells']} subcells) from {report['frames']} frames"
+            + (f"; {report['candidates_per_source'][PRODUCTION]} from the production run" if harvest else ""))
     rec = {"key": key, "generation": ctx.g, "cutoff_A": cutoff, "pair_floors_A": floors, "report": report}
     provenance.write_json(path, rec, provenance.record("learning.candidates"))
     return rec
@@ -254,12 +319,15 @@ def _step_select(ctx: _Ctx, cand: dict) -> dict:
     selected = [pool[i] for i in chosen]
     if selected:
         provenance.write_extxyz(xyz, selected, provenance.record("learning.select", key=key))
+    from seilab.learning.harvest import EXPLORE, PRODUCTION, source_kind
+
     batches: dict = {}
     for a in selected:
         b = str(a.info.get("batch", "?"))
         batches[b] = batches.get(b, 0) + 1
+    kinds = [source_kind(a) for a in selected]
     rec = {"key": key, "generation": ctx.g, "method": s.selection, "pool": len(pool), "n_selected": len(selected),
-           "per_batch": batches, "gamma_max": [float(a.info.get("gamma_max", np.nan)) for a in selected],
+           "per_batch": batches, "per_source": {EXPLORE: kinds.count(EXPLORE), PRODUCTION: kinds.count(PRODUCTION)}, "gamma_max": [float(a.info.get("gamma_max", np.nan)) for a in selected],
            "n_atoms": [len(a) for a in selected], "seconds": round(time.perf_counter() - t0, 2)}
     provenance.write_json(path, rec, provenance.record("learning.select"))
     ctx.say(f"gen{ctx.g:03d} select ({s.selection}): {len(selected)} of {len(pool)} candidates {batches}")
@@ -470,7 +538,7 @@ def _converged(s, g: int, fit: dict | None, val: dict | None) -> tuple[bool, dic
 
 
 def _summary(g: int, steps: dict) -> dict:
-    ex, ca, se, la, fi, va, re_ = (steps.get(k) for k in STEPS)
+    ex, ha, ca, se, la, fi, va, re_ = (steps.get(k) for k in STEPS)
     test = ((fi or {}).get("metrics") or {}).get("test") or {}
     train = ((fi or {}).get("metrics") or {}).get("train") or {}
     fixed = (fi or {}).get("fixed_test") or {}
@@ -484,6 +552,12 @@ def _summary(g: int, steps: dict) -> dict:
         "candidates_report": (ca or {}).get("report"),
         "selected": (se or {}).get("n_selected"),
         "selected_per_batch": (se or {}).get("per_batch"),
+        "candidates_per_source": (ca or {}).get("report", {}).get("candidates_per_source"),
+        "selected_per_source": (se or {}).get("per_source"),
+        "harvest": None if ha is None else {"frames": ha["frames"], "sources": [
+            {k: src.get(k) for k in ("path", "origin", "sha256", "frames_in_file", "frames_read", "kept",
+                                     "kept_above_halt", "outside_window", "close_contact", "nonfinite", "unreadable",
+                                     "graded", "atoms_in_window", "seconds")} for src in ha["sources"]]},
         "labelled": (la or {}).get("labelled"),
         "dataset_size": (la or {}).get("dataset_size"),
         "training_generation": (fi or {}).get("training_generation"),
@@ -555,14 +629,50 @@ def _start(campaign, g: int, base_candidate, say) -> object:
     return base_candidate
 
 
+def _harvested(campaign) -> dict[str, int]:
+    """sha256 → generation for every source a generation asked to harvest (its ``harvest/request.json``)."""
+    out: dict[str, int] = {}
+    root = learning_dir(campaign)
+    if not root.is_dir():
+        return out
+    for d in sorted(root.glob("gen[0-9]*")):
+        if not d.name[3:].isdigit():
+            continue
+        for src in _read(d / "harvest" / REQUEST).get("sources", []):
+            out.setdefault(src["sha256"], int(d.name[3:]))
+    return out
+
+
+def _pending_harvest(campaign, paths, say) -> list[dict]:
+    """Sources to harvest that no generation has asked for yet (``--harvest`` paths, the halted production run)."""
+    from seilab.learning.harvest import resolve_sources
+
+    sources = resolve_sources(campaign, paths, say)
+    if not sources:
+        return []
+    done = _harvested(campaign)
+    fresh = []
+    for src in sources:
+        if src["sha256"] in done:
+            say(f"harvest: {src['path']} was harvested by gen{done[src['sha256']]:03d} already; not again")
+        else:
+            fresh.append(src)
+    return fresh
+
+
 def run_learning(campaign, backend=None, reference_factory: Callable[[], object] | None = None,
-                 progress: Callable[[str], None] | None = None) -> dict:
+                 progress: Callable[[str], None] | None = None, harvest=None) -> dict:
     """Run (or resume) the active-learning loop of ``campaign``; returns the summary (also in
     ``<output>/learning/learning.json``).
 
     ``reference_factory`` is the (picklable, zero-argument) factory of the reference calculator the
     labeller uses (default: the campaign's reference); ``backend`` the MLIP backend (default:
-    ``training.backend``).
+    ``training.backend``); ``harvest``: paths of production trajectories / γ dumps whose frames give
+    candidates (:mod:`seilab.learning.harvest`; with ``learning.harvest_production`` the halted production
+    run of ``simulation/latest.json`` is added). Sources not harvested before join the next generation
+    that starts; when the loop has already stopped, that is one *extra* generation beyond its stop
+    (also beyond ``max_generations``), after which it stops again (``harvested``, or ``converged`` /
+    ``no_candidates``). A source harvested by an earlier generation (same bytes) is not harvested again.
     """
     from seilab.training.backend import Potential
     from seilab.training.backends import get_backend
@@ -573,6 +683,7 @@ def run_learning(campaign, backend=None, reference_factory: Callable[[], object]
     root = learning_dir(campaign)
     if not (gen_dir(campaign, 1) / "start.json").is_file():
         latest_potential(campaign)  # a clear error before anything is written when there is no potential
+    pending = _pending_harvest(campaign, harvest, say)
     root.mkdir(parents=True, exist_ok=True)
     backend = backend or get_backend(campaign.training.backend)
     if reference_factory is None:
@@ -584,37 +695,58 @@ def run_learning(campaign, backend=None, reference_factory: Callable[[], object]
     stop_reason = "max_generations"
     next_base = None
     t_start = time.perf_counter()
-    for g in range(1, s.max_generations + 1):
+    stopped = False  # the loop had stopped before generation g: g is an extra (harvest) generation
+    g = 0
+    while True:
+        g += 1
         gdir = gen_dir(campaign, g)
+        request = _read(gdir / "harvest" / REQUEST) or None
         finished = _read(gdir / "generation.json")
         if finished.get("summary"):
             summary = finished["summary"]
             if finished.get("fit_potential") and not summary.get("regressed"):
                 next_base = Potential.from_dict(finished["fit_potential"])
+            elif _read(gdir / "start.json").get("potential"):  # a regressed refit: the next starts from this base
+                next_base = Potential.from_dict(_read(gdir / "start.json")["potential"])
             # the stop decision is re-made with the current settings (thresholds, max_generations)
             stop = "no_candidates" if finished.get("stop") == "no_candidates" else None
             if stop is None:
                 converged, crit = _converged(s, g, _read(gdir / "fit.json") or None,
                                              _read(gdir / "validation.json") or None)
                 summary.update(converged=converged, convergence=crit)
-                stop = "converged" if converged else ("max_generations" if g == s.max_generations else None)
+                stop = "converged" if converged else _limit_stop(s, g, stopped)
             summary["stop"] = stop
+            summary["extra_generation"] = stopped
             generations.append(summary)
             state.finish_generation(g, summary)
             say(f"gen{g:03d}: finished earlier" + (f" ({stop})" if stop else ""))
             if stop:
                 stop_reason = stop
-                break
+                if not (pending or (gen_dir(campaign, g + 1) / "harvest" / REQUEST).is_file()):
+                    break
+                stopped = True
             continue
+        if request is None and pending and (stopped or not (gdir / "start.json").is_file()):
+            request = {"sources": pending, "extra": stopped}
+            pending = []
+        if stopped and request is None:
+            break  # (only a harvest request runs a generation after the loop stopped)
         if g == 1 and not (gdir / "start.json").is_file():
             next_base = latest_potential(campaign)
         base = _start(campaign, g, next_base, say)
-        say(f"gen{g:03d}: exploring with {base.generation or base.yaml}")
+        if request is not None and not (gdir / "harvest" / REQUEST).is_file():
+            provenance.write_json(gdir / "harvest" / REQUEST, request, provenance.record("learning.harvest-request"))
+        say(f"gen{g:03d}: exploring with {base.generation or base.yaml}"
+            + (f" (+ harvest of {len(request['sources'])} production file(s)"
+               + ("; an extra generation after the loop stopped" if stopped else "") + ")" if request else ""))
         ctx = _Ctx(campaign, g, base, backend, reference_factory, say)
         steps: dict = {}
         steps["explore"] = _step_explore(ctx)
         state.step(g, "explore")
-        steps["candidates"] = _step_candidates(ctx, steps["explore"])
+        if request is not None:
+            steps["harvest"] = _step_harvest(ctx, request)
+            state.step(g, "harvest")
+        steps["candidates"] = _step_candidates(ctx, steps["explore"], steps.get("harvest"))
         state.step(g, "candidates")
         steps["select"] = _step_select(ctx, steps["candidates"])
         state.step(g, "select")
@@ -640,11 +772,12 @@ def run_learning(campaign, backend=None, reference_factory: Callable[[], object]
         summary["converged"] = converged
         if stop is None and converged:
             stop = "converged"
-        if stop is None and g == s.max_generations:
-            stop = "max_generations"
+        if stop is None:
+            stop = _limit_stop(s, g, stopped)
         summary["stop"] = stop
+        summary["extra_generation"] = stopped
         provenance.write_json(gdir / "generation.json",
-                              {"summary": summary, "stop": stop,
+                              {"summary": summary, "stop": stop, "extra": stopped,
                                "fit_potential": fit["potential"] if fit else None},
                               provenance.record("learning.generation", settings=s.model_dump(mode="json")))
         state.finish_generation(g, summary)
@@ -656,7 +789,9 @@ def run_learning(campaign, backend=None, reference_factory: Callable[[], object]
                 f"generation starts from {base.generation} again (with the new labels)")
         if stop:
             stop_reason = stop
-            break
+            if not (pending or (gen_dir(campaign, g + 1) / "harvest" / REQUEST).is_file()):
+                break
+            stopped = True
     _compare(generations)
     from seilab.validation.gate import describe, write_gate
 
@@ -667,7 +802,12 @@ def run_learning(campaign, backend=None, reference_factory: Callable[[], object]
             "test set among accepted generations)")
     elif gate["best"] is not None:
         say(f"no generation passed validation: {describe(gate['best'])}")
-    result = {"generations": generations, "stop_reason": stop_reason,
+    per_source: dict = {}
+    for gsum in generations:
+        for k, v in (gsum.get("candidates_per_source") or {}).items():
+            per_source[k] = per_source.get(k, 0) + int(v)
+    result = {"generations": generations, "stop_reason": stop_reason, "candidates_per_source": per_source,
+              "harvest_generations": [gs["generation"] for gs in generations if gs.get("harvest")],
               "accepted_potential": accepted,
               "final_potential": next_base.as_dict() if next_base else None,
               "seconds_this_run": round(time.perf_counter() - t_start, 1)}
@@ -681,6 +821,14 @@ def run_learning(campaign, backend=None, reference_factory: Callable[[], object]
 
         plot_learning_curve(generations, root / "learning_curve.png")
     return result
+
+
+def _limit_stop(s, g: int, extra: bool) -> str | None:
+    """The stop of a generation that did not converge: an extra (harvest) generation after a stopped loop
+    stops it again; a regular one at ``max_generations``."""
+    if extra:
+        return "harvested"
+    return "max_generations" if g >= s.max_generations else None
 
 
 def _compare(generations: list[dict]) -> None:

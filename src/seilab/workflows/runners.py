@@ -100,7 +100,9 @@ def learning(campaign, progress=None) -> dict:
             "final_potential": (r.get("final_potential") or {}).get("generation"),
             "accepted_potential": (r.get("accepted_potential") or {}).get("generation"),
             "dataset_size": last.get("dataset_size"),
-            "test_force_rmse_meV_per_A": last.get("test_force_rmse_meV_per_A")}
+            "test_force_rmse_meV_per_A": last.get("test_force_rmse_meV_per_A"),
+            "candidates_per_source": r.get("candidates_per_source"),
+            "harvest_generations": r.get("harvest_generations")}
 
 
 def simulation(campaign, progress=None) -> dict:
