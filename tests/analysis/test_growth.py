@@ -129,3 +129,16 @@ def test_the_cli_line_states_only_what_the_fit_supports():
     assert "-0.50" not in growth_line({**base, "growth_verdict": "one regime"})
     line = growth_line({**base, "growth_verdict": "two regimes"})
     assert "fast n = -0.50 ± 0.10" in line and "(0.5–1.2)" in line
+
+
+def test_a_growth_that_speeds_up_is_not_two_regimes():
+    """The fresh demo's 0.9 ps run gave 'fast' n = 0.47 ± 0.15 then 'slow' n = 1.26 ± 0.21: an accelerating
+    growth, which the paper's fast-then-slow picture does not describe; a decelerating one still is two regimes."""
+    t = np.geomspace(0.1, 100, 30)
+    rng = np.random.default_rng(3)
+    noise = np.exp(rng.normal(0, 0.02, t.size))
+    faster = fit_two_regimes(t, hinge(t, 3.0, 0.45, 1.25, tc=3.0) * noise)
+    assert faster.two_regimes_preferred and faster.fast.exponent > 2 * faster.fast.exponent_err
+    assert faster.verdict == "one regime"
+    slower = fit_two_regimes(t, hinge(t, 3.0, 0.6, 0.2, tc=3.0) * noise)
+    assert slower.verdict == "two regimes"

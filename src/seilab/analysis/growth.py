@@ -17,7 +17,8 @@ interval (the t_c where n·ln(RSS/RSS_min) ≤ 1). The fit's ``verdict`` says wh
 
 * ``"no growth detected"``: the single power law's exponent is not above zero by 2σ;
 * ``"two regimes"``: the two-regime law is preferred by BIC (ΔBIC > 2), its fast exponent is above zero
-  by 2σ and its slow exponent is positive;
+  by 2σ, its slow exponent is positive and smaller than the fast one by 2σ of their difference (a fast
+  regime followed by a slow one; a growth that speeds up is not the paper's two regimes);
 * ``"one regime"``: otherwise (report the single power law).
 """
 
@@ -250,7 +251,8 @@ def fit_two_regimes(t, h, min_points: int = 3) -> RegimeFit | None:
     preferred = bool(b2 < b1 - 2.0)
     if not single.exponent > 2 * single.exponent_err:
         verdict = "no growth detected"
-    elif preferred and fast.exponent > 2 * fast.exponent_err and slow.exponent > 0:
+    elif (preferred and fast.exponent > 2 * fast.exponent_err and slow.exponent > 0
+          and -dn > 2 * se(cov2[2, 2])):  # the second regime is slower: n2 < n1 by 2σ of the hinge coefficient
         verdict = "two regimes"
     else:
         verdict = "one regime"
