@@ -120,14 +120,14 @@ def stage_resources(campaign, stage: str) -> dict:
 
 def worker_resources(res: dict, worker):
     """``res`` (from :func:`stage_resources`) as the job resources of a jobflow-remote ``worker``: a qtoolkit
-    ``QResources`` whose ``scheduler_kwargs`` keep the worker's own ``resources`` (partition, account, ...)
+    ``QResources`` (one task unless ``mpi_ranks`` says more) whose ``scheduler_kwargs`` keep the worker's own ``resources`` (partition, account, ...)
     except the keys that ``res`` sets. None when there is nothing to ask, or on a ``shell`` worker (which
     reserves nothing: jobs run as plain processes)."""
     from qtoolkit.core.data_objects import QResources
 
     if not res or worker.scheduler_type == "shell":
         return None
-    q = QResources(processes=res.get("mpi_ranks"), threads_per_process=res.get("cores_per_rank"),
+    q = QResources(processes=res.get("mpi_ranks", 1), threads_per_process=res.get("cores_per_rank"),
                    time_limit=int(round(res["walltime_min"] * 60)) if "walltime_min" in res else None,
                    memory_per_thread=res.get("memory_per_core_MB"))
     io = worker.get_scheduler_io()
@@ -185,7 +185,7 @@ def submit_campaign(config: str | Path, project: str | None = None, worker: str 
         worker = next(iter(proj.workers))
     if worker not in proj.workers:
         raise SeilabError(f"--worker {worker}: not a worker of jobflow-remote project {proj.name} "
-                          f"(workers: {', '.join(proj.workers) or 'none'})")
+                          f"(workers: {', '.join(sorted(proj.workers)) or 'none'})")
     flow = campaign_flow(config, only=only, until=until)
     try:
         set_stage_resources(flow, campaign, proj.workers[worker])
