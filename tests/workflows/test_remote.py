@@ -35,8 +35,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-pytestmark = pytest.mark.slow
-
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "jobflow-remote-project.yaml"
 PROJECT = "seilab-test"
@@ -178,10 +176,13 @@ def run_in_runner(worker: str, submit):
     states = {}
     for info in runner.job_controller.get_jobs_info():
         states.setdefault(info.name, []).append(info.state.value)
-        assert info.worker == worker
+        assert info.worker == worker and info.remote.process_id  # a pid (shell) or a Slurm job id
+        script = (Path(info.run_dir) / "submit.sh").read_text()
+        assert ("#SBATCH" in script) == (worker == "slurm"), script  # sbatch's script on the slurm worker
     return states, time.time() - t0, runner
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("worker", ["shell", "slurm"])
 def test_campaign_through_jobflow_remote_matches_seilab_run(worker, project, seilab_run, tmp_path):
     if worker == "slurm" and (why := slurm_up()):
@@ -194,8 +195,9 @@ def test_campaign_through_jobflow_remote_matches_seilab_run(worker, project, sei
     print(f"{worker}: {sum(map(len, states.values()))} jobs in {seconds:.1f} s")
     batches = sorted(n for n in states if n.startswith("seilab-labelling-batch-"))
     assert len(batches) == 3, states  # 17 structures in batches of 6
+    # store_inputs: jobflow's own job that hands the replaced labelling job's output on to its children
     assert set(states) == {"seilab-chemistry", "seilab-sampling", "seilab-labelling", "seilab-labelling-finish",
-                           *batches}
+                           "store_inputs", *batches}
     assert all(s == ["COMPLETED"] for s in states.values()), states
     got = outputs(config)
     assert got["reaction"] == seilab_run["reaction"]
@@ -257,6 +259,7 @@ def test_submit_errors_are_one_line(project, tmp_path):
         submit_campaign(mpi, project=PROJECT, worker="slurm")
 
 
+@pytest.mark.slow
 def test_lammps_on_two_mpi_ranks_inside_a_slurm_allocation(project, tmp_path):
     """One LAMMPS ML-PACE job through the slurm worker with the resources of `mpi_ranks: 2`: Slurm
     allocates 2 tasks, mpirun starts 2 ranks inside it, and the energies equal a serial run's."""
