@@ -10,7 +10,7 @@ CONFIG ?= examples/li-li7p3s11.yaml
 export OMP_NUM_THREADS ?= 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup system lammps demo test test-fast bench clean-venv
+.PHONY: setup system slurm slurm-down lammps demo test test-fast bench clean-venv
 
 setup: $(VENV)/.seilab-installed
 
@@ -39,6 +39,17 @@ system:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing) >/dev/null 2>&1 \
 	  || echo "warning: could not install$$missing; the tests that need them will be skipped"; fi
 
+# A one-node Slurm cluster (slurmctld + slurmd + munged, Debian's slurm-wlm) for the jobflow-remote tests
+# (tests/workflows/test_remote.py) and for trying `seilab submit`. Best effort, like `system`: without root or
+# the packages it warns in one line and the Slurm tests skip with a reason. Clients need
+# SLURM_CONF=$(SEILAB_SLURM_DIR)/slurm.conf (the tests find it there themselves).
+export SEILAB_SLURM_DIR ?= /tmp/seilab-slurm
+slurm:
+	@bash scripts/slurm-up.sh
+
+slurm-down:
+	@bash scripts/slurm-down.sh
+
 # LAMMPS 4Feb2025 + ML-PACE from registry sources (Debian source tarball + the PACE library in the python-ace
 # sdist), built once into ~/.cache/seilab (SEILAB_CACHE) and reused; 8 min on 2 cores shared with the demo.
 lammps:
@@ -54,8 +65,12 @@ lammps-if-possible:
 demo:
 	VENV=$(VENV) PYTHON=$(PYTHON) MAKE="$(MAKE)" ALLOW_UNVALIDATED="$(ALLOW_UNVALIDATED)" bash scripts/demo.sh $(CONFIG)
 
+# Slurm is started for the suite and stopped after it, whatever happens (a cluster that was already up is
+# left up: .ci/run starts it itself and stops it on exit).
 test: setup system lammps-if-possible
 	$(VENV)/bin/lint-imports --no-cache  # the layering contract (.importlinter)
+	@up=$$(bash scripts/slurm-up.sh); echo "$$up"; \
+	case "$$up" in *"slurm: up"*) trap 'bash scripts/slurm-down.sh' EXIT; trap 'exit 130' INT TERM;; esac; \
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test-fast: setup

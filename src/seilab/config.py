@@ -18,6 +18,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from seilab._settings import Settings, format_validation_error, read_yaml
 from seilab.analysis.settings import AnalysisSettings
+from seilab.cluster import ClusterSettings
 from seilab.transport.settings import TransportSettings
 from seilab.errors import SeilabError
 from seilab.learning.settings import LearningSettings
@@ -116,6 +117,7 @@ class Campaign(Settings):
     simulation: SimulationSettings = SimulationSettings()
     analysis: AnalysisSettings = AnalysisSettings()
     transport: TransportSettings = TransportSettings()
+    cluster: ClusterSettings = ClusterSettings()  # resources of each stage's job (seilab submit)
 
     @model_validator(mode="after")
     def _check_phases(self):

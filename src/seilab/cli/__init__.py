@@ -107,11 +107,12 @@ def _register_stages():
         ("seilab.cli.analysis", ["analyze"]),
         ("seilab.cli.transport", ["transport"]),
         ("seilab.cli.workflows", ["run"]),
+        ("seilab.cli.submit", ["submit"]),
     ]:
         mod = importlib.import_module(module)
         for name in names:
             fn = getattr(mod, name)
-            app.command(name=name)(fn if name == "run" else _locked(fn))
+            app.command(name=name)(fn if name in ("run", "submit") else _locked(fn))
 
 
 _register_stages()
