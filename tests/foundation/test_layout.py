@@ -30,17 +30,8 @@ def test_the_runner_reads_and_writes_the_layout_handoffs():
 
 
 def test_campaign_layout_follows_its_output(tmp_path):
-    import textwrap
+    from fixtures.campaigns import minimal_campaign
 
-    from seilab.config import load_config
-
-    p = tmp_path / "c.yaml"
-    p.write_text(textwrap.dedent("""
-        name: t
-        output: out
-        reactants: {anode: Li_bcc, electrolyte: Li7P3S11}
-        phases: [{name: Li_bcc}, {name: Li7P3S11}]
-    """))
-    c = load_config(p)
+    c = minimal_campaign(tmp_path)
     assert c.layout.gate == c.output / "validation" / "gate.json"
     assert c.stage_dir("training") == c.layout.stage("training")

@@ -1,12 +1,11 @@
 """The transport stage (seilab.transport.stage): which phases it runs, the measured interface flux it compares with, the width, the comparison, the runs folder."""
 
 import json
-import textwrap
 
 import numpy as np
 import pytest
 
-from seilab.config import load_config
+from fixtures.campaigns import minimal_campaign
 from seilab.transport.stage import measured_interface_flux, transport_phases
 
 REACTION = {
@@ -22,14 +21,7 @@ REACTION = {
 
 @pytest.fixture
 def campaign(tmp_path):
-    p = tmp_path / "c.yaml"
-    p.write_text(textwrap.dedent("""
-        name: t
-        output: out
-        reactants: {anode: Li_bcc, electrolyte: Li7P3S11}
-        phases: [{name: Li_bcc}, {name: Li7P3S11}, {name: Li2S}, {name: Li3P}, {name: Li4P2S6}, {name: S_alpha}]
-    """))
-    return load_config(p)
+    return minimal_campaign(tmp_path, phases=["Li2S", "Li3P", "Li4P2S6", "S_alpha"])
 
 
 def test_tie_line_phases_are_reactants_and_interior_products(campaign):

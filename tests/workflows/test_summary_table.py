@@ -1,21 +1,14 @@
 """`seilab run` ends with the campaign at a glance: one row per stage that ran, its time and one-line result."""
 
 import json
-import textwrap
+
+from fixtures.campaigns import minimal_campaign
 
 from seilab.cli.workflows import print_campaign_table, result_line
-from seilab.config import load_config
 
 
 def _campaign(tmp_path):
-    p = tmp_path / "c.yaml"
-    p.write_text(textwrap.dedent("""
-        name: t
-        output: out
-        reactants: {anode: Li_bcc, electrolyte: Li7P3S11}
-        phases: [{name: Li_bcc}, {name: Li7P3S11}, {name: Li2S}]
-    """))
-    return load_config(p)
+    return minimal_campaign(tmp_path, phases=["Li2S"])
 
 
 def test_the_table_lists_each_stage_once_in_pipeline_order(tmp_path, capsys):

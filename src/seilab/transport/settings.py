@@ -179,18 +179,11 @@ class TransportSettings(Settings):
             raise ValueError(f"default_window_fraction: need 0 <= start < end <= 1, got {tuple(v)}")
         return v
 
-    @field_validator("slope_tolerance")
+    @field_validator("slope_tolerance", "confidence_level")
     @classmethod
-    def _tol(cls, v: float) -> float:
+    def _open_unit(cls, v: float, info) -> float:
         if not 0 < v < 1:
-            raise ValueError(f"slope_tolerance: must be in (0, 1), got {v}")
-        return v
-
-    @field_validator("confidence_level")
-    @classmethod
-    def _confidence(cls, v: float) -> float:
-        if not 0 < v < 1:
-            raise ValueError(f"confidence_level: must be in (0, 1), got {v}")
+            raise ValueError(f"{info.field_name}: must be in (0, 1), got {v}")
         return v
 
     @field_validator("max_lag_fraction")
