@@ -260,7 +260,9 @@ def test_bad_input_raises_one_line_error_naming_the_field(kwargs, field):
 
 def _walkers_and_cage(n_frames=4000, seed=2):
     """Li and S random walkers (D = 0.1 Å²/ps) and 6 P atoms vibrating in place (never diffusive)."""
-    pos, sp = __import__("conftest")._random_walkers(seed=seed, n_frames=n_frames)
+    from fixtures.walkers import random_walkers
+
+    pos, sp = random_walkers(seed=seed, n_frames=n_frames)
     rng = np.random.default_rng(seed + 1)
     cage = rng.uniform(0, 10, size=(1, 6, 3)) + rng.normal(scale=0.1, size=(n_frames, 6, 3))
     return np.concatenate([pos, cage], axis=1), sp + ["P"] * 6

@@ -25,9 +25,9 @@ V = BOX ** 3
 
 @pytest.fixture(scope="module")
 def both(request):
-    from conftest import _random_walkers
+    from fixtures.walkers import random_walkers
 
-    pos, sp = _random_walkers(seed=0, n_frames=5000, box=BOX)
+    pos, sp = random_walkers(seed=0, n_frames=5000, box=BOX)
     sp = np.array(sp)
     ours = onsager_coefficients(pos, sp, DT, V, T, n_blocks=10, remove_drift=False, fit_window=(0.05, N_DT * DT))
     # times in fs: kinisi turns dt / time_step into lag indices by truncation (0.29 ps / 0.01 ps -> 28)

@@ -48,7 +48,7 @@ def test_stage_logs_go_to_the_campaign_log_file_not_the_screen(tmp_path, capfd):
     c = _campaign(tmp_path)
     log_to_file(c)
     log_to_file(c)  # twice: still one handler
-    logging.getLogger("seilab.transport").info("Li3P 900 K: 50/301 frames")
+    logging.getLogger("seilab.test_campaign_log").info("Li3P 900 K: 50/301 frames")
     handlers = [h for h in logging.getLogger("seilab").handlers if getattr(h, "seilab_campaign_log", False)]
     assert len(handlers) == 1
     handlers[0].flush()
