@@ -13,7 +13,8 @@ fixed" or "a frame appended to a checkpoint" mean one thing across the package.
   when ``fix_com`` (ASE >= 3.28 deprecates Langevin's own ``fixcm`` in favour of the constraint);
 * :func:`append_frames` / :func:`read_frames` / :func:`count_complete_frames` — an extxyz checkpoint that
   grows by appending (a kill loses at most the frame being written: an incomplete last frame is cut off
-  on reading), instead of rewriting every kept frame.
+  on reading), instead of rewriting every kept frame; :func:`extxyz_frame_spans` locates the complete
+  frames of any extxyz file by byte offset (the harvest and the audit read single frames with it).
 
 Units: temperatures K, times fs, friction 1/fs (ASE's internal units are converted here).
 """
@@ -80,14 +81,16 @@ def nvt(atoms, kind: str, *, temperature_K: float, timestep_fs: float, rng=None,
 
 
 # ----------------------------------------------------------------------------------- appended checkpoints
-def count_complete_frames(path: str | os.PathLike, truncate: bool = True) -> int:
-    """Number of complete extxyz frames in ``path``; with ``truncate``, a partial last frame is cut off."""
+def extxyz_frame_spans(path: str | os.PathLike) -> list[tuple[int, int]]:
+    """(start, end) byte offsets of each complete extxyz frame of ``path``, in order; the walk stops at the
+    first frame that is incomplete or malformed (a writer killed mid-frame leaves that only at the end)."""
     path = Path(path)
     if not path.is_file():
-        return 0
-    n_frames, good = 0, 0
+        return []
+    spans = []
     with open(path, "rb") as fh:
         while True:
+            start = fh.tell()
             head = fh.readline()
             if not head:
                 break
@@ -98,13 +101,22 @@ def count_complete_frames(path: str | os.PathLike, truncate: bool = True) -> int
             lines = [fh.readline() for _ in range(n_atoms + 1)]
             if len(lines) != n_atoms + 1 or not all(ln.endswith(b"\n") for ln in lines):
                 break
-            n_frames += 1
-            good = fh.tell()
+            spans.append((start, fh.tell()))
+    return spans
+
+
+def count_complete_frames(path: str | os.PathLike, truncate: bool = True) -> int:
+    """Number of complete extxyz frames in ``path``; with ``truncate``, a partial last frame is cut off."""
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    spans = extxyz_frame_spans(path)
+    good = spans[-1][1] if spans else 0
     if truncate and good != path.stat().st_size:
-        log.warning("%s: cutting a partial frame after %d complete frames", path, n_frames)
+        log.warning("%s: cutting a partial frame after %d complete frames", path, len(spans))
         with open(path, "r+b") as fh:
             fh.truncate(good)
-    return n_frames
+    return len(spans)
 
 
 def read_frames(path: str | os.PathLike) -> list:

@@ -160,23 +160,9 @@ def frame_index(path: Path, fmt: str) -> list[tuple[int, int, int | None]]:
         # a frame's text runs from its ITEM: TIMESTEP to the next one; ASE stops after the atom rows,
         # so the next frame's ITEM: TIME block at the end of the slice is never read
         return [(s, hits[i + 1][0] if i + 1 < len(hits) else size, step) for i, (s, step) in enumerate(hits)]
-    from collections import deque
-    from itertools import islice
+    from seilab.dynamics import extxyz_frame_spans
 
-    out = []
-    with open(path, "rb") as fh:
-        while True:
-            start = fh.tell()
-            head = fh.readline()
-            if not head.strip():
-                break
-            try:
-                n = int(head.strip())
-            except ValueError:
-                break
-            deque(islice(fh, n + 1), maxlen=0)  # skip the comment line and the atom rows (C speed)
-            out.append((start, fh.tell(), None))
-    return out
+    return [(start, end, None) for start, end in extxyz_frame_spans(path)]  # complete frames only
 
 
 def pick(n: int, k: int) -> list[int]:

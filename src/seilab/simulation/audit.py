@@ -219,24 +219,17 @@ class Trajectory:
 
 
 def _extxyz_index(path: Path) -> tuple[list[int], list[int | None]]:
-    """(byte offset, step or None) of each complete frame of an extxyz file."""
+    """(byte offset, step or None) of each complete frame of an extxyz file (the step from its comment line)."""
     from ase.io.extxyz import key_val_str_to_dict
+
+    from seilab.dynamics import extxyz_frame_spans
 
     offsets, steps = [], []
     with open(path, "rb") as fh:
-        while True:
-            start = fh.tell()
-            line = fh.readline()
-            if not line.strip():
-                break
-            try:
-                n = int(line.split()[0])
-            except (ValueError, IndexError):
-                break
+        for start, _ in extxyz_frame_spans(path):
+            fh.seek(start)
+            fh.readline()
             comment = fh.readline().decode(errors="replace")
-            body = [fh.readline() for _ in range(n)]
-            if len(body) < n or not body or not body[-1].endswith(b"\n"):
-                break  # partial tail of a killed writer
             try:
                 kv = key_val_str_to_dict(comment)
             except Exception:
