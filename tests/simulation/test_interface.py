@@ -162,3 +162,41 @@ def test_stage_uses_lowest_energy_sampling_interface(tmp_path, bulk, demo_pot):
     _, ipath2 = interface_structure(camp, unseeded, demo_pot)
     info2 = json.loads(provenance.read_extxyz(ipath2, index=-1).info["interface"])
     assert not info2["seeded"] and lengths(info2) == pytest.approx(seed_lengths(ms[0]), rel=1e-6)
+
+
+def _cross_minima(atoms, cutoff=3.0):
+    from seilab.geometry import neighbour_list
+
+    side = np.asarray(atoms.arrays["interface_side"])
+    syms = np.array(atoms.get_chemical_symbols())
+    i, j, d = neighbour_list("ijd", atoms, cutoff)
+    out = {}
+    for a, b, r in zip(i[side[i] != side[j]], j[side[i] != side[j]], d[side[i] != side[j]]):
+        k = "-".join(sorted((syms[a], syms[b])))
+        out[k] = min(out.get(k, np.inf), float(r))
+    return out
+
+
+def test_auto_gap_keeps_bulk_contacts_at_both_interfaces(bulk):
+    """'auto' (the default): no pair across either interface is closer than its shortest bulk distance;
+    the paper's fixed 1.5 Å puts S next to Li at ~1.55 Å (bulk Li-S >= 2.39 Å)."""
+    from seilab.geometry import pair_minima
+
+    li_s = pair_minima([bulk["Li7P3S11"]])["Li-S"]
+    fixed = build_interface(bulk["Li_bcc"], bulk["Li7P3S11"], 1000, gap_A=1.5)
+    auto = build_interface(bulk["Li_bcc"], bulk["Li7P3S11"], 1000)
+    assert fixed.info["interface"]["gap_A"] == [1.5, 1.5]
+    assert _cross_minima(fixed)["Li-S"] < 0.75 * li_s
+    info = auto.info["interface"]
+    assert info["gap_choice"].startswith("auto")
+    g1, g2 = info["gap_A"]
+    assert 1.5 < g1 < 3.5 and 1.5 < g2 < 3.5 and g1 != g2  # one gap per interface, from its own terminations
+    cross = _cross_minima(auto)
+    assert cross["Li-S"] == pytest.approx(li_s, abs=0.02)  # the closest contact is the bulk one, not closer
+    assert min(cross.values()) >= li_s - 0.02
+    # the interfaces sit in the middle of their gaps
+    z = auto.positions[:, 2]
+    side = np.asarray(auto.arrays["interface_side"])
+    assert info["interfaces_z_A"][0] == pytest.approx((z[side == 0].max() + z[side == 1].min()) / 2, abs=0.3)
+    # composition and size as with a fixed gap
+    assert len(auto) == len(fixed)

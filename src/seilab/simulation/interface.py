@@ -14,9 +14,14 @@
    not strained at all.
 3. Each slab's termination is the cut plane that breaks the fewest covalent P–S/P–P/S–S bonds (PS4 /
    P2S7 units stay whole); ties go to the widest interlayer gap.
-4. The cell is orthogonal along z (the interface normal, electrolyte below, anode above), with
-   ``gap_A`` between the slabs at both interfaces (paper: 1.5 Å "sandwich"); the in-plane cell is
-   Gauss-reduced (LAMMPS restricted-triclinic box with |xy| <= lx/2 when the match is oblique).
+4. The cell is orthogonal along z (the interface normal, electrolyte below, anode above), with a gap
+   between the slabs at each of the two interfaces; the in-plane cell is Gauss-reduced (LAMMPS
+   restricted-triclinic box with |xy| <= lx/2 when the match is oblique). ``gap_A`` is a number (the
+   same gap at both interfaces; paper: 1.5 Å "sandwich") or ``"auto"`` (:func:`contact_gaps`): each
+   interface gets the smallest gap at which no atom pair across it is closer than that element pair's
+   shortest distance in the two bulk reactants, from the terminating atoms of the two slabs. The paper's
+   fixed 1.5 Å put the demo's S and Li at 1.55 Å (bulk Li–S ≥ 2.39 Å; 7.5 eV/Å forces before the
+   minimisation).
 5. In-plane replication (nx, ny) and slab repeats are chosen to hit ``n_atoms`` with the requested
    ``anode_fraction`` and ``aspect_ratio`` (length along z / lateral size).
 
@@ -190,6 +195,73 @@ def best_termination(atoms, bond_cutoffs=BOND_CUTOFFS) -> tuple[float, int, floa
     return best[1], best[2], best[3]
 
 
+def _cross_pairs(pos_low, z_low, pos_high, z_high, A: np.ndarray, reach: float):
+    """In-plane distance² and z offset of every (lower atom, upper atom) pair across one interface whose
+    in-plane distance (any in-plane periodic image of cell ``A``) is below ``reach``. Only atoms within
+    ``reach`` of their slab's face (``z_low`` top of the lower slab, ``z_high`` bottom of the upper one)
+    are considered. Returns (i, j, rho², dz0) with dz0 = z_j − z_i when the two faces touch (gap 0)."""
+    lo = np.flatnonzero(pos_low[:, 2] > z_low - reach)
+    hi = np.flatnonzero(pos_high[:, 2] < z_high + reach)
+    if not len(lo) or not len(hi):
+        return (np.zeros(0, int),) * 2 + (np.zeros(0),) * 2
+    heights = abs(np.linalg.det(A)) / np.linalg.norm(A, axis=1)
+    n = [int(np.ceil(reach / h)) + 1 for h in heights[::-1]]
+    shifts = np.array([(i, j) for i in range(-n[0], n[0] + 1) for j in range(-n[1], n[1] + 1)], float) @ A
+    d = (pos_high[hi, None, None, :2] - pos_low[None, lo, None, :2]) + shifts[None, None]  # (hi, lo, image, 2)
+    rho2 = np.einsum("abkx,abkx->abk", d, d).min(axis=2)
+    jj, ii = np.nonzero(rho2 < reach ** 2)
+    dz0 = (pos_high[hi[jj], 2] - z_high) + (z_low - pos_low[lo[ii], 2])
+    return lo[ii], hi[jj], rho2[jj, ii], dz0
+
+
+def contact_gaps(syms_s, pos_s, syms_f, pos_f, A: np.ndarray, contact_A: dict[tuple[str, str], float],
+                 floor_A: float = 0.5) -> tuple[tuple[float, float], dict]:
+    """The two gaps (Å) of an electrolyte slab (``pos_s``, z from 0 to its top) and an anode slab
+    (``pos_f``, z from 0) stacked electrolyte | anode | (periodic) electrolyte, each the smallest gap at
+    which every atom pair across that interface is at least ``contact_A[(a, b)]`` apart (the pair's
+    shortest distance in the bulk reactants), and at least ``floor_A``.
+
+    A pair at in-plane distance ρ and z offset δ (faces touching) needs gap ≥ sqrt(d_ab² − ρ²) − δ; the
+    gap is the largest such requirement over the pairs of the two terminating layers. Returns
+    ((gap at the electrolyte-top | anode-bottom interface, gap at the anode-top | electrolyte-bottom
+    one), details: the pair that set each gap and its required distance).
+    """
+    reach = max(contact_A.values())
+    hs, hf = pos_s[:, 2].max(), pos_f[:, 2].max()
+    out, details = [], {}
+    for label, (sl, pl, zl), (sh, ph, zh) in (
+            ("electrolyte|anode", (syms_s, pos_s, hs), (syms_f, pos_f, 0.0)),
+            ("anode|electrolyte", (syms_f, pos_f, hf), (syms_s, pos_s, 0.0))):
+        i, j, rho2, dz0 = _cross_pairs(pl, zl, ph, zh, A, reach)
+        need = np.array([contact_A.get((sl[a], sh[b]), contact_A.get((sh[b], sl[a]), 0.0))
+                         for a, b in zip(i, j)], float)
+        req = np.sqrt(np.clip(need ** 2 - rho2, 0.0, None)) - dz0
+        req[need ** 2 <= rho2] = -np.inf
+        gap = float(max(floor_A, req.max() if len(req) else floor_A))
+        k = int(np.argmax(req)) if len(req) and np.isfinite(req.max()) else None
+        details[label] = {"gap_A": gap, "closest_pair": None if k is None else f"{sl[i[k]]}-{sh[j[k]]}",
+                          "required_A": None if k is None else float(need[k])}
+        out.append(gap)
+    return (out[0], out[1]), details
+
+
+def bulk_contacts(*bulks, elements=None, cutoff: float = 4.0) -> dict[tuple[str, str], float]:
+    """Shortest distance (Å) of every element pair in the bulk structures (both orders as keys); pairs
+    that occur in none of them (within ``cutoff``) get the sum of ASE's covalent radii."""
+    from ase.data import atomic_numbers, covalent_radii
+
+    from seilab.geometry import pair_minima
+
+    found = pair_minima(list(bulks), cutoff=cutoff)
+    els = sorted(set(elements or [s for b in bulks for s in b.get_chemical_symbols()]))
+    out = {}
+    for a in els:
+        for b in els:
+            key = "-".join(sorted((a, b)))
+            out[(a, b)] = found.get(key, float(covalent_radii[atomic_numbers[a]] + covalent_radii[atomic_numbers[b]]))
+    return out
+
+
 def _slab(unit, repeats: int, A: np.ndarray):
     """(symbols, positions) of ``repeats`` stacked copies of ``unit`` (cell rows A1, A2, c), in-plane
     wrapped into A (2x2), z >= 0 starting at the lowest atom."""
@@ -264,7 +336,7 @@ def _terminate(unit):
 
 # ----------------------------------------------------------------------------------------------- builder
 def build_interface(anode, electrolyte, n_atoms: int, anode_miller=(1, 0, 0), electrolyte_miller=(1, 0, 0),
-                    anode_fraction: float = 0.5, aspect_ratio: float = 2.0, gap_A: float = 1.5,
+                    anode_fraction: float = 0.5, aspect_ratio: float = 2.0, gap_A: float | str = "auto",
                     max_strain: float = 0.05, max_area_A2: float = 400.0, seed_cell=None,
                     anode_name: str = "anode", electrolyte_name: str = "electrolyte"):
     """Periodic electrolyte|anode interface of about ``n_atoms`` atoms (see the module docstring).
@@ -322,7 +394,8 @@ def build_interface(anode, electrolyte, n_atoms: int, anode_miller=(1, 0, 0), el
     sub_sc, sub_broken, _ = _terminate(sub_sc)
     film_sc, film_broken, _ = _terminate(film_sc)
 
-    # sizes: in-plane replicas and repeats along z
+    # sizes: in-plane replicas and repeats along z (the gap only nudges the aspect ratio: 1.5 Å for "auto")
+    gap_z = 1.5 if gap_A == "auto" else float(gap_A)
     n_s1, n_f1 = len(sub_sc), len(film_sc)
     t_s, t_f = sub_sc.cell.array[2, 2], film_sc.cell.array[2, 2]
     a1, a2 = np.linalg.norm(A[0]), np.linalg.norm(A[1])
@@ -339,7 +412,7 @@ def build_interface(anode, electrolyte, n_atoms: int, anode_miller=(1, 0, 0), el
                 for kf in {max(1, math.floor(anode_fraction * n_atoms / (cells * n_f1))),
                            max(1, math.ceil(anode_fraction * n_atoms / (cells * n_f1)))}:
                     total = cells * (ks * n_s1 + kf * n_f1)
-                    H = ks * t_s + kf * t_f + 2 * gap_A
+                    H = ks * t_s + kf * t_f + 2 * gap_z
                     lat = math.sqrt(cells * area)
                     score = (abs(total - n_atoms) / n_atoms + 0.02 * abs(math.log(H / lat / aspect_ratio))
                              + 0.02 * abs(math.log(nx * a1 / (ny * a2)))
@@ -351,9 +424,12 @@ def build_interface(anode, electrolyte, n_atoms: int, anode_miller=(1, 0, 0), el
     sym_s, pos_s = _slab(sub_sc, ks, A)
     sym_f, pos_f = _slab(film_sc, kf, A)
     hs, hf = pos_s[:, 2].max(), pos_f[:, 2].max()
-    pos_s[:, 2] += gap_A / 2
-    pos_f[:, 2] += gap_A / 2 + hs + gap_A
-    H = hs + hf + 2 * gap_A
+    contacts = bulk_contacts(anode, electrolyte)
+    auto_gaps, gap_details = contact_gaps(sym_s, pos_s, sym_f, pos_f, A, contacts)
+    g1, g2 = auto_gaps if gap_A == "auto" else (float(gap_A), float(gap_A))
+    pos_s[:, 2] += g2 / 2
+    pos_f[:, 2] += g2 / 2 + hs + g1
+    H = hs + hf + g1 + g2
     cell = np.zeros((3, 3))
     cell[0, :2], cell[1, :2], cell[2, 2] = A[0], A[1], H
     unit = Atoms(list(sym_s) + list(sym_f), positions=np.concatenate([pos_s, pos_f]), cell=cell, pbc=True)
@@ -371,9 +447,11 @@ def build_interface(anode, electrolyte, n_atoms: int, anode_miller=(1, 0, 0), el
         "inplane_replicas": [nx, ny], "electrolyte_repeats": ks, "anode_repeats": kf,
         "match_area_A2": float(area), "match_cell_A": [[float(x) for x in row] for row in A], "anode_strain": strain_film, "anode_thickness_scale": float(scale_z),
         "electrolyte_period_A": float(t_s), "anode_period_A": float(t_f),
-        "electrolyte_height_A": float(hs), "anode_height_A": float(hf), "gap_A": gap_A,
+        "electrolyte_height_A": float(hs), "anode_height_A": float(hf),
+        "gap_A": [float(g1), float(g2)], "gap_choice": "auto (bulk contacts)" if gap_A == "auto" else "fixed",
+        "contact_gaps_A": [float(g) for g in auto_gaps], "contact_gap_pairs": gap_details,
         "broken_bonds_per_cell": {"electrolyte": sub_broken, "anode": film_broken},
-        "interfaces_z_A": [float(gap_A / 2 + hs + gap_A / 2), float(H)],
+        "interfaces_z_A": [float(g2 / 2 + hs + g1 / 2), float(H)],
         "seeded": seed_cell is not None,
     }
     return atoms

@@ -38,7 +38,11 @@ class SimulationSettings(Settings):
     anode_fraction: float = Field(0.5, gt=0.05, lt=0.95, description="share of the atoms in the anode slab")
     aspect_ratio: float = Field(
         2.0, gt=0.1, le=50, description="cell length along the interface normal / lateral size (approx.)")
-    gap_A: float = Field(1.5, ge=0.5, le=5.0, description="spacing between the two slabs (paper: 1.5 Å)")
+    gap_A: float | Literal["auto"] = Field(
+        "auto", description="spacing between the two slabs at both interfaces (Å; paper: 1.5), or 'auto': at each "
+                            "interface the smallest gap at which no pair across it is closer than that element pair's "
+                            "shortest distance in the two bulk reactants (demo: 2.30 and 2.36 Å, closest S-Li 2.39 Å; "
+                            "1.5 Å gives S-Li 1.55 Å and 9 pairs below 2 Å)")
     max_strain: float = Field(0.05, gt=0, le=0.2, description="largest in-plane strain of the lattice match")
     max_match_area_A2: float = Field(400.0, gt=10, description="largest in-plane cell the match search tries")
     use_sampling_interfaces: bool = Field(
@@ -113,6 +117,13 @@ class SimulationSettings(Settings):
         if all(i == 0 for i in v):
             raise ValueError("(0, 0, 0) is not a plane")
         return tuple(int(i) for i in v)
+
+    @field_validator("gap_A")
+    @classmethod
+    def _gap(cls, v):
+        if v != "auto" and not 0.5 <= float(v) <= 5.0:
+            raise ValueError(f"a gap between 0.5 and 5 Å, or 'auto'; got {v}")
+        return v
 
     @field_validator("timestep_fs")
     @classmethod

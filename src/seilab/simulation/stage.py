@@ -76,7 +76,8 @@ def interface_structure(campaign, settings, potential: PotentialFiles | None = N
     if seed is not None:
         info["seed_file"] = seed.info.get("seed_file")
     say(f"interface: built {len(atoms)} atoms ({info['inplane_replicas']} in-plane, electrolyte x"
-        f"{info['electrolyte_repeats']}, anode x{info['anode_repeats']}, anode strain {info['anode_strain']:.2%})")
+        f"{info['electrolyte_repeats']}, anode x{info['anode_repeats']}, anode strain {info['anode_strain']:.2%}, "
+        f"gaps {info['gap_A'][0]:.2f} / {info['gap_A'][1]:.2f} Å, {info['gap_choice']})")
     rec = provenance.record("simulation-interface", settings=wanted, interface=info)
     import json
 
