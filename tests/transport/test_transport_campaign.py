@@ -13,6 +13,7 @@ from seilab.transport.settings import TransportSettings
 from seilab.transport.trajectory import load_trajectory
 from seilab.errors import SeilabError
 from seilab.provenance import is_valid_artifact
+from fixtures.killing import killed_transport_run
 
 
 class CountingEMT(EMT):
@@ -182,37 +183,13 @@ def test_on_error_must_be_raise_or_record(tmp_path):
         run_campaign([cuau()], CountingEMT(), tmp_path, small(), on_error="ignore")
 
 
-KILLABLE = """
-import os, signal, sys
-from ase.build import bulk
-from ase.calculators.emt import EMT
-from seilab.transport.campaign import run_campaign
-from seilab.transport.settings import TransportSettings
-
-class KillingEMT(EMT):
-    calls = 0
-    def calculate(self, *a, **k):
-        KillingEMT.calls += 1
-        if KillingEMT.calls > int(sys.argv[2]):
-            os.kill(os.getpid(), signal.SIGKILL)  # kill -9: no exception handler, no atexit
-        super().calculate(*a, **k)
-
-a = bulk("Cu", "fcc", a=3.7, cubic=True)
-a.symbols[::2] = "Au"
-s = TransportSettings(temperatures_K=[900], n_steps=100, sample_every=2, n_equil_steps=20, target_atoms=16,
-                      melt_steps=30, melt_temperature_K=2500, n_blocks=2, flush_every=10, npt_steps=0,
-                      amorphous_max_order=None)
-run_campaign([("CuAu", a)], KillingEMT(), sys.argv[1], s)
-"""
-
-
 @pytest.mark.parametrize("kill_after", [67, 104, 141])
 def test_sigkill_mid_run_then_rerun_loses_at_most_one_flush_and_duplicates_nothing(tmp_path, kill_after):
-    import subprocess
-    import sys
-
-    proc = subprocess.run([sys.executable, "-c", KILLABLE, str(tmp_path), str(kill_after)])
-    assert proc.returncode == -9
+    rc = killed_transport_run(tmp_path, kill_after, dict(
+        temperatures_K=[900], n_steps=100, sample_every=2, n_equil_steps=20, target_atoms=16, melt_steps=30,
+        melt_temperature_K=2500, n_blocks=2, flush_every=10, npt_steps=0, amorphous_max_order=None),
+        name="CuAu", lattice_A=3.7, gold_every=2)
+    assert rc == -9
     part = tmp_path / "CuAu" / "T0900K" / "trajectory.part.extxyz"
     kept = count_complete_frames(part) if part.is_file() else 0
     produced = max(0, (kill_after - 50) // 2)  # frames the killed run had computed (after melt + equilibration)

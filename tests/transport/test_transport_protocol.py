@@ -3,8 +3,6 @@ at T (not the crystal's), an amorphisation check before production, a global the
 and resume with the NpT stage in place."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -19,6 +17,7 @@ from seilab.transport.settings import TransportSettings
 from seilab.transport.trajectory import load_trajectory
 from seilab.errors import SeilabError
 from seilab.provenance import read_extxyz, read_json, sidecar_path
+from fixtures.killing import killed_transport_run
 
 
 def compressed_cu():
@@ -153,34 +152,14 @@ def test_production_thermostat_is_global_by_default_and_stated(tmp_path, thermos
                                       "scope": "per atom", "friction_per_fs": 0.01}
 
 
-KILLABLE = """
-import os, signal, sys
-from ase.build import bulk
-from ase.calculators.emt import EMT
-from seilab.transport.campaign import run_campaign
-from seilab.transport.settings import TransportSettings
-
-class KillingEMT(EMT):
-    calls = 0
-    def calculate(self, *a, **k):
-        KillingEMT.calls += 1
-        if KillingEMT.calls > int(sys.argv[2]):
-            os.kill(os.getpid(), signal.SIGKILL)
-        super().calculate(*a, **k)
-
-s = TransportSettings(**__import__("json").loads(sys.argv[3]))
-run_campaign([("Cu", bulk("Cu", "fcc", a=3.45, cubic=True))], KillingEMT(), sys.argv[1], s)
-"""
-
-
 @pytest.mark.parametrize("kill_after", [40, 150])  # in the NpT stage; in production
 def test_sigkill_with_the_npt_stage_then_rerun_keeps_the_production_cell_and_duplicates_nothing(tmp_path,
                                                                                                  kill_after):
     kw = dict(n_steps=200, npt_steps=50, n_equil_steps=20, flush_every=10)
     s = settings(**kw)
-    proc = subprocess.run([sys.executable, "-c", KILLABLE, str(tmp_path), str(kill_after), json.dumps(kw | dict(
-        temperatures_K=[900], sample_every=2, target_atoms=32, melt_steps=0, n_blocks=2, amorphous_max_order=None))])
-    assert proc.returncode == -9
+    rc = killed_transport_run(tmp_path, kill_after, kw | dict(
+        temperatures_K=[900], sample_every=2, target_atoms=32, melt_steps=0, n_blocks=2, amorphous_max_order=None))
+    assert rc == -9
     part = tmp_path / "Cu" / "T0900K" / "trajectory.part.extxyz"
     kept = count_complete_frames(part) if part.is_file() else 0
     assert (kept == 0) == (kill_after < 100)  # ~122 force calls before frame 0 (NpT: 2 per step)
