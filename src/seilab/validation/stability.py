@@ -124,8 +124,11 @@ def equilibrate(atoms, calc, settings, seed: int = 0) -> tuple:
     return start, numbers, None
 
 
-def screen(name: str, atoms, calc, ensemble: str, settings, seed: int = 0) -> dict:
-    """Equilibration + one judged MD run + its checks: {'numbers': ..., 'checks': [...], 'series': {...}}."""
+def screen(name: str, atoms, calc, ensemble: str, settings, seed: int = 0, gamma_calc=None) -> dict:
+    """Equilibration + one judged MD run + its checks: {'numbers': ..., 'checks': [...], 'series': {...}}.
+
+    ``gamma_calc``: the model's γ calculator, evaluated on the judged run's sampled frames only
+    (:func:`seilab.validation.md.run_md`)."""
     from seilab.validation.md import MDResult, run_md
     from seilab.validation.report import check
 
@@ -139,7 +142,7 @@ def screen(name: str, atoms, calc, ensemble: str, settings, seed: int = 0) -> di
                     timestep_fs=s.stability_timestep_fs, steps=s.stability_steps, sample_every=s.stability_sample_every,
                     seed=seed, pressure_GPa=s.stability_pressure_GPa, bulk_modulus_GPa=s.stability_bulk_modulus_GPa,
                     max_temperature_factor=s.max_temperature_factor, min_distance_A=s.min_distance_A,
-                    max_volume_change=s.max_volume_change if ensemble == "npt" else None)
+                    max_volume_change=s.max_volume_change if ensemble == "npt" else None, gamma_calc=gamma_calc)
     tag = f"{name}:{ensemble}"
     checks = [{"name": f"stable:{tag}", "group": "stability", "passed": md.failure is None,
                "value": md.steps_done, "threshold": s.stability_steps,
