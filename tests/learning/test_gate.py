@@ -66,10 +66,11 @@ def test_production_stages_refuse_a_potential_that_failed_validation(campaign_co
 
 def test_best_accepted_generation_is_handed_on_not_the_last():
     from seilab.validation.gate import _best, score
-    from seilab.validation.settings import ValidationSettings
+    from seilab.validation.settings import GateSettings, ValidationSettings
 
     class C:  # only the thresholds are read
         validation = ValidationSettings()
+        gate = GateSettings(newer_within_fraction=0.0)
 
     v = lambda e, f: {"fixed_test": {"energy_rmse_meV_per_atom": e, "force_rmse_meV_per_A": f}}  # noqa: E731
     items = [("gen000", v(20, 140)), ("gen001", v(10, 100)), ("gen002", v(24, 149))]
@@ -80,6 +81,28 @@ def test_best_accepted_generation_is_handed_on_not_the_last():
     # and scored 0.0001 better than gen002, which failed 5)
     failed = lambda e, f, n: {**v(e, f), "failed_checks": [f"c{i}" for i in range(n)]}  # noqa: E731
     assert _best(C, [("gen001", failed(17.3, 128.5, 8)), ("gen002", failed(17.5, 128.2, 5))])[0] == "gen002"
+
+
+def test_a_newer_generation_within_noise_of_the_best_is_handed_on():
+    from seilab.validation.gate import _best
+    from seilab.validation.settings import GateSettings, ValidationSettings
+
+    class C:
+        validation = ValidationSettings()
+        gate = GateSettings()  # newer_within_fraction 0.10
+
+    v = lambda e, f: {"fixed_test": {"energy_rmse_meV_per_atom": e, "force_rmse_meV_per_A": f}}  # noqa: E731
+    # the demo's gen003 (19.6, 128.3) and a harvest generation 4 % worse on the fixed set: the newer one
+    items = [("gen002", v(22, 140)), ("gen003", v(19.6, 128.3)), ("gen004", v(20.4, 133.4))]
+    assert _best(C, items)[0] == "gen004"
+    # 15 % worse is beyond noise: the best stays
+    assert _best(C, items[:2] + [("gen004", v(22.5, 147.5))])[0] == "gen003"
+    # an older generation within the fraction never displaces a newer best
+    assert _best(C, [("gen001", v(19.0, 125.0)), ("gen002", v(19.6, 128.3))])[0] == "gen002"
+    assert _best(C, [("gen001", v(15.0, 100.0)), ("gen002", v(19.6, 128.3))])[0] == "gen001"
+    # fewer failed checks still come first
+    failed = lambda e, f, n: {**v(e, f), "failed_checks": [f"c{i}" for i in range(n)]}  # noqa: E731
+    assert _best(C, [("gen001", failed(20, 130, 1)), ("gen002", failed(20, 129, 2))])[0] == "gen001"
 
 
 def test_a_refit_worse_on_the_fixed_test_set_has_regressed():

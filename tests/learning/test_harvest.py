@@ -200,6 +200,44 @@ def test_production_source_from_latest_json(campaign_copy, tmp_path):
     assert _pending_harvest(campaign, None, print) == []
 
 
+def test_production_round_is_due_once_per_halted_run_and_at_most_production_rounds_times(campaign_copy):
+    from seilab import provenance
+    from seilab.learning.harvest import resolve_sources
+    from seilab.learning.stage import REQUEST, gen_dir, production_round_due
+
+    campaign = load_config(campaign_copy)
+    assert production_round_due(campaign) is None  # production_rounds 0 (the default)
+    campaign.learning.production_rounds = 2
+    assert production_round_due(campaign) is None  # no production run
+    sim = campaign.stage_dir("simulation")
+
+    def halted_run(name, step):
+        run = sim / name
+        run.mkdir(parents=True)
+        frame = synthetic_frames()[0][0].copy()
+        frame.rattle(0.01 * step / 100, seed=step)
+        write_gamma_dump(run / "extrapolative.dump", [frame], [step])
+        provenance.write_json(sim / "latest.json", {"run_dir": str(run), "status": "halted", "engine": "lammps",
+                                                    "extrapolative": str(run / "extrapolative.dump"),
+                                                    "max_gamma": 31.0, "steps_done": step})
+
+    halted_run("run-lammps-a", 800)
+    assert production_round_due(campaign).endswith("production round 1 of 2")
+    (src,) = resolve_sources(campaign, None)
+    provenance.write_json(gen_dir(campaign, 4) / "harvest" / REQUEST, {"sources": [src]})
+    assert production_round_due(campaign) is None  # that run was harvested
+    halted_run("run-lammps-b", 1500)  # the next potential's run halted too
+    assert "step 1500); production round 2 of 2" in production_round_due(campaign)
+    (src,) = resolve_sources(campaign, None)
+    provenance.write_json(gen_dir(campaign, 5) / "harvest" / REQUEST, {"sources": [src]})
+    halted_run("run-lammps-c", 2500)
+    assert production_round_due(campaign) is None  # two rounds done
+    latest = provenance.read_json(sim / "latest.json")
+    provenance.write_json(sim / "latest.json", {**latest, "status": "finished"})
+    campaign.learning.production_rounds = 5
+    assert production_round_due(campaign) is None  # a run that finished needs no round
+
+
 HARVEST_LEARNING = """
   harvest_max_frames: 10
   validation: false

@@ -324,3 +324,24 @@ def test_a_marker_without_input_hashes_is_not_trusted(campaign, owning_stages):
     st.provenance.write_json(path, old)
     assert st.why_not_done(campaign, owning_stages[2]) == "marker predates input hashes"
     assert st.is_done(campaign, owning_stages[0])  # a stage that reads no upstream file: its key decides
+
+
+def test_production_rounds_run_learning_then_simulation_again_while_one_is_due(campaign, standin_stages,
+                                                                               monkeypatch):
+    """After the simulation, `seilab run` runs learning (the harvest) and simulation again while
+    ``production_round_due`` gives a reason (here: twice), then goes on with analysis."""
+    from seilab.learning import stage as learning_stage
+
+    due = iter(["halted on γ, round 1 of 2", "halted on γ, round 2 of 2", None])
+    monkeypatch.setattr(learning_stage, "production_round_due", lambda c: next(due))
+    messages = []
+    records = st.run_campaign(campaign, progress=messages.append)
+    names = st.stage_names()
+    i = names.index("simulation") + 1
+    assert standin_stages == names[:i] + ["learning", "simulation"] * 2 + names[i:]
+    assert [r["stage"] for r in records] == standin_stages
+    assert "[6/10] learning: runs again (halted on γ, round 2 of 2)" in messages
+    # nothing due: the rounds do not run, and a finished campaign stays skipped
+    standin_stages.clear()
+    monkeypatch.setattr(learning_stage, "production_round_due", lambda c: None)
+    assert all(r["skipped"] for r in st.run_campaign(campaign)) and standin_stages == []

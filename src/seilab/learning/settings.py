@@ -98,6 +98,12 @@ class LearningSettings(Settings):
         True, description="when the campaign's latest production run (simulation/latest.json) halted on γ and its "
                           "extrapolative frames were not harvested yet, run_learning cuts subcells from them: they "
                           "join the next generation, or one extra generation after a stopped loop")
+    production_rounds: int = Field(
+        0, ge=0, le=20,
+        description="`seilab run`: after a production run that halted on γ, run this stage again (harvesting that "
+                    "run into one extra generation) and then the simulation with the potential the gate then hands on, "
+                    "at most this many times (0: the campaign ends with the halted run; the paper's loop goes on "
+                    "until the production run no longer extrapolates)")
     harvest_max_frames: int = Field(
         50, ge=1, description="frames read from one harvest source at most (evenly spread, always the last)")
 

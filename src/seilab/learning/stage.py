@@ -838,3 +838,29 @@ def _compare(generations: list[dict]) -> None:
         cur = (gsum.get("explore_gamma") or {}).get("frac_gt_1")
         gsum["frac_gt_1_reduced_vs_previous"] = (None if prev is None or cur is None else bool(cur < prev))
         prev = cur if cur is not None else prev
+
+
+def production_round_due(campaign) -> str | None:
+    """Why ``seilab run`` should run this stage again after the simulation (a *production round*), or None.
+
+    Due when the latest production run halted on γ, its extrapolative frames were not harvested by any
+    generation yet, and fewer than ``learning.production_rounds`` generations harvested a production run.
+    """
+    from seilab.learning.harvest import PRODUCTION, production_source
+
+    s = campaign.learning
+    if not s.production_rounds or not s.harvest_production:
+        return None
+    src = production_source(campaign)
+    if src is None or src["sha256"] in _harvested(campaign):
+        return None
+    rounds = 0
+    root = learning_dir(campaign)
+    if root.is_dir():
+        for d in sorted(root.glob("gen[0-9]*")):
+            if any(x.get("origin") == PRODUCTION for x in _read(d / "harvest" / REQUEST).get("sources", [])):
+                rounds += 1
+    if rounds >= s.production_rounds:
+        return None
+    return (f"the production run halted on γ (max {src.get('max_gamma') or float('nan'):.3g} at step "
+            f"{src.get('steps_done')}); production round {rounds + 1} of {s.production_rounds}")

@@ -9,10 +9,12 @@ a model that fails starts another active-learning generation. Here a training ge
   does not accept a potential), and
 * passed every check that gates (``validation.advisory_checks`` are reported, not gating).
 
-Among accepted generations the *best* one is handed on, not the newest: the lowest score
+Among accepted generations the *best* one is handed on, not simply the newest: the lowest score
 ``E_rmse / E_max + F_rmse / F_max`` on the campaign's **fixed** held-out set (the test split of the
 first training generation, ``training/gen000/data/test.pckl.gzip``, whose errors every report
-records under ``results.metrics.fixed_test``), ties going to the newer generation.
+records under ``results.metrics.fixed_test``); a newer generation within ``gate.newer_within_fraction``
+(10 %) of that score is preferred to it, since it has learned from more configurations (the
+production run's extrapolative frames among them) that the fixed set cannot reward.
 
 The simulation and transport stages call :func:`gated_potential`: without an accepted potential they
 stop with a one-line error that names the failed checks and the report, unless the campaign sets
@@ -89,13 +91,23 @@ def verdicts(campaign) -> list[tuple[object, dict]]:
 
 
 def _best(campaign, items):
-    # min over (failed checks, score, -index): among generations that failed, the one failing the fewest
-    # checks (the one --allow-unvalidated runs on); then the lowest fixed-test score; ties to the newer one
-    def key(iv):
-        failed = iv[1][1].get("failed_checks")
-        return (len(failed) if isinstance(failed, list) else 0, score(campaign, iv[1][1]), -iv[0])
+    """The generation to hand on: among ``items`` (oldest first) those failing the fewest checks (for the
+    accepted ones: none), then the lowest fixed-test score; a newer generation whose score is within
+    ``gate.newer_within_fraction`` of that lowest one wins over it (ties, too, go to the newer one)."""
+    if not items:
+        return None
 
-    return min(enumerate(items), key=key)[1] if items else None
+    def n_failed(v):
+        failed = v.get("failed_checks")
+        return len(failed) if isinstance(failed, list) else 0
+
+    fewest = min(n_failed(v) for _, v in items)
+    pool = [(i, item) for i, item in enumerate(items) if n_failed(item[1]) == fewest]
+    lowest = min(score(campaign, item[1]) for _, item in pool)
+    tol = campaign.gate.newer_within_fraction
+    near = [(i, item) for i, item in pool
+            if score(campaign, item[1]) <= lowest * (1.0 + tol) or score(campaign, item[1]) == lowest]
+    return max(near, key=lambda t: t[0])[1]
 
 
 def _ranked(campaign) -> tuple:
@@ -117,7 +129,8 @@ def write_gate(campaign) -> dict:
             "generations": [dict(v, score=score(campaign, v)) for _, v in items],
             "rule": "accepted = validation report of this exact potential, every group of validation.checks run, "
                     "every check passed; best = fewest failed checks, then lowest E_rmse/E_max + F_rmse/F_max on the "
-                    "fixed test set"}
+                    f"fixed test set, a newer generation within {campaign.gate.newer_within_fraction:.0%} of it "
+                    "preferred"}
     provenance.write_json(campaign.layout.gate, data, provenance.record("validation.gate"))
     return data
 

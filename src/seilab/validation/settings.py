@@ -149,3 +149,9 @@ class GateSettings(Settings):
         False, description="run the simulation and transport stages even when no potential passed validation; "
                            "their outputs and the report are then marked as computed on an unvalidated potential "
                            "(CLI: --allow-unvalidated)")
+    newer_within_fraction: float = Field(
+        0.10, ge=0, le=1.0,
+        description="among accepted generations, a newer one whose fixed-test score is within this fraction of the "
+                    "best score is handed on instead: it has learned from more configurations (e.g. a production "
+                    "run's extrapolative frames, which the fixed test set cannot reward) and is no worse on the fixed "
+                    "set beyond noise (the same 10 % as learning.max_fixed_test_regression); 0: strictly the best")

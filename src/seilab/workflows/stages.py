@@ -203,16 +203,18 @@ def move_aside(campaign, stage: Stage) -> Path | None:
 
 
 def run_stage(campaign, stage: Stage, force: bool = False, progress: Callable[[str], None] | None = None,
-              on_rerun: Callable[[str], None] | None = None) -> dict:
+              on_rerun: Callable[[str], None] | None = None, rerun: str | None = None) -> dict:
     """Run one stage unless it is done; write its completion marker. Returns the marker record.
 
     ``force`` moves the previous result aside first (:func:`move_aside`). The marker is removed before
     the stage starts and written only when it returns, so a killed stage is rerun, never skipped.
     ``progress`` gets the stage's own messages (generations, fits, MD segments) where its function takes
-    a ``progress`` argument; ``on_rerun`` gets the reason when a stage that ran before runs again."""
+    a ``progress`` argument; ``on_rerun`` gets the reason when a stage that ran before runs again.
+    ``rerun``: a reason to run a finished stage again without moving its result aside (its own caches
+    decide what is redone; the production rounds use it for the learning stage)."""
     say = progress or (lambda m: None)
     inputs = input_hashes(campaign, stage)  # hashed once: to decide, and to record what the stage reads
-    why = None if force else why_not_done(campaign, stage, inputs)
+    why = None if force else (rerun or why_not_done(campaign, stage, inputs))
     if not force and why is None:
         return {**provenance.read_json(marker_path(campaign, stage.name)), "skipped": True}
     if on_rerun is not None and why not in (None, "not run yet"):  # None: forced (run_stage says so)
@@ -279,6 +281,31 @@ def _run_locked(campaign, only, until, force, progress) -> list[dict]:
         else:
             say(f"[{i}/{len(STAGES)}] {stage.name}: done in {rec['seconds']:.1f} s")
         records.append(rec)
+        if stage.name == "simulation":  # (with --only too: the campaign file asked for the rounds)
+            records += _production_rounds(campaign, say, progress)
         if stage.name == until:
             break
     return records
+
+
+def _production_rounds(campaign, say, progress) -> list[dict]:
+    """The paper's loop closed on the production run (``learning.production_rounds``): while the latest
+    production run halted on γ and a round is left, the learning stage runs again (it harvests that run
+    into one extra generation, labelled, refitted and validated) and then the simulation, with the
+    potential the gate then hands on (a new potential starts a new run; the same one finds its run done)."""
+    from seilab.learning.stage import production_round_due
+
+    records = []
+    names = stage_names()
+    while True:
+        why = production_round_due(campaign)
+        if why is None:
+            return records
+        for name in ("learning", "simulation"):
+            i, stage = names.index(name) + 1, get_stage(name)
+            say(f"[{i}/{len(STAGES)}] {name}: runs again ({why})")
+            rec = run_stage(campaign, stage, rerun=why,
+                            progress=(lambda m, n=name: say(f"      {n}: {m}")) if progress else None)
+            say(f"[{i}/{len(STAGES)}] {name}: done in {rec['seconds']:.1f} s" if not rec["skipped"] else
+                f"[{i}/{len(STAGES)}] {name}: skipped (done earlier, in {rec['seconds']:.1f} s)")
+            records.append(rec)
