@@ -201,10 +201,16 @@ def test_the_3d_viewer_is_inlined_with_both_interface_frames(tmp_path):
 
 
 def test_the_viewer_colours_are_the_snapshot_figure_colours():
+    """One palette (seilab.palette) for the analysis figures and the 3-D view: no second colour table."""
+    from seilab import palette
     from seilab.analysis import figures
-    from seilab.report.viewer import ELEMENT_COLORS
+    from seilab.report import viewer
 
-    assert ELEMENT_COLORS == figures._ELEMENT_COLORS
+    assert viewer.ELEMENT_COLORS is palette.ELEMENT_COLORS
+    assert figures.element_color is palette.element_color and figures.phase_colors is palette.phase_colors
+    assert not [k for k in vars(figures) if "COLOR" in k.upper() and k not in ("element_color", "phase_colors")]
+    assert palette.element_color("Li") == "#7b68ee" and palette.element_color("Ge") != palette.element_color("Sn")
+    assert list(palette.phase_colors(["A", "B"]).values()) == palette.PHASE_COLORS[:3]  # vacuum, A, B
 
 
 def test_a_campaign_without_a_trajectory_says_so(tmp_path):

@@ -8,8 +8,9 @@ import json
 from pathlib import Path
 
 from seilab import provenance
+from seilab.palette import element_color
 from seilab.report.captions import FIGURES, caption, missing_reason
-from seilab.report.viewer import ELEMENT_COLORS, read_end_frames, viewer_html, viewer_js
+from seilab.report.viewer import read_end_frames, viewer_html, viewer_js
 
 #: Report sections in pipeline order: (stage folder, title, main JSON files whose numbers are shown: the
 #: first name found, and of its files the last in path order, i.e. the newest generation).
@@ -142,9 +143,7 @@ def _pm(v, e, fmt=".3g") -> str:
 
 def _sp(s: str) -> str:
     """A species name with its colour swatch (the colours of the 3-D view and the snapshot figure)."""
-    c = ELEMENT_COLORS.get(s)
-    sw = f"<span class='sw' style='background:{c}'></span>" if c else ""
-    return f"{sw}{html.escape(s)}"
+    return f"<span class='sw' style='background:{element_color(s)}'></span>{html.escape(s)}"
 
 
 def _shown_generation(campaign, gate):

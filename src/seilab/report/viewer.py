@@ -9,7 +9,7 @@ an extended-XYZ trajectory (the ASE engine's ``trajectory.extxyz``) is read with
 
 The viewer is 3Dmol.js (``vendor/3Dmol-min.js``, see ``vendor/README.md``), inlined in the page: it
 needs no network when the page is opened. Atoms are coloured by element with the colours of the
-analysis stage's snapshot figure (:data:`ELEMENT_COLORS`).
+analysis stage's snapshot figure (one palette: :mod:`seilab.palette`).
 """
 
 from __future__ import annotations
@@ -20,13 +20,12 @@ import json
 from importlib import resources
 from pathlib import Path
 
+from seilab.palette import ELEMENT_COLORS, element_color
+
 #: 3Dmol.js version vendored in ``vendor/`` (npm package ``3dmol``)
 VIEWER_VERSION = "2.5.5"
 
-#: Element colours: the same as the interface snapshots (``analysis/snapshots.png``) of the analysis stage
-#: (``seilab.analysis.figures._ELEMENT_COLORS``; tests/report checks they agree); others fall back to grey.
-ELEMENT_COLORS = {"Li": "#7b68ee", "Na": "#ab5cf2", "K": "#8f40d4", "P": "#ff8000", "S": "#e6c200",
-                  "O": "#ff0d0d", "F": "#90e050", "Cl": "#1ff01f", "Se": "#ffa100", "N": "#3050f8"}
+__all__ = ["ELEMENT_COLORS", "VIEWER_VERSION", "MAX_ATOMS", "viewer_js", "read_end_frames", "viewer_html"]
 
 #: Above this many atoms a frame is thinned (every k-th atom) so that the page stays light.
 MAX_ATOMS = 30_000
@@ -117,7 +116,7 @@ def _xyz(frame: dict) -> tuple[str, int]:
 def viewer_html(frames: list[dict], labels: list[str], source_link: str) -> str:
     """Two 3Dmol viewers side by side (first and last frame) and the script that draws them."""
     elements = sorted({s for f in frames for s in f["symbols"]})
-    colors = {e: ELEMENT_COLORS.get(e, "#909090") for e in elements}
+    colors = {e: element_color(e) for e in elements}
     legend = " ".join(f"<span class='sw' style='background:{c}'></span>{html.escape(e)}" for e, c in colors.items())
     cells, data = [], []
     for k, (f, lab) in enumerate(zip(frames, labels)):
