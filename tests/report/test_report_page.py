@@ -360,3 +360,26 @@ def test_the_page_renders_in_headless_chromium(tmp_path):
     n = {name: _hue_pixels(img, pal[name]) for name in ("Li metal", "Li7P3S11")}
     assert min(n.values()) > 1500, n  # pixels of two phase colours: Li metal blue, Li7P3S11 red
     assert _hue_pixels(img, ELEMENT_COLORS["S"]) < 100 and _hue_pixels(img, ELEMENT_COLORS["Li"]) < 300  # no element colours left
+
+
+def test_extxyz_end_frames_are_the_complete_frames_in_atom_id_order(tmp_path):
+    """The ASE engine's trajectory: frames by their index in the file (the analysis's), a cut-off last
+    frame left out (as the analysis reads it), atoms sorted by their ``id`` array."""
+    from ase import Atoms
+    from ase.io import write
+
+    from seilab.report.viewer import read_end_frames
+
+    path = tmp_path / "trajectory.extxyz"
+    frames = []
+    for k in range(3):
+        a = Atoms("LiPS", positions=[[0, 0, k], [1, 0, 0], [2, 0, 0]], cell=[5, 5, 5], pbc=True)
+        a.arrays["id"] = np.array([3, 1, 2])
+        a.info["step"] = 10 * k
+        frames.append(a)
+    write(path, frames, format="extxyz")
+    with open(path, "a") as fh:
+        fh.write("3\nLattice=\"5 0 0 0 5 0 0 0 5\"\nLi 0 0 0\n")  # a fourth frame, cut off
+    got = read_end_frames(path)
+    assert [(f["index"], f["step"], f["n_frames"]) for f in got] == [(0, 0, 3), (2, 20, 3)]
+    assert got[1]["symbols"] == ["P", "S", "Li"] and got[1]["positions"][2][2] == pytest.approx(2.0)
