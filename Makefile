@@ -6,6 +6,13 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
+# A pip configuration that lists several file:// indexes (here ~/.config/pip/pip.conf: extra-index-url
+# file:///opt/pypi/simple file:///opt/pypi-more/simple) makes pip warn once per project that one of them lacks
+# ("WARNING: Location 'file:///opt/pypi-more/simple/six/' is ignored: it is neither a file nor a directory.",
+# ~200 lines for the lock file); -q keeps warnings. Only that exact line is dropped: every other warning and
+# error of pip is printed, its exit status is kept (pipefail), and the indexes are used as configured.
+PIP_UNNOISE := 2>&1 | { grep -v -E "^WARNING: Location 'file:[^']*/' is ignored: it is neither a file nor a directory\.$$" || true; }
+pip_install = @echo "pip install $(1)"; set -o pipefail; $(PIP) install $(1) $(PIP_UNNOISE)
 CONFIG ?= examples/li-li7p3s11.yaml
 export OMP_NUM_THREADS ?= 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -19,11 +26,11 @@ setup: $(VENV)/.seilab-installed
 $(VENV)/.seilab-installed: requirements/lock.txt pyproject.toml
 	@echo "== installing into $(VENV) (a few minutes on first run)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --upgrade pip
-	$(PIP) install torch==2.13.0
-	$(PIP) install -r requirements/lock.txt
-	$(PIP) install --no-deps tensorpotential==0.6.2.1
-	$(PIP) install --no-deps -e .
+	$(call pip_install,--upgrade pip)
+	$(call pip_install,torch==2.13.0)
+	$(call pip_install,-r requirements/lock.txt)
+	$(call pip_install,--no-deps tensorpotential==0.6.2.1)
+	$(call pip_install,--no-deps -e .)
 	$(PY) -m pip check
 	$(PY) -c "import seilab, chgnet, pyace, tensorpotential, pymatgen, pyxtal"
 	@touch $@

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 
@@ -75,6 +77,62 @@ def test_layer_sequence_from_composition():
     assert res.growth.growth_metal_A[-1] == pytest.approx(30, abs=1.5)
     assert res.growth.growth_electrolyte_A[-1] == pytest.approx(20, abs=1.5)
     assert res.phase_labels.shape == (2, res.bin_edges_A.size - 1)
+
+
+def test_every_atom_gets_the_phase_of_its_z_bin():
+    """Per-atom phase labels of the first and last analysed frames (``phases.atoms`` of analysis.json): each
+    atom carries the phase the analysis identified for its z bin; deep inside a slab, that slab's phase."""
+    regions = [
+        (30, 80, {"Li": 1}, "Li metal"),
+        (20, 30, {"Li": 3, "P": 1}, "Li3P"),
+        (10, 20, {"Li": 2, "P": 1}, "LixP"),
+        (-10, 10, {"Li": 2, "S": 1}, "Li2S"),
+        (-20, -10, {"Li": 3, "P": 7}, "P-rich Li-P"),
+        (-80, -20, {"Li": 7, "P": 3, "S": 11}, "Li7P3S11"),
+    ]
+    first = layered_frame(
+        [(0, 80, {"Li": 1}), (-80, 0, {"Li": 7, "P": 3, "S": 11})], (15, 15, 160), spacing=(2.5, 2.5, 1.0), index=3
+    )
+    last = layered_frame([r[:3] for r in regions], (15, 15, 160), spacing=(2.5, 2.5, 1.0), time_ps=10.0, index=7)
+    mid = layered_frame([r[:3] for r in regions], (15, 15, 160), spacing=(2.5, 2.5, 1.0), time_ps=5.0, index=5)
+    s = AnalysisSettings(bin_width_A=2.0, figures=False, phase_coordination_weight=0.0, fold_interfaces=False)
+    res = analyze_frames([first, mid, last], s)
+    assert [a["frame"] for a in res.atom_phases] == [3, 7]  # first and last analysed, by their index in the file
+    edges = res.bin_edges_A
+    for fr, a, bin_labels in ((first, res.atom_phases[0], res.phase_labels[0]), (last, res.atom_phases[1],
+                                                                                 res.phase_labels[-1])):
+        z = res.interface.z(fr)
+        b = np.floor((z - edges[0]) / (edges[1] - edges[0])).astype(int)
+        inside = (b >= 0) & (b < edges.size - 1)
+        lab = np.asarray(a["labels"])
+        assert lab.shape == (fr.n_atoms,)
+        np.testing.assert_array_equal(lab[inside], bin_labels[b[inside]])  # the bin's phase, atom by atom
+        assert np.all(lab[~inside] == -2)  # in no bin
+    # the science: an atom 2.5 Å or more inside a slab is labelled with that slab's phase
+    zl = last.unwrapped[:, 2]
+    names = np.array(res.phase_names + ["in no bin", "vacuum"])[res.atom_phases[1]["labels"]]
+    for lo, hi, _, phase in regions:
+        deep = (zl > lo + 2.5) & (zl < hi - 2.5) & (np.abs(zl) < 77)
+        assert deep.sum() > 100 and set(names[deep]) == {phase}, phase
+    assert not np.isin(names, ["in no bin", "vacuum"]).any()  # every bin is filled, every atom is in one
+    # analysis.json: one code per atom, in atom-id order, and the element sequence they belong to
+    atoms = res.to_dict()["phases"]["atoms"]
+    codes = {c: k for k, c in enumerate(atoms["codes"]) if c not in ".-"} | {".": -1, "-": -2}
+    assert [atoms["codes"][c] for c in "0123"] == ["Li metal", "Li3P", "LixP", "P-rich Li-P"]
+    for fr, a, enc in zip((first, last), res.atom_phases, atoms["frames"]):
+        assert enc["frame"] == fr.index and enc["n_atoms"] == fr.n_atoms
+        np.testing.assert_array_equal([codes[c] for c in enc["labels"]], a["labels"])
+        assert enc["symbols_sha1"] == hashlib.sha1(" ".join(fr.symbols).encode()).hexdigest()
+
+
+def test_atoms_beyond_the_bins_and_in_sparse_bins():
+    from seilab.analysis.phases import UNBINNED, VACUUM, atom_phase_labels, encode_atom_phases
+
+    lab = atom_phase_labels(np.array([2, VACUUM, 0]), np.array([0, 1, 2, -1, 2, 0]))
+    np.testing.assert_array_equal(lab, [2, VACUUM, 0, UNBINNED, 0, 2])
+    codes, text = encode_atom_phases(lab, ["A", "B", "C"])
+    assert text == "2.0-02" and codes == {"0": "A", "1": "B", "2": "C", ".": "vacuum", "-": "in no z bin"}
+    assert encode_atom_phases(lab, [f"p{k}" for k in range(63)]) is None  # more phases than codes
 
 
 def test_layer_sequence_absorbs_single_bin_noise():

@@ -22,7 +22,7 @@ LI, LI2S, LI3P, SSE = {"Li": 1}, {"Li": 2, "S": 1}, {"Li": 3, "P": 1}, {"Li": 7,
 
 @pytest.fixture(scope="module")
 def dump(tmp_path_factory):
-    """8 frames, 1,200 atoms: Li | Li3P | Li2S | Li7P3S11 with a growing interphase."""
+    """8 frames, 1,000 atoms: Li | Li3P | Li2S | Li7P3S11 with a growing interphase."""
     ts = np.array([0, 1, 2, 4, 8, 16, 32, 64], float)
     frames = []
     for k, t in enumerate(ts):
@@ -73,6 +73,11 @@ def test_analyze_command_function(dump, tmp_path, capsys):
     data = json.loads((out / "analysis.json").read_text())
     np.testing.assert_allclose(data["times_ps"], [0, 2, 8, 32])
     assert not list(out.glob("*.png"))
+    # per-atom phases of the first and last analysed frames: file frames 0 and 6 (stride 2), steps 0 and 32000
+    atoms = data["phases"]["atoms"]
+    assert [(f["frame"], f["step"], f["n_atoms"]) for f in atoms["frames"]] == [(0, 0, 1000), (6, 32000, 1000)]
+    last = atoms["frames"][-1]["labels"]
+    assert {atoms["codes"][c] for c in set(last)} >= {"Li metal", "Li2S", "Li7P3S11"}, data["summary"]["layer_sequence"]
 
 
 def test_analyze_registers_as_typer_command(dump, tmp_path):

@@ -1,6 +1,8 @@
 """Figures of the analysis (matplotlib, Agg; no pyplot state): thickness with the regime fit,
 flux, coordination heat maps (z vs time, Figure 9 style), phase map, layer schematic, nanocrystals,
 interface snapshots (side views of the first and last analysed frames).
+
+Colours per element and per phase come from :mod:`seilab.palette` (the report's 3-D view uses the same).
 """
 
 from __future__ import annotations
@@ -8,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
+from seilab.palette import element_color, phase_colors
 
 __all__ = [
     "write_figures",
@@ -19,24 +23,6 @@ __all__ = [
     "plot_nanocrystals",
     "plot_snapshots",
 ]
-
-#: Atom colours of the snapshots (CPK-like; other elements cycle through matplotlib's palette).
-_ELEMENT_COLORS = {"Li": "#7b68ee", "Na": "#ab5cf2", "K": "#8f40d4", "P": "#ff8000", "S": "#e6c200",
-                   "O": "#ff0d0d", "F": "#90e050", "Cl": "#1ff01f", "Se": "#ffa100", "N": "#3050f8"}
-
-_PHASE_COLORS = [
-    "#9e9e9e",
-    "#1f77b4",
-    "#17becf",
-    "#9467bd",
-    "#ff7f0e",
-    "#2ca02c",
-    "#d62728",
-    "#8c564b",
-    "#e377c2",
-    "#bcbd22",
-]
-
 
 def _fig(w=6.4, h=4.2):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -141,8 +127,9 @@ def plot_coordination(result, path, dpi=120) -> Path:
 def plot_phase_map(result, path, dpi=120) -> Path:
     from matplotlib.colors import ListedColormap
 
-    names = ["vacuum"] + list(result.phase_names)
-    cmap = ListedColormap([_PHASE_COLORS[k % len(_PHASE_COLORS)] for k in range(len(names))])
+    colors = phase_colors(result.phase_names)  # vacuum first, then the phases (seilab.palette)
+    names = ["vacuum"] + list(result.phase_names)  # label + 1
+    cmap = ListedColormap([colors[n] for n in names])
     fig = _fig(7.0, 4.4)
     ax = fig.add_subplot(111)
     lab = np.asarray(result.phase_labels, int) + 1
@@ -162,11 +149,11 @@ def plot_phase_map(result, path, dpi=120) -> Path:
 def plot_layers(result, path, dpi=120) -> Path:
     from matplotlib.patches import Rectangle
 
-    names = ["vacuum"] + list(result.phase_names)
+    colors = phase_colors(result.phase_names)
     fig = _fig(4.2, 6.0)
     ax = fig.add_subplot(111)
     for L in result.layers:
-        c = _PHASE_COLORS[names.index(L.phase) % len(_PHASE_COLORS)] if L.phase in names else "w"
+        c = colors.get(L.phase, "w")
         ax.add_patch(Rectangle((0, L.z_bottom_A / 10.0), 1, L.thickness_A / 10.0, facecolor=c, edgecolor="k", lw=0.6))
         ax.text(
             0.5,
@@ -219,7 +206,7 @@ def plot_snapshots(frames, path, dpi=120, max_atoms: int = 200_000) -> Path:
     fig = _fig(3.2 * max(1, len(frames)) + 0.8, 6.0)
     rng = np.random.default_rng(0)
     species = sorted({str(x) for f in frames for x in np.unique(f.symbols)})
-    colors = {el: _ELEMENT_COLORS.get(el, f"C{i}") for i, el in enumerate(species)}
+    colors = {el: element_color(el) for el in species}
     for k, fr in enumerate(frames):
         ax = fig.add_subplot(1, len(frames), k + 1)
         pos = np.asarray(fr.positions, dtype=float)

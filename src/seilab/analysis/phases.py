@@ -29,9 +29,20 @@ __all__ = [
     "lip_clusters",
     "layer_rdfs",
     "label_atoms_local",
+    "atom_phase_labels",
+    "encode_atom_phases",
+    "VACUUM",
+    "UNBINNED",
 ]
 
+#: label of an empty z bin (fewer than ``min_bin_atoms`` atoms)
 VACUUM = -1
+#: per-atom label of an atom in no z bin (beyond the analysed z range)
+UNBINNED = -2
+
+#: per-atom label codes of ``analysis.json`` (``phases.atoms``): one character per atom, the phase index
+#: as a base-62 digit; ``.`` vacuum (a sparse bin), ``-`` in no bin
+_CODES = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 class PhaseClassifier:
@@ -301,3 +312,22 @@ def label_atoms_local(search: NeighborSearch, classifier: PhaseClassifier, radiu
     comp = counts / counts.sum(axis=1, keepdims=True)
     lab, _ = classifier.classify(comp)
     return lab
+
+
+def atom_phase_labels(bin_labels: np.ndarray, bin_index: np.ndarray) -> np.ndarray:
+    """Per-atom phase labels: each atom takes the label of its z bin (``bin_labels[bin_index]``;
+    :data:`VACUUM` for a sparse bin), :data:`UNBINNED` where ``bin_index`` is -1 (no bin)."""
+    bin_labels = np.asarray(bin_labels, np.int64)
+    b = np.asarray(bin_index, np.int64)
+    return np.where(b >= 0, bin_labels[np.clip(b, 0, None)], UNBINNED)
+
+
+def encode_atom_phases(labels: np.ndarray, names) -> tuple[dict, str] | None:
+    """``(codes, text)``: ``text`` has one character per atom (the code of its label), ``codes`` maps each
+    code to its phase name (``.`` vacuum, ``-`` in no z bin). None when there are more phases than codes."""
+    if len(names) > len(_CODES):
+        return None
+    codes = {_CODES[k]: str(n) for k, n in enumerate(names)}
+    codes.update({".": "vacuum", "-": "in no z bin"})
+    table = np.array(list(_CODES[: len(names)]) + ["-", "."])  # index -2 -> "-", -1 -> "."
+    return codes, "".join(table[np.asarray(labels, np.int64)].tolist())

@@ -2,7 +2,8 @@
 
 ``InterphaseAnalysis`` is configure → ``update(frame)`` per frame → ``finish()``; only per-frame
 aggregates (bin profiles, counts) are kept, plus the first frame's crossing indices for the flux
-(one integer per atom) and the last structure frame for the layer sequence / layer RDFs.
+(one integer per atom), the last structure frame for the layer sequence / layer RDFs, and the per-atom
+phase labels of the first and last analysed frames (each atom takes the phase of its z bin).
 The z bins are fixed by the first frame (±half its cell height for a periodic normal); in NpT
 runs atoms that move beyond that range are left out of the profiles.
 :func:`analyze_trajectory` drives it from a file and writes ``analysis.json`` (with provenance) and
@@ -11,6 +12,7 @@ the figures.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -27,7 +29,15 @@ from seilab.analysis.growth import GrowthResult, fit_two_regimes, interphase_bou
 from seilab.analysis.interface import InterfaceReference, ZBins, composition_profile, find_interface
 from seilab.analysis.nanocrystals import Nanocrystals
 from seilab.analysis.neighbors import NeighborSearch
-from seilab.analysis.phases import PhaseClassifier, label_atoms_local, layer_rdfs, layer_sequence, lip_clusters
+from seilab.analysis.phases import (
+    PhaseClassifier,
+    atom_phase_labels,
+    encode_atom_phases,
+    label_atoms_local,
+    layer_rdfs,
+    layer_sequence,
+    lip_clusters,
+)
 from seilab.analysis.settings import AnalysisSettings
 from seilab.analysis.trajectory import Frame, TrajectoryReader
 from seilab.errors import SeilabError
@@ -66,6 +76,9 @@ class AnalysisResult:
     layer_rdfs: dict
     nanocrystals: list  # NanocrystalFrame per structure frame
     local_phase_fractions: list = field(default_factory=list)
+    #: first and last analysed frames: {"frame", "step", "time_ps", "symbols", "labels"}; ``labels`` per atom
+    #: (atom-id order) = the phase label of the atom's z bin, VACUUM for a sparse bin, UNBINNED in no bin
+    atom_phases: list = field(default_factory=list)
     trajectory: str | None = None
     unwrap_method: str | None = None
     notes: list = field(default_factory=list)
@@ -125,6 +138,24 @@ class AnalysisResult:
         """JSON-ready: numpy arrays become lists, NaN becomes None (strict JSON)."""
         return _clean(self._raw_dict())
 
+    def _atoms_dict(self) -> dict | None:
+        """``phases.atoms`` of analysis.json: the per-atom labels of the first and last analysed frames,
+        one character per atom (``codes``), and a hash of the element sequence they belong to."""
+        frames = []
+        for a in self.atom_phases:
+            enc = encode_atom_phases(a["labels"], self.phase_names)
+            if enc is None:
+                return None
+            codes, text = enc
+            frames.append({"frame": int(a["frame"]), "step": a["step"], "time_ps": float(a["time_ps"]),
+                           "n_atoms": len(text), "symbols_sha1": symbols_sha1(a["symbols"]), "labels": text})
+        if not frames:
+            return None
+        return {"assignment": "each atom has the phase of its z bin in that frame (phases.labels, bins.edges_A)",
+                "order": "atom id", "codes": codes,
+                "symbols_sha1": "sha1 of the element symbols in atom-id order, joined by single spaces",
+                "frames": frames}
+
     def _raw_dict(self) -> dict:
         fr = self.composition_fractions()
         return {
@@ -163,6 +194,7 @@ class AnalysisResult:
                 "layers": [L.to_dict() for L in self.layers],
                 "layer_sequence": self.layer_names,
                 "local_phase_fractions": self.local_phase_fractions,
+                "atoms": self._atoms_dict(),
             },
             "lip_clusters": [
                 dict(time_ps=float(t), **c.to_dict()) for t, c in zip(self.structure_times_ps, self.lip_clusters)
@@ -188,6 +220,11 @@ def _windowed(times, coord: CoordinationProfile, window: int, pairs):
             out[p] = np.where(den > 0, num / np.maximum(den, 1), np.nan)
         cnt[p] = den
     return t, out, cnt
+
+
+def symbols_sha1(symbols) -> str:
+    """The hash that ties per-atom labels to an atom order: sha1 of the symbols joined by single spaces."""
+    return hashlib.sha1(" ".join(str(x) for x in symbols).encode()).hexdigest()
 
 
 def _clean(obj):
@@ -283,6 +320,7 @@ class InterphaseAnalysis:
         self.s_times, self.labels, self.clusters, self.local_fracs = [], [], [], []
         self._parents = None
         self._last_struct = None
+        self._atoms_first = self._atoms_last = None
         self._pending = None
         self._sym = None
         self._codes = None
@@ -353,6 +391,11 @@ class InterphaseAnalysis:
                 {self.classifier.name(k): float(np.mean(la == k)) for k in range(len(self.classifier.names))}
             )
         self._last_struct = (search, z, lab, hM, hE)
+        atoms = {"frame": frame.index, "step": frame.step, "time_ps": frame.time_ps, "symbols": frame.symbols,
+                 "labels": atom_phase_labels(lab, b)}
+        if self._atoms_first is None:
+            self._atoms_first = atoms
+        self._atoms_last = atoms
 
     # ------------------------------------------------------------------ end
     def finish(self, trajectory: str | None = None, unwrap_method: str | None = None) -> AnalysisResult:
@@ -410,6 +453,7 @@ class InterphaseAnalysis:
             layer_rdfs=lrdf,
             nanocrystals=self.crystals.frames if self.crystals is not None else [],
             local_phase_fractions=self.local_fracs,
+            atom_phases=[self._atoms_first] + ([self._atoms_last] if self._atoms_last is not self._atoms_first else []),
             trajectory=trajectory,
             unwrap_method=unwrap_method,
             notes=self.notes + growth.notes,

@@ -8,8 +8,9 @@ import json
 from pathlib import Path
 
 from seilab import provenance
-from seilab.report.captions import FIGURES, caption, missing_reason
-from seilab.report.viewer import ELEMENT_COLORS, read_end_frames, viewer_html, viewer_js
+from seilab.palette import element_color
+from seilab.report.captions import FIGURES, caption, missing_reason, viewer_caption
+from seilab.report.viewer import frame_phases, read_end_frames, viewer_html, viewer_js
 
 #: Report sections in pipeline order: (stage folder, title, main JSON files whose numbers are shown: the
 #: first name found, and of its files the last in path order, i.e. the newest generation).
@@ -41,7 +42,9 @@ ul.warn{color:#a93226;font-size:.84rem;margin:.3rem 0;padding-left:1.2rem}ul.war
 .sw{display:inline-block;width:.7em;height:.7em;border-radius:50%;margin:0 .2em 0 .35em;border:1px solid #555}
 .views{display:flex;gap:1rem;flex-wrap:wrap}.v3d{max-width:none}.viewer3d{width:540px;height:420px;position:relative;
 border:1px solid #ccc}.missingfigs{font-size:.85rem;color:#666;border-left:3px solid #ccc;padding-left:.6rem}
-details{margin:.4rem 0}summary{cursor:pointer;color:#2e6da4;font-size:.85rem}"""
+details{margin:.4rem 0}summary{cursor:pointer;color:#2e6da4;font-size:.85rem}
+.v3dctl{font-size:.88rem;margin:.3rem 0}.v3dctl label{margin-right:.6rem}.lg{white-space:nowrap;margin-right:.3rem}
+.v3dcap{font-size:.8rem;color:#333;max-width:1100px}"""
 
 
 def _scalars(obj, prefix="", depth=0, out=None, limit=40):
@@ -142,9 +145,7 @@ def _pm(v, e, fmt=".3g") -> str:
 
 def _sp(s: str) -> str:
     """A species name with its colour swatch (the colours of the 3-D view and the snapshot figure)."""
-    c = ELEMENT_COLORS.get(s)
-    sw = f"<span class='sw' style='background:{c}'></span>" if c else ""
-    return f"{sw}{html.escape(s)}"
+    return f"<span class='sw' style='background:{element_color(s)}'></span>{html.escape(s)}"
 
 
 def _shown_generation(campaign, gate):
@@ -585,7 +586,14 @@ def _viewer_section(campaign, ctx: dict) -> str:
     n = frames[0].get("n_frames")
     labels = [f"first frame (step {frames[0]['step']})"] + (
         [f"last frame (step {frames[-1]['step']}{', of ' + str(n) + ' frames' if n else ''})"] if len(frames) > 1 else [])
-    return head + viewer_html(frames, labels, "../" + _rel(campaign, traj))
+    ana = ctx.get("analysis")
+    other = None
+    named = ana.get("trajectory") if ana else None
+    if named and path.resolve() not in {Path(named).resolve(), (campaign.output / named).resolve()}:
+        other = (f"analysis/analysis.json is of {_rel(campaign, named)}, not of the trajectory shown "
+                 f"({_rel(campaign, traj)})")
+    phases = frame_phases(frames, ana, other)
+    return head + viewer_html(frames, labels, "../" + _rel(campaign, traj), phases, viewer_caption(ctx, phases))
 
 
 def build_report(campaign) -> dict:
@@ -607,7 +615,7 @@ def build_report(campaign) -> dict:
     parts.append(_verdict(campaign))
     parts.append("<nav><a href='#verdict'>verdict</a><a href='#view3d'>3-D view</a>"
                  + "".join(f'<a href="#{s}">{s}</a>' for s, _, _ in SECTIONS) + "<a href='#walltime'>wall time</a></nav>")
-    parts.append(_viewer_section(campaign, ctx))
+    parts.append(f"<section id='view3d-section'>{_viewer_section(campaign, ctx)}</section>")
     bad = set(unvalidated_stages(campaign))
     summary["unvalidated_stages"] = sorted(bad)
     for stage, title, names in SECTIONS:

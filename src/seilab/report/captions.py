@@ -218,14 +218,40 @@ FIGURES = (
     Figure("coordination", "analysis", "analysis/coordination.png", "Fig. 9", "Coordination profiles",
            "mean coordination number per pair along z (Å, from the initial interface) vs time (ps)", _n_coordination),
     Figure("phase_map", "analysis", "analysis/phase_map.png", "", "Phase map",
-           "phase identified in each z bin (Å) vs time (ps)", _n_sequence),
+           "phase identified in each z bin (Å) vs time (ps), in the colours of the 3-D view's phase mode", _n_sequence),
     Figure("layers", "analysis", "analysis/layers.png", "", "Layer stack",
-           "identified layers along z (nm) at the last frame", _n_layers),
+           "identified layers along z (nm) at the last frame, in the colours of the 3-D view's phase mode", _n_layers),
     Figure("nanocrystals", "analysis", "analysis/nanocrystals.png", "", "Li2S nanocrystals",
            "crystalline fraction of the S sublattice and the largest domain radius (nm) vs time (ps)", _n_nanocrystals),
     Figure("L_P", "transport", "transport/figS9_L_P.png", "Fig. S9", "Onsager coefficients of P",
            "L<sub>P,j</sub> (1/(eV Å ps), ± σ) of each P-containing phase", _n_lp, optional=True),
 )
+
+
+def viewer_caption(ctx: dict, phases: dict) -> str:
+    """The caption of the 3-D view: what is drawn, the two colourings, and the one thing to read."""
+    w = phases.get("bin_width_A")
+    bins = f"{w:g} Å" if w else "z"
+    how = (f"each atom takes the phase the analysis identified for its {bins} slab along the interface normal "
+           "(its z bin: the nearest reference fingerprint of the bin's composition and coordination, as in the phase "
+           "map), so the colour is the slab's phase, not a per-atom classification; vacuum: a bin with too few atoms")
+    avail = "" if not phases.get("why") else f" <span class='missing'>(not available here: {html.escape(phases['why'])})</span>"
+    try:
+        s = _v(ctx, "analysis", "summary") or {}
+        seq = s.get("layer_sequence") or []
+        t = (s.get("time_range_ps") or [None, None])[1]
+        th = s.get("final_thickness_A")
+        read = (f"in phase colours, whether product phases lie between the metal and the electrolyte at the last frame "
+                f"and how much thicker that band is than at the first; the analysis finds "
+                f"{html.escape(' | '.join(seq)) or 'no layers'} (metal → electrolyte)"
+                + (f", interphase thickness {th:.1f} Å at t = {t:.2f} ps" if th is not None and t is not None else ""))
+    except Exception:  # noqa: BLE001  a caption never stops the report
+        read = "in phase colours, whether product phases lie between the metal and the electrolyte at the last frame"
+    return ("<b>Interface in 3-D.</b> Every atom of the first and last frames of the production trajectory as a "
+            "sphere, wrapped into the cell (grey lines), the interface normal z vertical; in a cell periodic along z "
+            "the metal meets the electrolyte twice, mid-cell and across the top and bottom faces. "
+            "<b>Colour by element</b>: the colours of the interface snapshots. <b>Colour by identified phase</b>: "
+            f"{how}; the phase colours of the phase map and layer stack figures{avail}. <b>Read:</b> {read}.")
 
 
 def caption(fig: Figure, ctx: dict) -> str:
