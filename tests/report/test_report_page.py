@@ -383,3 +383,20 @@ def test_extxyz_end_frames_are_the_complete_frames_in_atom_id_order(tmp_path):
     got = read_end_frames(path)
     assert [(f["index"], f["step"], f["n_frames"]) for f in got] == [(0, 0, 3), (2, 20, 3)]
     assert got[1]["symbols"] == ["P", "S", "Li"] and got[1]["positions"][2][2] == pytest.approx(2.0)
+
+
+def test_the_verdict_names_each_production_round_and_the_generation_that_drove_the_run(tmp_path):
+    c, _ = _campaign(tmp_path)
+    _write(c.output / "learning/learning.json", {"generations": [
+        {"generation": 1, "harvest": None, "validation_passed": True},
+        {"generation": 2, "validation_passed": True, "selected_per_source": {"explore": 5, "production": 7},
+         "candidates_per_source": {"explore": 215, "production": 210},
+         "harvest": {"frames": 47, "sources": [{"path": "simulation/run-a/extrapolative.dump", "origin": "production",
+                                                 "kept": 47}]}}]})
+    panel = _panel(open(build_report(c)["html"]).read())
+    row = next(r for r in re.findall(r"<tr><th>.*?</tr>", panel) if "production round" in r)
+    assert "gen002" in row and "simulation/run-a/extrapolative.dump (47 frames)" in row
+    assert "7 of 210 production subcells labelled" in row and "passed validation" in row
+    assert "href='../learning/learning.json'" in row
+    assert re.search(r"at step 100 of \d+ with gen000", panel)  # the potential that drove the production run
+    assert sum("production round" in r for r in re.findall(r"<tr><th>.*?</tr>", panel)) == 1  # gen001 harvested nothing

@@ -121,6 +121,7 @@ class _Ctx:
         self.say = say
         self._calc = None
         self.elements = list(base.elements or campaign.elements)
+        self.harvest = False  # a generation that harvests production / --harvest frames
 
     def model_calc(self):
         from seilab.learning.gamma import model_calculator
@@ -300,7 +301,8 @@ def _step_select(ctx: _Ctx, cand: dict) -> dict:
     from seilab.sampling.common import seed_for
 
     s = ctx.s
-    key = _key("select", cand["key"], ctx.base_sha, s.selection, s.budget_per_generation, s.max_candidates, s.seed)
+    budget = s.harvest_budget if (ctx.harvest and s.harvest_budget) else s.budget_per_generation
+    key = _key("select", cand["key"], ctx.base_sha, s.selection, budget, s.max_candidates, s.seed)
     path = ctx.dir / "select" / "selection.json"
     xyz = ctx.dir / "select" / "selected.extxyz"
     done = _done(path, key)
@@ -313,9 +315,9 @@ def _step_select(ctx: _Ctx, cand: dict) -> dict:
     if not pool:
         chosen = []
     elif s.selection == "random":
-        chosen = random_subset(len(pool), s.budget_per_generation, seed_for(s.seed, ctx.g, "select"))
+        chosen = random_subset(len(pool), budget, seed_for(s.seed, ctx.g, "select"))
     else:
-        chosen = d_optimal(pool, ctx.base, ctx.elements, s.budget_per_generation, ctx.dir / "select", s.threads)
+        chosen = d_optimal(pool, ctx.base, ctx.elements, budget, ctx.dir / "select", s.threads)
     selected = [pool[i] for i in chosen]
     if selected:
         provenance.write_extxyz(xyz, selected, provenance.record("learning.select", key=key))
@@ -740,6 +742,7 @@ def run_learning(campaign, backend=None, reference_factory: Callable[[], object]
             + (f" (+ harvest of {len(request['sources'])} production file(s)"
                + ("; an extra generation after the loop stopped" if stopped else "") + ")" if request else ""))
         ctx = _Ctx(campaign, g, base, backend, reference_factory, say)
+        ctx.harvest = request is not None
         steps: dict = {}
         steps["explore"] = _step_explore(ctx)
         state.step(g, "explore")

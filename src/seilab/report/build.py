@@ -233,10 +233,26 @@ def _verdict_rows(campaign) -> tuple[list, list]:
     if advisory:
         rows.append(("advisory checks not met (reported, not gating)", html.escape(", ".join(advisory)),
                      _link(campaign, report_path)))
+    learning_path = campaign.stage_dir("learning") / "learning.json"
+    learning = _read(learning_path) or {}
+    for g in learning.get("generations") or []:
+        prod = [x for x in ((g.get("harvest") or {}).get("sources") or []) if x.get("origin") == "production"]
+        if not prod:
+            continue
+        n_sel = (g.get("selected_per_source") or {}).get("production", 0)
+        n_cand = (g.get("candidates_per_source") or {}).get("production", 0)
+        verdict = ("<span class='pass'>passed validation</span>" if g.get("validation_passed") else
+                   "<span class='fail'>failed validation</span>" if g.get("validation_passed") is False else "not validated")
+        rows.append((f"production round: gen{int(g['generation']):03d}",
+                     f"harvested {html.escape(str(prod[0].get('path')))} ({prod[0].get('kept', '?')} frames); "
+                     f"{n_sel} of {n_cand} production subcells labelled; {verdict}", _link(campaign, learning_path)))
     run_path = campaign.layout.simulation_latest
     run = _read(run_path)
     if run and run.get("status"):
         what = f"{html.escape(str(run['status']))} at step {run.get('steps_done')} of {campaign.simulation.steps}"
+        drove = (run.get("potential_gate") or {}).get("generation")
+        if drove:
+            what += f" with {html.escape(str(drove))}"
         if run["status"] == "halted":
             what = f"<span class='fail'>{what}</span> (the γ watch: the model extrapolates; see the audit)"
             warn.append(f"production MD halted by the extrapolation grade γ at step {run.get('steps_done')} "
