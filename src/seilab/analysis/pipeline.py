@@ -540,8 +540,13 @@ def analyze_trajectory(
     out_dir: str | os.PathLike | None = None,
     fmt: str | None = None,
     partial: bool = False,
+    resources=None,
 ) -> AnalysisResult:
     """Stream ``path`` once, analyse it, and (with ``out_dir``) write ``analysis.json`` + figures.
+
+    With ``settings.workers > 1`` or ``settings.cluster`` other than 'local' the frames are analysed
+    on a Dask cluster (:mod:`seilab.analysis.parallel`; ``resources``: the analysis stage's
+    :class:`~seilab.cluster.StageResources`, which size Slurm worker jobs), with the same numbers.
 
     ``analysis.json`` carries a provenance record (stage 'analysis', the trajectory's hash, the
     settings). Figures (PNG): thickness.png, flux.png, coordination.png, phase_map.png, layers.png,
@@ -586,14 +591,29 @@ def analyze_trajectory(
     else:
         last_sources = None
     ana = InterphaseAnalysis(s)
-    first = last = None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        for fr in reader:
-            ana.update(fr)
-            if first is None:
-                first = fr
-            last = fr
+    if s.uses_dask:
+        from seilab.analysis.parallel import analyse_on_cluster
+
+        # Dask's scratch beside the output folder (shared with Slurm jobs there), removed afterwards
+        scratch = None
+        if out_dir is not None:
+            Path(out_dir).resolve().parent.mkdir(parents=True, exist_ok=True)
+            scratch = tempfile.mkdtemp(prefix=f".{Path(out_dir).resolve().name}.dask-", dir=Path(out_dir).resolve().parent)
+        try:
+            first, last, messages = analyse_on_cluster(ana, reader, s, resources=resources, scratch=scratch)
+        finally:
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+    else:
+        first = last = None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for fr in reader:
+                ana.update(fr)
+                if first is None:
+                    first = fr
+                last = fr
+        messages = [str(w.message) for w in caught]
     n = len(ana.times)
     if n < MIN_FRAMES:
         sel = _selection(s)
@@ -604,7 +624,7 @@ def analyze_trajectory(
             + (" or a wider frame selection" if sel else "")
         )
     result = ana.finish(trajectory=str(path), unwrap_method=reader.unwrap_method)
-    result.notes.extend(str(w.message) for w in caught)
+    result.notes.extend(messages)
     if reader.truncated:
         result.partial, result.partial_reason = True, reader.truncated
     if last_sources:
