@@ -93,7 +93,7 @@ def slurm_cluster_options(resources: "StageResources | None", scratch: Path) -> 
     opts = {
         "cores": cores,
         "processes": 1,
-        "memory": f"{cores * per_core}MB",
+        "memory": f"{cores * per_core}MiB",  # Slurm megabytes (--mem=...M), as the jobflow path reserves
         "job_name": "seilab-analysis",
         "local_directory": str(scratch / "worker"),
         "log_directory": str(scratch / "slurm-logs"),
