@@ -264,6 +264,16 @@ def test_bad_settings_are_one_line_errors_naming_the_field(tmp_path):
             pass
 
 
+def test_a_selection_past_the_end_is_the_same_one_line_error(trajectories):
+    """No frame selected: the serial error (no cluster is started for nothing)."""
+    errors = []
+    for w in (1, 2):
+        with pytest.raises(SeilabError, match=r"0 frames to analyse \(--start 50\)") as e:
+            analyze_trajectory(trajectories["image-flags"], settings(workers=w, start_frame=50))
+        errors.append(str(e.value))
+    assert errors[0] == errors[1]
+
+
 def test_slurm_cluster_runs_the_analysis_stage(trajectories, tmp_path):
     """The analysis stage with analysis.workers: 2, cluster: slurm: two Slurm jobs of one worker each, sized
     by the campaign's cluster: section; the serial stage's numbers."""

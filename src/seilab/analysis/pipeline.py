@@ -248,6 +248,7 @@ class InterphaseAnalysis:
         self.ref: InterfaceReference | None = None
         self._nframes = 0
         self.notes: list[str] = []
+        self.times: list = []  # analysed frames' times (begin() resets the per-frame lists)
 
     # ------------------------------------------------------------------ first frame
     def begin(self, frame: Frame) -> None:
@@ -601,9 +602,16 @@ def analyze_trajectory(
             scratch = tempfile.mkdtemp(prefix=f".{Path(out_dir).resolve().name}.dask-", dir=Path(out_dir).resolve().parent)
         try:
             first, last, messages = analyse_on_cluster(ana, reader, s, resources=resources, scratch=scratch)
-        finally:
-            if scratch is not None:
+        except BaseException:
+            if scratch is not None and s.cluster == "slurm" and (Path(scratch) / "slurm-logs").is_dir():
+                import logging
+
+                logging.getLogger(__name__).warning("analysis: Slurm job logs kept in %s", Path(scratch) / "slurm-logs")
+            elif scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     else:
         first = last = None
         with warnings.catch_warnings(record=True) as caught:
