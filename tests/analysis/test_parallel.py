@@ -98,6 +98,19 @@ def scheduler():
         yield cluster
 
 
+def started_since(before: set) -> list:
+    """Child processes alive now that were not in ``before`` (multiprocessing's resource tracker, started
+    once per process at its first spawn and kept until it exits, is not a worker)."""
+    def live(p):
+        try:
+            return p.is_running() and p.status() != psutil.STATUS_ZOMBIE and \
+                "resource_tracker" not in " ".join(p.cmdline())
+        except psutil.NoSuchProcess:
+            return False
+
+    return [p for p in psutil.Process().children(recursive=True) if p.pid not in before and live(p)]
+
+
 def settings(**kw) -> AnalysisSettings:
     # structure every 3rd frame (the last frame gets its own), local phase labels: every per-frame part runs
     base = dict(type_map=TYPES, figures=False, structure_every=3, local_phase_radius_A=4.0, tasks_per_worker=1)
@@ -132,9 +145,10 @@ def test_frame_selection_and_structure_frames(trajectories, scheduler, tmp_path)
     """start / stride / stop and structure_every decide which frames get the structure part, the last always."""
     kw = dict(start_frame=1, stride=2, stop_frame=8, structure_every=2)
     expected = serial(trajectories["image-flags"], tmp_path, **kw)
-    res = analyze_trajectory(trajectories["image-flags"], settings(workers=2, cluster=scheduler.scheduler_address, **kw),
-                             out_dir=tmp_path / "par")
+    par = settings(workers=2, cluster=scheduler.scheduler_address, figures=True, figure_dpi=30, **kw)
+    res = analyze_trajectory(trajectories["image-flags"], par, out_dir=tmp_path / "par")
     assert numbers(tmp_path / "par") == expected
+    assert (tmp_path / "par" / "snapshots.png").stat().st_size > 2000  # first and last frame, read by the client
     np.testing.assert_allclose(res.times_ps, [4, 12, 20, 28])  # frames 1, 3, 5, 7
     np.testing.assert_allclose(res.structure_times_ps, [4, 20, 28])  # every 2nd analysed frame, and the last
 
@@ -238,10 +252,29 @@ def test_local_cluster_is_shut_down_after_a_failing_frame(trajectories, tmp_path
         analyze_trajectory(bad, settings(workers=2), out_dir=tmp_path / "par")
     assert str(b.value) == str(a.value)
     assert f"line {row + 1} (frame 5)" in str(a.value) and "'x' is not a number" in str(a.value)
-    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before and p.is_running()
-            and p.status() != psutil.STATUS_ZOMBIE]
-    assert left == []
+    assert started_since(before) == []
     assert not (tmp_path / "par").exists() and [p.name for p in tmp_path.iterdir() if "dask" in p.name] == []
+
+
+def worker_env(client) -> list:
+    """What each worker process sees (the thread pin, the malloc trim Dask's nanny would set) and its folder."""
+    env = {k: client.run(os.getenv, k) for k in ("OMP_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_")}
+    info = client.scheduler_info(n_workers=-1)["workers"]
+    return [({k: env[k][w] for k in env}, info[w]["local_directory"]) for w in info]
+
+
+def test_local_cluster_workers(tmp_path):
+    """The LocalCluster: 2 one-thread workers, BLAS threads pinned, no malloc trim (+12 % CPU per frame
+    measured with it), worker space in the scratch folder; its processes end with the context."""
+    from seilab.analysis.parallel import dask_client
+
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    with dask_client(settings(workers=2), scratch=tmp_path / "scratch") as client:
+        assert sorted(client.nthreads().values()) == [1, 1]
+        for env, folder in worker_env(client):
+            assert env == {"OMP_NUM_THREADS": "1", "MALLOC_TRIM_THRESHOLD_": None}
+            assert Path(folder).is_relative_to(tmp_path / "scratch")
+    assert started_since(before) == []
 
 
 def test_bad_settings_are_one_line_errors_naming_the_field(tmp_path):
@@ -308,3 +341,13 @@ def test_slurm_cluster_runs_the_analysis_stage(trajectories, tmp_path):
     for j in ours:
         assert "NumCPUs=1 " in j and "TimeLimit=00:10:00 " in j and "MinMemoryNode=1000M " in j, j
         assert "JobState=PENDING" not in j and "JobState=RUNNING" not in j, j
+
+    # the worker processes in the jobs: one thread each, no malloc trim (our config folder reached them)
+    from seilab.analysis.parallel import dask_client
+
+    with dask_client(two.analysis.model_copy(update={"workers": 1}), two.cluster.for_stage("analysis"),
+                     scratch=tmp_path / "scratch") as client:
+        assert list(client.nthreads().values()) == [1]
+        for env, folder in worker_env(client):
+            assert env == {"OMP_NUM_THREADS": "1", "MALLOC_TRIM_THRESHOLD_": None}
+            assert Path(folder).is_relative_to(tmp_path / "scratch")

@@ -601,7 +601,8 @@ def analyze_trajectory(
             Path(out_dir).resolve().parent.mkdir(parents=True, exist_ok=True)
             scratch = tempfile.mkdtemp(prefix=f".{Path(out_dir).resolve().name}.dask-", dir=Path(out_dir).resolve().parent)
         try:
-            first, last, messages = analyse_on_cluster(ana, reader, s, resources=resources, scratch=scratch)
+            first, last, messages = analyse_on_cluster(ana, reader, s, resources=resources, scratch=scratch,
+                                                       keep_last=out_dir is not None and s.figures)
         except BaseException:
             if scratch is not None and s.cluster == "slurm" and (Path(scratch) / "slurm-logs").is_dir():
                 import logging
