@@ -93,7 +93,8 @@ def scheduler():
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False}) as cluster, \
+            Client(cluster) as client:
         client.run(lambda: __import__("seilab.analysis.pipeline"))  # workers import seilab once, up front
         yield cluster
 

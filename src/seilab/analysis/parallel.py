@@ -130,10 +130,11 @@ WORKER_CONFIG = {"distributed": {"nanny": {"pre-spawn-environ": {"MALLOC_TRIM_TH
 @contextlib.contextmanager
 def _dask_env(scratch: Path) -> Iterator[None]:
     """Dask's config and temporary folders under ``scratch`` unless the environment already names them
-    (``DASK_CONFIG`` / ``DASK_TEMPORARY_DIRECTORY``); restored afterwards. Slurm jobs inherit them, and
-    their workers read :data:`WORKER_CONFIG` from that config folder."""
+    (``DASK_CONFIG`` / ``DASK_TEMPORARY_DIRECTORY``), their workers' config (:data:`WORKER_CONFIG`) in that
+    config folder, and no ``MALLOC_TRIM_THRESHOLD_`` (an earlier nanny in this process exports its own into
+    ``os.environ``, which workers and Slurm jobs would inherit); all restored afterwards."""
     keys = {"DASK_CONFIG": scratch / "config", "DASK_TEMPORARY_DIRECTORY": scratch / "tmp"}
-    saved = {k: os.environ.get(k) for k in keys}
+    saved = {k: os.environ.get(k) for k in [*keys, "MALLOC_TRIM_THRESHOLD_"]}
     for k, v in keys.items():
         if saved[k] is None:
             v.mkdir(parents=True, exist_ok=True)
@@ -142,6 +143,7 @@ def _dask_env(scratch: Path) -> Iterator[None]:
         import yaml
 
         (keys["DASK_CONFIG"] / "seilab-workers.yaml").write_text(yaml.safe_dump(WORKER_CONFIG))
+    os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
     try:
         yield
     finally:
@@ -179,19 +181,23 @@ def dask_client(settings: "AnalysisSettings", resources: "StageResources | None"
                 with contextlib.ExitStack() as stack:
                     kind = settings.cluster
                     if kind == "local":
+                        # the scheduler's HTTP server (health, metrics) on a free port, not 8787: runs side by side
                         target = stack.enter_context(LocalCluster(
                             n_workers=settings.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                            dashboard_address=None, local_directory=str(scratch / "worker"),
-                            silence_logs=logging.ERROR))
+                            dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False},
+                            local_directory=str(scratch / "worker"), silence_logs=logging.ERROR))
                     elif kind == "slurm":
                         _check_slurm()
                         try:
                             from dask_jobqueue import SLURMCluster
                         except ImportError as exc:
                             raise SeilabError(f"analysis.cluster: 'slurm' needs dask-jobqueue ({exc})") from None
+                        options = dict(dask.config.get("jobqueue.slurm.scheduler-options") or {})
+                        options.setdefault("dashboard_address", ":0")
+                        options.setdefault("dashboard", False)
                         target = stack.enter_context(SLURMCluster(
                             **slurm_cluster_options(resources, scratch), silence_logs="error",
-                            dashboard_address=None))
+                            scheduler_options=options))
                         target.scale(jobs=settings.workers)
                     else:
                         target = kind  # a running scheduler's address
