@@ -6,7 +6,8 @@ aggregates (bin profiles, counts) are kept, plus the first frame's crossing indi
 The z bins are fixed by the first frame (±half its cell height for a periodic normal); in NpT
 runs atoms that move beyond that range are left out of the profiles.
 :func:`analyze_trajectory` drives it from a file and writes ``analysis.json`` (with provenance) and
-the figures.
+the figures; with ``workers > 1`` (or a cluster) the same per-frame function runs on a Dask cluster
+(:mod:`seilab.analysis.parallel`) and the results are added in frame order.
 """
 
 from __future__ import annotations
