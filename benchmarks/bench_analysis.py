@@ -112,7 +112,7 @@ def vec_phases(ana: InterphaseAnalysis, fr: Frame, z, b, counts):
 
 # ----------------------------------------------------------------------------- loop version
 def loop_profiles(ana, fr: Frame, idx):
-    ax, s0, d = ana.ref.normal_axis, ana.ref.s0, ana.ref.direction
+    ax = ana.ref.normal_axis
     H = ana.ref.height(fr)
     inv = fr.inv_cell.tolist()
     org = fr.origin.tolist()
@@ -123,9 +123,13 @@ def loop_profiles(ana, fr: Frame, idx):
     for i in idx:
         r = fr.positions[i]
         s = sum((r[k] - org[k]) * inv[k][ax] for k in range(3))
-        ds = s - s0
-        ds -= math.floor(ds + 0.5)
-        z = d * ds * H
+        z = None
+        for s_plane, d in ana.ref.planes:  # signed distance to the nearest plane (two in a folded sandwich)
+            ds = s - s_plane
+            ds -= math.floor(ds + 0.5)
+            zp = d * ds
+            z = zp if z is None or abs(zp) < abs(z) else z
+        z *= H
         bi = int(math.floor((z - e0) / w))
         zs[i] = z
         if 0 <= bi < nb:
@@ -135,14 +139,16 @@ def loop_profiles(ana, fr: Frame, idx):
 
 
 def loop_flux(ana, fr: Frame, idx, k0):
-    ax, s0, d = ana.ref.normal_axis, ana.ref.s0, ana.ref.direction
+    """Net crossings of every plane (a folded sandwich has two), each toward its own metal side."""
+    ax = ana.ref.normal_axis
     inv = fr.inv_cell.tolist()
     org = fr.origin.tolist()
     net = {s: 0 for s in ana.species}
     for i in idx:
         r = fr.unwrapped[i]
-        u = sum((r[k] - org[k]) * inv[k][ax] for k in range(3)) - s0
-        net[fr.symbols[i]] += d * (math.floor(u) - k0[i])
+        u = sum((r[k] - org[k]) * inv[k][ax] for k in range(3))
+        for p, (s_plane, d) in enumerate(ana.ref.planes):
+            net[fr.symbols[i]] += d * (math.floor(u - s_plane) - k0[p][i])
     return net
 
 
@@ -244,7 +250,7 @@ def main(argv=None) -> int:
 
     # agreement on the subset
     np.testing.assert_allclose([zs[i] for i in sub], z[sub], atol=1e-9)
-    per_atom = ana.coord.last_per_atom
+    per_atom = coord.last_per_atom
     for p in ana.pairs:
         ci, cnv = per_atom[p]
         lookup = dict(zip(ci.tolist(), cnv.tolist()))

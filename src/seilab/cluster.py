@@ -5,7 +5,9 @@ What each stage's job asks of the batch system when the campaign is submitted wi
 per rank, MPI ranks, wall time and memory, for every stage (``default``) and per stage (``stages``).
 They become the job's qtoolkit resources (on Slurm: ``--ntasks``, ``--cpus-per-task``, ``--time``,
 ``--mem-per-cpu``); the worker's own ``resources`` (partition, account, ...) are kept beside them.
-A ``shell`` worker reserves nothing, so there they are not used. ``seilab run`` ignores the section.
+A ``shell`` worker reserves nothing, so there they are not used. ``seilab run`` ignores the section, except
+that an analysis on a Slurm Dask cluster (``analysis.cluster: slurm``) sizes its worker jobs by the analysis
+stage's entry (:mod:`seilab.analysis.parallel`).
 
 Import-light on purpose (pydantic only): a shared leaf below the campaign model (:mod:`seilab.config`),
 like :mod:`seilab._settings`. Stage names are checked when the flow is built (``seilab.workflows``).
@@ -44,6 +46,14 @@ class ClusterSettings(Settings):
     stages: dict[str, StageResources] = Field(default_factory=dict, description="stage name -> its job's resources")
     label_batch_structures: int | None = Field(None, ge=1, le=100000, description="structures per labelling "
                                                "job when the labelling stage fans out (default 50)")
+
+    def for_stage(self, stage: str) -> StageResources:
+        """The resources of ``stage``'s job: its own fields over ``default`` (unset ones stay None)."""
+        own = self.stages.get(stage)
+        merged = self.default.model_dump()
+        if own is not None:
+            merged.update({k: v for k, v in own.model_dump().items() if v is not None})
+        return StageResources(**merged)
 
 
 __all__ = ["ClusterSettings", "StageResources"]

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -34,6 +33,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from fixtures.slurm import slurm_up
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "jobflow-remote-project.yaml"
@@ -57,23 +58,6 @@ cluster:
     sampling: {walltime_min: 15}
 """
 UNTIL = "labelling"
-
-
-def slurm_up() -> str | None:
-    """None when a Slurm cluster answers (SLURM_CONF set to scripts/slurm-up.sh's when unset), else why not."""
-    if shutil.which("sinfo") is None:
-        return "sinfo not found: no Slurm here (bash scripts/slurm-up.sh installs and starts one, as root)"
-    conf = Path(os.environ.get("SEILAB_SLURM_DIR", "/tmp/seilab-slurm")) / "slurm.conf"
-    if "SLURM_CONF" not in os.environ and conf.is_file():
-        os.environ["SLURM_CONF"] = str(conf)
-    try:
-        out = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=20)
-    except subprocess.TimeoutExpired:
-        return "sinfo timed out: the Slurm cluster is not up (bash scripts/slurm-up.sh)"
-    if out.returncode or not any(s.startswith(("idle", "mix", "alloc")) for s in out.stdout.split()):
-        return f"the Slurm cluster is not up (sinfo: {(out.stdout + out.stderr).strip()[:120] or 'no nodes'}; " \
-               "bash scripts/slurm-up.sh)"
-    return None
 
 
 def _stores(root: Path) -> tuple[dict, dict, str | None]:

@@ -345,3 +345,20 @@ def test_production_rounds_run_learning_then_simulation_again_while_one_is_due(c
     standin_stages.clear()
     monkeypatch.setattr(learning_stage, "production_round_due", lambda c: None)
     assert all(r["skipped"] for r in st.run_campaign(campaign)) and standin_stages == []
+
+
+def test_analysis_workers_and_cluster_do_not_rerun_a_finished_analysis(campaign, standin_stages):
+    """analysis.workers / cluster decide where frames are analysed, not the numbers (tests/analysis/
+    test_parallel.py): a campaign finished serially is skipped when rerun on 2 Slurm workers; a real analysis
+    setting still reruns the analysis and what reads it."""
+    from seilab.cli.workflows import with_analysis_execution
+
+    st.run_campaign(campaign)
+    standin_stages.clear()
+    parallel = with_analysis_execution(campaign, 2, "slurm")
+    assert (parallel.analysis.workers, parallel.analysis.cluster) == (2, "slurm")
+    assert all(r["skipped"] for r in st.run_campaign(parallel)) and standin_stages == []
+    changed = with_analysis_execution(campaign, 2, None)
+    changed = changed.model_copy(update={"analysis": changed.analysis.model_copy(update={"bin_width_A": 1.0})})
+    st.run_campaign(changed)
+    assert standin_stages == ["analysis", "transport", "report"]

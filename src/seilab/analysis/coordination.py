@@ -164,9 +164,11 @@ class CoordinationProfile:
     counts: dict[str, list] = field(default_factory=dict)
     last_per_atom: dict | None = None
 
-    def compute(self, search: NeighborSearch, bin_index: np.ndarray) -> "CoordinationProfile":
+    def rows(self, search: NeighborSearch, bin_index: np.ndarray) -> tuple[dict, dict]:
+        """One frame, storing nothing: (per-atom CN as :func:`coordination_numbers` gives it,
+        ``{key: (mean CN per bin, centres per bin)}``)."""
         cn = coordination_numbers(search, self.pairs, self.cutoffs)
-        self.last_per_atom = cn
+        rows = {}
         for key, (ci, n) in cn.items():
             b = bin_index[ci]
             ok = b >= 0
@@ -174,8 +176,18 @@ class CoordinationProfile:
             s = np.bincount(b[ok], weights=n[ok].astype(float), minlength=self.n_bins)
             with np.errstate(invalid="ignore", divide="ignore"):
                 m = np.where(cnt > 0, s / np.maximum(cnt, 1), np.nan)
+            rows[key] = (m, cnt)
+        return cn, rows
+
+    def add(self, rows: dict) -> None:
+        """Append one frame's :meth:`rows` (frames in time order)."""
+        for key, (m, cnt) in rows.items():
             self.mean.setdefault(key, []).append(m)
             self.counts.setdefault(key, []).append(cnt)
+
+    def compute(self, search: NeighborSearch, bin_index: np.ndarray) -> "CoordinationProfile":
+        self.last_per_atom, rows = self.rows(search, bin_index)
+        self.add(rows)
         return self
 
     def arrays(self) -> dict[str, np.ndarray]:

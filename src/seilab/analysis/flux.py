@@ -66,24 +66,40 @@ class IonicFlux:
     def n_planes(self) -> int:
         return len(self.reference.planes)
 
-    def compute(self, frame: Frame) -> np.ndarray:
-        """Net crossings per species (toward the metal) since the first frame given; returns them."""
+    def begin(self, frame: Frame) -> None:
+        """Fix the reference: which side of each plane every atom of ``frame`` (the first) is on."""
+        self._k0 = self._k(frame)
+        self._ids = frame.ids.copy()
+        lookup = {s: i for i, s in enumerate(self.species)}
+        self._codes = np.array([lookup.get(s, -1) for s in np.unique(frame.symbols)])[
+            np.unique(frame.symbols, return_inverse=True)[1]
+        ]
+
+    def frame_crossings(self, frame: Frame) -> tuple[np.ndarray, float]:
+        """(net crossings per species toward the metal since the reference frame, planes × area in Å²)
+        of ``frame``; reads only the reference and stores nothing (the per-frame part of :meth:`compute`)."""
         if self._k0 is None:
-            self._k0 = self._k(frame)
-            self._ids = frame.ids.copy()
-            lookup = {s: i for i, s in enumerate(self.species)}
-            self._codes = np.array([lookup.get(s, -1) for s in np.unique(frame.symbols)])[
-                np.unique(frame.symbols, return_inverse=True)[1]
-            ]
-        elif frame.ids.shape != self._ids.shape or not np.array_equal(frame.ids, self._ids):
+            raise SeilabError("flux: no reference frame (call begin(first_frame) first)")
+        if frame.ids.shape != self._ids.shape or not np.array_equal(frame.ids, self._ids):
             raise SeilabError(f"flux: atom ids of frame {frame.index} differ from the first frame")
         directions = np.array([d for _, d in self.reference.planes])[:, None]
         dk = ((self._k(frame) - self._k0) * directions).sum(axis=0)
         ok = self._codes >= 0
         net = np.bincount(self._codes[ok], weights=dk[ok], minlength=len(self.species))
-        self.times.append(frame.time_ps)
+        return net, self.reference.area(frame) * self.n_planes
+
+    def add(self, time_ps: float, net: np.ndarray, area_A2: float) -> None:
+        """Append one frame's :meth:`frame_crossings` (frames in time order)."""
+        self.times.append(time_ps)
         self.crossings.append(net)
-        self.areas.append(self.reference.area(frame) * self.n_planes)
+        self.areas.append(area_A2)
+
+    def compute(self, frame: Frame) -> np.ndarray:
+        """Net crossings per species (toward the metal) since the first frame given; returns them."""
+        if self._k0 is None:
+            self.begin(frame)
+        net, area = self.frame_crossings(frame)
+        self.add(frame.time_ps, net, area)
         return net
 
     @property

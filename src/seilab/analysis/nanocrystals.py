@@ -253,8 +253,16 @@ class Nanocrystals:
     def compute(
         self, frame: Frame, search: NeighborSearch | None = None, z: np.ndarray | None = None
     ) -> NanocrystalFrame:
-        """Classify sublattice atoms of ``frame`` and find domains. ``z``: per-atom z (Å) for the
-        domains' mean positions."""
+        """Classify sublattice atoms of ``frame`` and find domains (appended to ``frames``). ``z``:
+        per-atom z (Å) for the domains' mean positions."""
+        res = self.analyse(frame, search, z)
+        self.frames.append(res)
+        return res
+
+    def analyse(
+        self, frame: Frame, search: NeighborSearch | None = None, z: np.ndarray | None = None
+    ) -> NanocrystalFrame:
+        """:meth:`compute` for one frame, storing nothing."""
         search = search or NeighborSearch(frame)
         idx = search.indices(self.species)
         if idx.size == 0:
@@ -272,7 +280,6 @@ class Nanocrystals:
                 np.zeros(0),
                 self.backend,
             )
-            self.frames.append(res)
             return res
         if self.backend == "freud":
             q4, q6, solid, system = self._order_freud(frame, idx)
@@ -303,5 +310,4 @@ class Nanocrystals:
             np.asarray(zc, float),
             self.backend,
         )
-        self.frames.append(res)
         return res

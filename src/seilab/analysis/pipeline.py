@@ -7,7 +7,8 @@ phase labels of the first and last analysed frames (each atom takes the phase of
 The z bins are fixed by the first frame (±half its cell height for a periodic normal); in NpT
 runs atoms that move beyond that range are left out of the profiles.
 :func:`analyze_trajectory` drives it from a file and writes ``analysis.json`` (with provenance) and
-the figures.
+the figures; with ``workers > 1`` (or a cluster) the same per-frame function runs on a Dask cluster
+(:mod:`seilab.analysis.parallel`) and the results are added in frame order.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ from seilab.analysis.settings import AnalysisSettings
 from seilab.analysis.trajectory import Frame, TrajectoryReader
 from seilab.errors import SeilabError
 
-__all__ = ["InterphaseAnalysis", "AnalysisResult", "analyze_frames", "analyze_trajectory", "MIN_FRAMES"]
+__all__ = ["InterphaseAnalysis", "AnalysisResult", "FrameResult", "StructureResult", "analyze_frames", "analyze_trajectory",
+           "MIN_FRAMES"]
 
 #: analysed frames a trajectory needs: growth and flux are time series (one frame has no change)
 MIN_FRAMES = 2
@@ -241,17 +243,56 @@ def _clean(obj):
     return obj
 
 
+@dataclass
+class StructureResult:
+    """The structure part of one frame (coordination, phases, clusters, crystals): what
+    :meth:`InterphaseAnalysis.analyse_frame` returns for a structure frame, bins × pairs sized."""
+
+    time_ps: float
+    coordination: dict  # pair -> (mean CN per bin, centres per bin)
+    labels: np.ndarray  # phase index per bin, -1 = vacuum
+    clusters: object | None  # LiPClusters, when P and Li are present
+    crystals: object | None  # NanocrystalFrame, when the crystal species is present
+    local_fractions: dict | None  # phase -> fraction of atoms (local_phase_radius_A)
+    #: (layers, layer RDFs) of the last analysed frame (``final=True``), else None
+    final: tuple | None = None
+    #: per-atom phase labels of this frame (each atom the label of its z bin), with its index, step, symbols
+    atoms: dict | None = None
+
+
+@dataclass
+class FrameResult:
+    """Everything one frame adds to the analysis (no per-atom arrays except the crystals' own):
+    profile, boundaries, flux, and the structure part on structure frames."""
+
+    index: int
+    time_ps: float
+    counts: np.ndarray  # (n_species, n_bins) atoms per species and bin
+    hM: float  # interphase boundary into the metal (Å)
+    hE: float  # into the electrolyte (Å)
+    flux: tuple | None  # (net crossings per species, planes × interface area Å²); None: no unwrapped coordinates
+    structure: StructureResult | None = None
+
+
 class InterphaseAnalysis:
-    """Streaming analysis: ``update(frame)`` for each frame in time order, then ``finish()``."""
+    """Streaming analysis: ``update(frame)`` for each frame in time order, then ``finish()``.
+
+    ``update`` is :meth:`begin` on the first frame (frame of reference, bins, cutoffs, parent
+    compositions), then :meth:`analyse_frame` (reads only what ``begin`` fixed) and :meth:`add`
+    (appends its result). A parallel driver (:mod:`seilab.analysis.parallel`) runs ``analyse_frame``
+    of a copy of this object on other processes and ``add``s the results here in frame order.
+    """
 
     def __init__(self, settings: AnalysisSettings | None = None):
         self.s = settings or AnalysisSettings()
         self.ref: InterfaceReference | None = None
         self._nframes = 0
         self.notes: list[str] = []
+        self.times: list = []  # analysed frames' times (begin() resets the per-frame lists)
 
     # ------------------------------------------------------------------ first frame
-    def _start(self, frame: Frame) -> None:
+    def begin(self, frame: Frame) -> None:
+        """Fix what every later frame is measured against, from the first analysed frame."""
         s = self.s
         self.species = frame.species()
         self.n_atoms = frame.n_atoms
@@ -296,6 +337,10 @@ class InterphaseAnalysis:
             depth=s.rdf_min_depth,
         )
         self.flux = IonicFlux(self.ref, list(self.species))
+        if frame.unwrapped is not None:
+            self.flux.begin(frame)
+        else:
+            self.notes.append("no unwrapped coordinates: flux not computed")
         self.coord = CoordinationProfile(self.pairs, self.cutoffs, self.bins.n)
         self.phase_pairs = [p for p in self.pairs if any(p in r.coordination for r in s.phase_references)]
         self.classifier = PhaseClassifier(
@@ -318,12 +363,15 @@ class InterphaseAnalysis:
             self.notes.append(f"no {s.crystal_species} atoms: nanocrystal analysis skipped")
         self.times, self.counts, self.hM, self.hE = [], [], [], []
         self.s_times, self.labels, self.clusters, self.local_fracs = [], [], [], []
-        self._parents = None
-        self._last_struct = None
         self._atoms_first = self._atoms_last = None
-        self._pending = None
         self._sym = None
         self._codes = None
+        # the parent compositions (metal / electrolyte ends) of the first frame
+        _, _, counts = self._profile(frame)
+        self._parents = parent_compositions(counts, self.bins.centers)
+        self._last_struct = None
+        self._pending = None
+        self._final = None
 
     def _species_codes(self, frame: Frame) -> np.ndarray:
         # species per id do not change in MD: recompute only when the symbol array differs
@@ -334,19 +382,22 @@ class InterphaseAnalysis:
         return self._codes
 
     # ------------------------------------------------------------------ per frame
-    def update(self, frame: Frame) -> None:
-        """Profiles, boundaries and flux on every frame; structure on every ``structure_every``-th."""
-        if self.ref is None:
-            self._start(frame)
-        elif frame.n_atoms != self.n_atoms:
-            raise SeilabError(f"frame {frame.index}: {frame.n_atoms} atoms, first frame had {self.n_atoms}")
-        s = self.s
+    def _profile(self, frame: Frame):
         z = self.ref.z(frame)
         b = self.bins.index(z)
         codes = self._species_codes(frame)
         counts = composition_profile(b[codes >= 0], codes[codes >= 0], len(self.species), self.bins.n)
-        if self._parents is None:
-            self._parents = parent_compositions(counts, self.bins.centers)
+        return z, b, counts
+
+    def _analyse(self, frame: Frame, structure: bool, final: bool):
+        """(FrameResult, state kept by the serial path: (z, b) of the profile, and the structure's
+        (search, z, labels, hM, hE) or None)."""
+        if self.ref is None:
+            raise SeilabError("analysis: begin(first_frame) before analysing frames")
+        if frame.n_atoms != self.n_atoms:
+            raise SeilabError(f"frame {frame.index}: {frame.n_atoms} atoms, first frame had {self.n_atoms}")
+        s = self.s
+        z, b, counts = self._profile(frame)
         hM, hE, _ = interphase_boundaries(
             counts,
             self.bins.centers,
@@ -355,54 +406,101 @@ class InterphaseAnalysis:
             min_bins=s.boundary_min_bins,
             min_atoms=s.min_bin_atoms,
         )
-        self.times.append(frame.time_ps)
-        self.counts.append(counts)
-        self.hM.append(hM)
-        self.hE.append(hE)
-        if frame.unwrapped is not None:
-            self.flux.compute(frame)
-        elif self._nframes == 0:
-            self.notes.append("no unwrapped coordinates: flux not computed")
-        if self._nframes % s.structure_every == 0:
-            self._structure(frame, z, b, counts, hM, hE)
-            self._pending = None
-        else:
-            self._pending = (frame, z, b, counts, hM, hE)
+        flux = self.flux.frame_crossings(frame) if frame.unwrapped is not None and self.flux._k0 is not None else None
+        res = FrameResult(frame.index, frame.time_ps, counts, hM, hE, flux)
+        last = None
+        if structure or final:
+            res.structure, last = self._structure(frame, z, b, counts, hM, hE, final)
+        return res, (z, b), last
+
+    def analyse_frame(self, frame: Frame, structure: bool = True, final: bool = False) -> FrameResult:
+        """The per-frame work, storing nothing here: profile, boundaries and flux, plus the structure
+        part when ``structure`` (and the layer sequence / layer RDFs when ``final``: the last frame)."""
+        return self._analyse(frame, structure, final)[0]
+
+    def add(self, res: FrameResult) -> None:
+        """Append one frame's :meth:`analyse_frame` result (frames in time order)."""
+        self.times.append(res.time_ps)
+        self.counts.append(res.counts)
+        self.hM.append(res.hM)
+        self.hE.append(res.hE)
+        if res.flux is not None:
+            self.flux.add(res.time_ps, *res.flux)
+        if res.structure is not None:
+            self._add_structure(res.structure)
         self._nframes += 1
 
-    def _structure(self, frame, z, b, counts, hM, hE) -> None:
+    def _add_structure(self, st: StructureResult) -> None:
+        self.coord.add(st.coordination)
+        self.labels.append(st.labels)
+        self.s_times.append(st.time_ps)
+        if st.clusters is not None:
+            self.clusters.append(st.clusters)
+        if st.crystals is not None:
+            self.crystals.frames.append(st.crystals)
+        if st.local_fractions is not None:
+            self.local_fracs.append(st.local_fractions)
+        if st.final is not None:
+            self._final = st.final
+        if st.atoms is not None:
+            if self._atoms_first is None:
+                self._atoms_first = st.atoms
+            self._atoms_last = st.atoms
+
+    def update(self, frame: Frame) -> None:
+        """Profiles, boundaries and flux on every frame; structure on every ``structure_every``-th."""
+        if self.ref is None:
+            self.begin(frame)
+        structure = self._nframes % self.s.structure_every == 0
+        res, (z, b), last = self._analyse(frame, structure, final=False)
+        self.add(res)
+        if structure:
+            self._last_struct = last
+            self._pending = None
+        else:
+            self._pending = (frame, z, b, res.counts, res.hM, res.hE)
+
+    def _structure(self, frame, z, b, counts, hM, hE, final=False):
         s = self.s
         search = NeighborSearch(frame)
-        self.coord.compute(search, b)
+        _, rows = self.coord.rows(search, b)
         n = counts.sum(axis=0)
         comp = (counts / np.maximum(n, 1)).T
-        cn = np.column_stack([self.coord.mean[p][-1] for p in self.phase_pairs]) if self.phase_pairs else None
+        cn = np.column_stack([rows[p][0] for p in self.phase_pairs]) if self.phase_pairs else None
         lab, _ = self.classifier.classify(comp, cn, empty=n < s.min_bin_atoms)
-        self.labels.append(lab)
-        self.s_times.append(frame.time_ps)
         zr = (-hE, hM) if np.isfinite(hM) and np.isfinite(hE) and hM + hE > 0 else None
-        if {"P", "Li"} <= set(self.species):
-            self.clusters.append(lip_clusters(search, self.cutoffs, z=z, z_range=zr))
-        if self.crystals is not None:
-            self.crystals.compute(frame, search, z)
+        clusters = lip_clusters(search, self.cutoffs, z=z, z_range=zr) if {"P", "Li"} <= set(self.species) else None
+        crystals = self.crystals.analyse(frame, search, z) if self.crystals is not None else None
+        local = None
         if s.local_phase_radius_A:
             la = label_atoms_local(search, self.classifier, s.local_phase_radius_A)
-            self.local_fracs.append(
-                {self.classifier.name(k): float(np.mean(la == k)) for k in range(len(self.classifier.names))}
-            )
-        self._last_struct = (search, z, lab, hM, hE)
-        atoms = {"frame": frame.index, "step": frame.step, "time_ps": frame.time_ps, "symbols": frame.symbols,
-                 "labels": atom_phase_labels(lab, b)}
-        if self._atoms_first is None:
-            self._atoms_first = atoms
-        self._atoms_last = atoms
+            local = {self.classifier.name(k): float(np.mean(la == k)) for k in range(len(self.classifier.names))}
+        last = (search, z, lab, hM, hE)
+        st = StructureResult(frame.time_ps, rows, lab, clusters, crystals, local)
+        st.atoms = {"frame": frame.index, "step": frame.step, "time_ps": frame.time_ps, "symbols": frame.symbols,
+                    "labels": atom_phase_labels(lab, b)}
+        if final:
+            st.final = self._layers(*last)
+        return st, last
+
+    def _layers(self, search, z, lab, hM, hE):
+        """Layer sequence and layer RDFs of the last structure frame."""
+        s = self.s
+        pad = 2 * self.bins.width
+        lo = -(hE if np.isfinite(hE) else self.bins.edges[-1]) - pad
+        hi = (hM if np.isfinite(hM) else self.bins.edges[-1]) + pad
+        layers = layer_sequence(lab, self.bins.edges, self.classifier.names, lo, hi, s.min_layer_bins)
+        lpairs = [p for p in s.layer_rdf_pairs if set(split_pair(p)) <= set(self.species)]
+        lrdf = layer_rdfs(search, z, layers, lpairs, self.ref.area(search.frame), r_max=s.rdf_r_max_A)
+        return layers, lrdf
 
     # ------------------------------------------------------------------ end
     def finish(self, trajectory: str | None = None, unwrap_method: str | None = None) -> AnalysisResult:
         if self.ref is None:
             raise SeilabError(f"{trajectory or 'trajectory'}: no frames to analyse")
         if self._pending is not None:  # always analyse the structure of the last frame
-            self._structure(*self._pending)
+            st, self._last_struct = self._structure(*self._pending)
+            self._add_structure(st)
             self._pending = None
         s = self.s
         t = np.asarray(self.times, float)
@@ -418,13 +516,7 @@ class InterphaseAnalysis:
                 growth.notes.append(f"{name}: not enough frames with t > 0 and thickness > 0 for a two-regime fit")
         if np.isnan(hM).any() or np.isnan(hE).any():
             growth.notes.append("the interphase reached the end of the analysed window in some frames (NaN thickness)")
-        search, z, lab, lhM, lhE = self._last_struct
-        pad = 2 * self.bins.width
-        lo = -(lhE if np.isfinite(lhE) else self.bins.edges[-1]) - pad
-        hi = (lhM if np.isfinite(lhM) else self.bins.edges[-1]) + pad
-        layers = layer_sequence(lab, self.bins.edges, self.classifier.names, lo, hi, s.min_layer_bins)
-        lpairs = [p for p in s.layer_rdf_pairs if set(split_pair(p)) <= set(self.species)]
-        lrdf = layer_rdfs(search, z, layers, lpairs, self.ref.area(search.frame), r_max=s.rdf_r_max_A)
+        layers, lrdf = self._final if self._final is not None else self._layers(*self._last_struct)
         ctimes, cmaps, ccounts = _windowed(
             np.asarray(self.s_times, float),
             self.coord,
@@ -497,8 +589,13 @@ def analyze_trajectory(
     out_dir: str | os.PathLike | None = None,
     fmt: str | None = None,
     partial: bool = False,
+    resources=None,
 ) -> AnalysisResult:
     """Stream ``path`` once, analyse it, and (with ``out_dir``) write ``analysis.json`` + figures.
+
+    With ``settings.workers > 1`` or ``settings.cluster`` other than 'local' the frames are analysed
+    on a Dask cluster (:mod:`seilab.analysis.parallel`; ``resources``: the analysis stage's
+    :class:`~seilab.cluster.StageResources`, which size Slurm worker jobs), with the same numbers.
 
     ``analysis.json`` carries a provenance record (stage 'analysis', the trajectory's hash, the
     settings). Figures (PNG): thickness.png, flux.png, coordination.png, phase_map.png, layers.png,
@@ -543,14 +640,37 @@ def analyze_trajectory(
     else:
         last_sources = None
     ana = InterphaseAnalysis(s)
-    first = last = None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        for fr in reader:
-            ana.update(fr)
-            if first is None:
-                first = fr
-            last = fr
+    if s.uses_dask:
+        from seilab.analysis.parallel import analyse_on_cluster
+
+        # Dask's scratch beside the output folder (shared with Slurm jobs there), removed afterwards
+        scratch = None
+        if out_dir is not None:
+            Path(out_dir).resolve().parent.mkdir(parents=True, exist_ok=True)
+            scratch = tempfile.mkdtemp(prefix=f".{Path(out_dir).resolve().name}.dask-", dir=Path(out_dir).resolve().parent)
+        try:
+            first, last, messages = analyse_on_cluster(ana, reader, s, resources=resources, scratch=scratch,
+                                                       keep_last=out_dir is not None and s.figures)
+        except BaseException:
+            if scratch is not None and s.cluster == "slurm" and (Path(scratch) / "slurm-logs").is_dir():
+                import logging
+
+                logging.getLogger(__name__).warning("analysis: Slurm job logs kept in %s", Path(scratch) / "slurm-logs")
+            elif scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    else:
+        first = last = None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for fr in reader:
+                ana.update(fr)
+                if first is None:
+                    first = fr
+                last = fr
+        messages = [str(w.message) for w in caught]
     n = len(ana.times)
     if n < MIN_FRAMES:
         sel = _selection(s)
@@ -561,7 +681,7 @@ def analyze_trajectory(
             + (" or a wider frame selection" if sel else "")
         )
     result = ana.finish(trajectory=str(path), unwrap_method=reader.unwrap_method)
-    result.notes.extend(str(w.message) for w in caught)
+    result.notes.extend(messages)
     if reader.truncated:
         result.partial, result.partial_reason = True, reader.truncated
     if last_sources:

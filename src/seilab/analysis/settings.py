@@ -8,6 +8,7 @@ or stated in the description.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -26,6 +27,12 @@ DEFAULT_PAIRS = ["P-Li", "S-Li", "Li-P", "P-P", "P-S"]
 #: Li7P3S11 first minimum 3.17), P-P and P-S 2.6 (bonds 2.0-2.25 Å). Pairs not listed here get the
 #: first RDF minimum (``auto_cutoffs``) of the ``cutoff_frame``.
 DEFAULT_FIXED_CUTOFFS_A = {"P-Li": 3.3, "S-Li": 3.2, "P-P": 2.6, "P-S": 2.6}
+
+#: Fields that decide where the frames are analysed, not what comes out (the parallel path gives the
+#: serial path's numbers): the campaign runner leaves them out of the stage's skip key.
+EXECUTION_FIELDS = ("workers", "cluster", "tasks_per_worker", "cluster_timeout_s")
+
+_SCHEDULER_ADDRESS = re.compile(r"(tcp|tls|ucx|ws|wss|inproc)://\S+")
 
 
 class PhaseReference(Settings):
@@ -206,6 +213,37 @@ class AnalysisSettings(Settings):
     figures: bool = True
     figure_dpi: int = Field(120, ge=30, le=600)
 
+    # --- parallel execution (where frames are analysed; the numbers are the serial path's) ----------
+    workers: int = Field(
+        1,
+        ge=1,
+        le=4096,
+        description="Dask worker processes (one thread each) analysing frames in parallel; 1 = the serial path, "
+        "in this process, without Dask. With cluster 'slurm' one Slurm job per worker; with a scheduler "
+        "address, how many of its workers to wait for",
+    )
+    cluster: str = Field(
+        "local",
+        description="where the workers run when workers > 1 (or cluster is not 'local'): 'local' = a Dask "
+        "LocalCluster on this machine; 'slurm' = a dask-jobqueue SLURMCluster, one job per worker, with the "
+        "campaign's cluster: resources of the analysis stage (cores_per_rank, memory_per_core_MB, walltime_min; "
+        "partition / account from the Dask config jobqueue.slurm.queue / .account); or the address of a running "
+        "Dask scheduler, e.g. tcp://10.0.0.5:8786 (its workers must import seilab and read the trajectory path)",
+    )
+    tasks_per_worker: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="frames in flight per worker thread: at most workers x tasks_per_worker frames (or their "
+        "results) are held at once, whatever the trajectory's length",
+    )
+    cluster_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        le=86400,
+        description="seconds to wait for the workers to connect (Slurm jobs may queue) before giving up",
+    )
+
     @field_validator("coordination_pairs", "layer_rdf_pairs")
     @classmethod
     def _pairs(cls, v: list[str]) -> list[str]:
@@ -256,6 +294,21 @@ class AnalysisSettings(Settings):
         if len(set(names)) != len(names):
             raise ValueError("reference phase names must be unique")
         return v
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster(cls, v: str) -> str:
+        v = v.strip()
+        if v in ("local", "slurm") or _SCHEDULER_ADDRESS.fullmatch(v):
+            return v
+        raise ValueError(
+            f"must be 'local', 'slurm' or a Dask scheduler address such as tcp://10.0.0.5:8786, got {v!r}"
+        )
+
+    @property
+    def uses_dask(self) -> bool:
+        """Whether the frames go to a Dask cluster (workers > 1, or a cluster other than 'local')."""
+        return self.workers > 1 or self.cluster != "local"
 
     @model_validator(mode="after")
     def _frames(self) -> "AnalysisSettings":

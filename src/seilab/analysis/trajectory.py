@@ -39,6 +39,7 @@ from seilab.errors import SeilabError
 
 __all__ = [
     "Frame",
+    "FrameSpan",
     "TrajectoryReader",
     "iter_frames",
     "detect_format",
@@ -161,9 +162,9 @@ class _Truncated(Exception):
 class _Lines:
     """A text file handle that counts the lines it has handed out (for error messages)."""
 
-    def __init__(self, fh):
+    def __init__(self, fh, lineno: int = 0):
         self.fh = fh
-        self.lineno = 0
+        self.lineno = lineno
 
     def readline(self) -> str:
         line = self.fh.readline()
@@ -175,6 +176,52 @@ class _Lines:
         lines = list(islice(self.fh, n))
         self.lineno += len(lines)
         return lines
+
+
+class _Skipped:
+    """Atom rows taken unparsed from a binary handle: their count, and the last one decoded on demand
+    (all that :func:`_read_lammps_frame` looks at with ``parse=False``)."""
+
+    def __init__(self, rows: list[bytes]):
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, k: int) -> str:
+        return self.rows[k].decode(errors="replace")
+
+
+class _ByteLines(_Lines):
+    """:class:`_Lines` over a binary handle that also counts bytes (``offset``), for frame spans."""
+
+    def __init__(self, fh):
+        super().__init__(fh)
+        self.offset = 0
+
+    def readline(self) -> str:
+        line = self.fh.readline()
+        if line:
+            self.lineno += 1
+            self.offset += len(line)
+        return line.decode(errors="replace")
+
+    def take(self, n: int) -> _Skipped:
+        rows = list(islice(self.fh, n))
+        self.lineno += len(rows)
+        self.offset += sum(map(len, rows))
+        return _Skipped(rows)
+
+
+@dataclass(frozen=True)
+class FrameSpan:
+    """Where one frame of a LAMMPS dump lies: frame number in the file (0-based), byte offset and
+    length, and the line number (1-based) of its first line (for error messages)."""
+
+    index: int
+    offset: int
+    length: int
+    line: int
 
 
 def _where(path: Path, lineno: int, index: int | None) -> str:
@@ -481,6 +528,76 @@ class TrajectoryReader:
             partial=self.partial,
         )
         return next(iter(rd))
+
+    def spans(self) -> Iterator[FrameSpan] | None:
+        """The selected complete frames as byte ranges that :meth:`read_span` reads on their own (in any
+        order, in any process), walked lazily without parsing atom rows; None when a frame depends on
+        the ones before it (extxyz, or a dump without ``xu yu zu`` / ``xsu ysu zsu`` columns or image
+        flags: minimum-image unwrapping), which only iteration reads. A frame whose header is
+        malformed, or a truncated last frame, is met as iteration meets it (error, or with ``partial``
+        a warning and :attr:`truncated`)."""
+        if self.fmt != "lammps-dump":
+            return None
+        if self.unwrap:
+            with open(self.path, "rb") as f:
+                try:
+                    raw = _read_lammps_frame(_ByteLines(f), self.path, parse=False, index=0)
+                except _Truncated:
+                    raw = None
+            if raw is not None and self._unwrap_source(raw.columns) is None:
+                return None
+        return self._walk_spans()
+
+    def _unwrap_source(self, columns: Sequence[str]) -> str | None:
+        """How a frame with these columns unwraps by itself ('columns' / 'image-flags'), else None."""
+        pos_set = next((s for s in _POS_SETS if all(c in columns for c in s)), None)
+        if pos_set is not None and pos_set[0] in ("xu", "xsu"):
+            return "columns"
+        if all(c in columns for c in _IMAGE):
+            return "image-flags"
+        return None
+
+    def _walk_spans(self) -> Iterator[FrameSpan]:
+        i = 0
+        with open(self.path, "rb") as f:
+            fh = _ByteLines(f)
+            while not self._done(i):
+                start, line = fh.offset, fh.lineno + 1
+                try:
+                    raw = _read_lammps_frame(fh, self.path, parse=False, index=i)
+                except _Truncated as exc:
+                    self._on_truncated(i, str(exc))
+                    break
+                if raw is None:
+                    break
+                if self.unwrap and self._unwrap_source(raw.columns) is None:
+                    raise SeilabError(
+                        f"{_where(self.path, raw.first_atom_line - 1, i)}: ITEM: ATOMS {' '.join(raw.columns)} has "
+                        "neither unwrapped positions nor image flags, unlike the first frame"
+                    )
+                if self._wanted(i):
+                    yield FrameSpan(i, start, fh.offset - start, line)
+                i += 1
+        if i == 0:
+            raise SeilabError(f"{self.path}: no frames found")
+
+    def read_span(self, span: FrameSpan) -> Frame:
+        """The frame at ``span`` (from :meth:`spans`), exactly as iteration yields it."""
+        with open(self.path, "rb") as f:
+            f.seek(span.offset)
+            data = f.read(span.length)
+        # decoded as iteration's text-mode open does (locale encoding, universal newlines)
+        fh = _Lines(io.TextIOWrapper(io.BytesIO(data)), lineno=span.line - 1)
+        try:
+            raw = _read_lammps_frame(fh, self.path, parse=True, index=span.index)
+        except _Truncated as exc:  # the file changed since it was indexed
+            raise SeilabError(f"{self.path}: frame {span.index} changed since it was indexed ({exc})") from None
+        if raw is None:
+            raise SeilabError(f"{self.path}: frame {span.index} changed since it was indexed (no frame there)")
+        frame, _, mode = self._assemble(raw, span.index, None, None)
+        if self.unwrap_method is None:
+            self.unwrap_method = mode
+        return frame
 
     def __iter__(self) -> Iterator[Frame]:
         if self.fmt == "lammps-dump":

@@ -13,7 +13,7 @@ import typer
 
 from seilab.errors import SeilabError
 
-__all__ = ["analyze", "load_analysis_settings"]
+__all__ = ["analyze", "load_analysis_settings", "load_analysis_resources"]
 
 
 def growth_line(sm: dict) -> str:
@@ -56,6 +56,25 @@ def load_analysis_settings(path: Path | None = None, **overrides):
         raise SeilabError(format_validation_error(exc, source, section="analysis")) from None
 
 
+def load_analysis_resources(path: Path | None):
+    """The analysis stage's :class:`~seilab.cluster.StageResources` from a campaign file's ``cluster:``
+    section (None for a bare settings mapping, whose ``cluster`` key is the analysis field)."""
+    if path is None:
+        return None
+    from pydantic import ValidationError
+
+    from seilab._settings import format_validation_error, read_yaml
+    from seilab.cluster import ClusterSettings
+
+    raw = read_yaml(Path(path)) or {}
+    if not isinstance(raw, dict) or "analysis" not in raw or not isinstance(raw.get("cluster"), dict):
+        return None
+    try:
+        return ClusterSettings(**raw["cluster"]).for_stage("analysis")
+    except ValidationError as exc:
+        raise SeilabError(format_validation_error(exc, str(path), section="cluster")) from None
+
+
 def analyze(
     trajectory: Annotated[
         Path, typer.Argument(help="LAMMPS dump (dump custom text) or extxyz trajectory", show_default=False)
@@ -83,6 +102,25 @@ def analyze(
         typer.Option(
             "--settings", help="YAML with analysis settings (a campaign file's `analysis:` section or a bare mapping)"
         ),
+    ] = None,
+    workers: Annotated[
+        Optional[int],
+        typer.Option("--workers", help="Dask worker processes analysing frames in parallel, one thread each "
+                     "(default 1: serial, no Dask); the numbers are the serial ones"),
+    ] = None,
+    cluster: Annotated[
+        Optional[str],
+        typer.Option("--cluster", help="where the workers run: local (a LocalCluster here, the default), slurm "
+                     "(a SLURMCluster: one job per worker, sized by the --settings campaign file's cluster: "
+                     "section), or a running scheduler's address (tcp://host:8786)"),
+    ] = None,
+    tasks_per_worker: Annotated[
+        Optional[int],
+        typer.Option("--tasks-per-worker", help="frames in flight per worker thread (bounds memory; default 2)"),
+    ] = None,
+    cluster_timeout: Annotated[
+        Optional[float],
+        typer.Option("--cluster-timeout", help="seconds to wait for the workers to connect (default 300)"),
     ] = None,
     fmt: Annotated[Optional[str], typer.Option("--format", help="lammps-dump | extxyz (default: detect)")] = None,
     no_figures: Annotated[bool, typer.Option("--no-figures", help="skip the PNG figures")] = False,
@@ -117,10 +155,16 @@ def analyze(
         interface_position_A=interface_z,
         structure_every=structure_every,
         figures=False if no_figures else None,
+        workers=workers,
+        cluster=cluster,
+        tasks_per_worker=tasks_per_worker,
+        cluster_timeout_s=cluster_timeout,
     )
-    result = analyze_trajectory(trajectory, s, out_dir=out, fmt=fmt, partial=partial)
+    resources = load_analysis_resources(settings) if s.cluster == "slurm" else None
+    result = analyze_trajectory(trajectory, s, out_dir=out, fmt=fmt, partial=partial, resources=resources)
     sm = result.summary()
-    typer.echo(f"analysed {sm['n_frames']} frames of {sm['n_atoms']} atoms from {trajectory}")
+    where = f" on {s.workers} Dask worker{'s' if s.workers != 1 else ''} ({s.cluster})" if s.uses_dask else ""
+    typer.echo(f"analysed {sm['n_frames']} frames of {sm['n_atoms']} atoms from {trajectory}{where}")
     if result.partial:
         typer.echo(f"partial result: {result.partial_reason}")
     if sm["final_thickness_A"] is not None:

@@ -18,7 +18,13 @@ def run(config: Path = typer.Argument(..., help="campaign YAML", show_default=Fa
         allow_unvalidated: bool = typer.Option(
             False, "--allow-unvalidated", help="run the simulation and transport stages even when no potential "
                                                "passed validation (same as gate.allow_unvalidated: true); every "
-                                               "downstream number is then marked as unvalidated")):
+                                               "downstream number is then marked as unvalidated"),
+        analysis_workers: Optional[int] = typer.Option(
+            None, "--analysis-workers", help="Dask workers of the analysis stage (analysis.workers; 1 = serial); "
+                                             "same numbers, so a finished analysis is not redone"),
+        analysis_cluster: Optional[str] = typer.Option(
+            None, "--analysis-cluster", help="where they run (analysis.cluster): local, slurm (jobs sized by the "
+                                             "campaign's cluster: section) or a scheduler address tcp://host:port")):
     """Run chemistry → sampling → labelling → training → validation → learning → simulation →
     analysis → transport → report, skipping stages that are done: outputs on disk, same settings, and
     the upstream files they read unchanged. One run per output folder at a time (a lock file in
@@ -33,6 +39,11 @@ def run(config: Path = typer.Argument(..., help="campaign YAML", show_default=Fa
         from seilab.validation.gate import allowing_unvalidated
 
         campaign = allowing_unvalidated(campaign)
+    if analysis_workers is not None or analysis_cluster is not None:
+        if engine != "local":
+            raise SeilabError("--analysis-workers / --analysis-cluster: only with --engine local (with jobflow set "
+                              f"analysis.workers / analysis.cluster in {config}: the jobs read the campaign file)")
+        campaign = with_analysis_execution(campaign, analysis_workers, analysis_cluster, str(config))
     if engine == "local":
         records = run_campaign(campaign, only=only, until=until, force=force or [], progress=typer.echo)
     elif engine == "jobflow":
@@ -62,6 +73,22 @@ def run(config: Path = typer.Argument(..., help="campaign YAML", show_default=Fa
     report = campaign.layout.report_html
     if report.is_file():
         typer.echo(f"report: {report}")
+
+
+def with_analysis_execution(campaign, workers: int | None, cluster: str | None, source: str = ""):
+    """The campaign with ``analysis.workers`` / ``analysis.cluster`` replaced (validated: a bad value is a
+    one-line SeilabError naming the field)."""
+    from pydantic import ValidationError
+
+    from seilab._settings import format_validation_error
+    from seilab.errors import SeilabError
+
+    update = {k: v for k, v in (("workers", workers), ("cluster", cluster)) if v is not None}
+    try:
+        analysis = type(campaign.analysis).model_validate({**campaign.analysis.model_dump(), **update})
+    except ValidationError as exc:
+        raise SeilabError(format_validation_error(exc, source, section="analysis")) from None
+    return campaign.model_copy(update={"analysis": analysis})
 
 
 def log_to_file(campaign) -> None:

@@ -147,7 +147,9 @@ def analysis(campaign) -> dict:
     settings = campaign.analysis
     if getattr(settings, "type_map", None) in (None, [], ()) and "type_map" in type(settings).model_fields:
         settings = settings.model_copy(update={"type_map": list(campaign.elements)})
-    result = analyze_trajectory(traj, settings=settings, out_dir=campaign.stage_dir("analysis"))
+    # on a Slurm Dask cluster (analysis.cluster: slurm) the worker jobs get the analysis stage's resources
+    result = analyze_trajectory(traj, settings=settings, out_dir=campaign.stage_dir("analysis"),
+                                resources=campaign.cluster.for_stage("analysis"))
     d = result.to_dict() if hasattr(result, "to_dict") else {}
     out = {k: v for k, v in d.get("summary", {}).items() if isinstance(v, (int, float, str))} if isinstance(d, dict) else {}
     out["validated"] = (info.get("potential_gate") or {}).get("validated")  # of the potential that made the trajectory

@@ -117,9 +117,21 @@ def marker_path(campaign, name: str) -> Path:
     return campaign.layout.marker(name)
 
 
+def _not_in_key() -> dict[str, tuple[str, ...]]:
+    """Per section, the fields that decide where a stage runs but not its result (the analysis'
+    workers / cluster: the parallel path gives the serial numbers); left out of the key, so changing
+    them neither reruns a stage nor invalidates the markers written before they existed."""
+    from seilab.analysis.settings import EXECUTION_FIELDS
+
+    return {"analysis": EXECUTION_FIELDS}
+
+
 def stage_key(campaign, stage: Stage) -> str:
     """Hash of the config sections that determine a stage's result, plus every earlier stage's key."""
     data = campaign.model_dump(mode="json")
+    for section, fields in _not_in_key().items():
+        if isinstance(data.get(section), dict):
+            data[section] = {k: v for k, v in data[section].items() if k not in fields}
     parts = []
     for s in STAGES:
         parts.append({k: data.get(k) for k in s.sections})
