@@ -33,11 +33,11 @@ ELEMENTS = ("Li", "P", "S")
 
 
 def _potential(path: str | None):
-    from seilab.simulation.engine import PotentialFiles
+    from seilab.md.engine import PotentialFiles
 
     if path:
         return PotentialFiles.from_any(path)
-    from seilab.simulation.lammps import cache_root
+    from seilab.md.lammps import cache_root
     from fixtures.simulation import demo_potential
 
     print("# demo potential: fitting once (CHGNet labels + pacemaker), cached afterwards", flush=True)
@@ -46,8 +46,8 @@ def _potential(path: str | None):
 
 def _raw_lammps(lmp: Path, run_dir: Path, ranks: int) -> dict:
     """Run the first segment's input of ``run_dir`` by hand in a fresh folder; wall time and RSS."""
-    from seilab.simulation.engine import PeakRSS, wait_with_rusage
-    from seilab.simulation.lammps import mpi_command, parse_log, run_env
+    from seilab.md.engine import PeakRSS, wait_with_rusage
+    from seilab.md.lammps import mpi_command, parse_log, run_env
 
     raw = run_dir.parent / (run_dir.name + "-raw")
     shutil.rmtree(raw, ignore_errors=True)
@@ -68,10 +68,10 @@ def _raw_lammps(lmp: Path, run_dir: Path, ranks: int) -> dict:
 
 
 def bench_lammps(pot, sizes, steps, ranks, work: Path, repeats: int = 2) -> list[dict]:
-    from seilab.simulation.engine import MDSpec
-    from seilab.simulation.engines import run_md
+    from seilab.md.engine import MDSpec
+    from seilab.md.engines import run_md
     from seilab.simulation.interface import build_interface, bulk_phases
-    from seilab.simulation.lammps import find_lmp
+    from seilab.md.lammps import find_lmp
 
     lmp = find_lmp()
     bulk = bulk_phases(None)
@@ -119,8 +119,8 @@ def bench_lammps(pot, sizes, steps, ranks, work: Path, repeats: int = 2) -> list
 
 
 def bench_ase(pot, n, nsteps, work: Path) -> dict:
-    from seilab.simulation.engine import MDSpec
-    from seilab.simulation.engines import run_md
+    from seilab.md.engine import MDSpec
+    from seilab.md.engines import run_md
     from seilab.simulation.interface import build_interface, bulk_phases
 
     bulk = bulk_phases(None)
@@ -157,8 +157,8 @@ def cutoff(pot) -> float | None:
 
 def bench_basis(pots: list, n: int, nsteps: int, work: Path) -> list[dict]:
     """Per-atom cost vs basis size: LAMMPS pair_style pace (no γ) on one interface, each potential."""
-    from seilab.simulation.engine import MDSpec
-    from seilab.simulation.engines import run_md
+    from seilab.md.engine import MDSpec
+    from seilab.md.engines import run_md
     from seilab.simulation.interface import build_interface, bulk_phases
 
     bulk = bulk_phases(None)
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     pot = _potential(args.potential)
     rows: list[dict] = []
 
-    from seilab.simulation.lammps import LammpsEngine
+    from seilab.md.lammps import LammpsEngine
 
     ok, why = LammpsEngine().available()
     if ok:
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(bench_ase(pot, args.ase_atoms, args.ase_steps, work))
     basis = []
     if ok and args.basis_potentials:
-        from seilab.simulation.engine import PotentialFiles
+        from seilab.md.engine import PotentialFiles
 
         pots = [pot] + [PotentialFiles.from_any(p) for p in args.basis_potentials.split(",") if p]
         basis = bench_basis(pots, args.basis_atoms, args.basis_steps, work)

@@ -33,7 +33,8 @@ class StageResources(Settings):
     """What one stage's job reserves; unset fields fall back to ``cluster.default``, then the worker's."""
 
     mpi_ranks: int | None = Field(None, ge=1, le=65536, description="MPI ranks (Slurm --ntasks); for the "
-                                  "simulation stage it defaults to, and must equal, simulation.mpi_ranks")
+                                  "simulation (learning) stage it defaults to, and must equal, simulation.mpi_ranks "
+                                  "(learning.mpi_ranks)")
     cores_per_rank: int | None = Field(None, ge=1, le=1024, description="cores per rank (Slurm --cpus-per-task)")
     walltime_min: float | None = Field(None, gt=0, le=525600, description="wall-clock limit, minutes (Slurm --time)")
     memory_per_core_MB: int | None = Field(None, ge=1, description="memory per core, MB (Slurm --mem-per-cpu)")

@@ -29,18 +29,37 @@ def test_the_package_keeps_its_layers():
 
 @pytest.mark.parametrize("module, line, broken", [
     ("chemistry/_probe.py", "import seilab.simulation.stage\n", "seilab.chemistry is not allowed to import seilab.simulation"),
-    ("simulation/_probe.py", "import seilab.simulation.lammps\n", None),  # allowed: inside one stage, no cycle
-    ("simulation/engine_probe.py", "import seilab.simulation.engines\n", "No cycles are allowed in seilab.simulation"),
+    ("simulation/_probe.py", "import seilab.simulation.audit\n", None),  # allowed: inside one stage, no cycle
+    # the MD layer (seilab.md) is below every stage: learning and simulation may use it, it uses no stage
+    ("learning/_probe.py", "import seilab.md.lammps\n", None),
+    ("md/_probe.py", "import seilab.learning.stage\n", "seilab.md is not allowed to import seilab.learning"),
+    ("md/_probe.py", "import seilab.reference.store\n", "seilab.md is not allowed to import seilab.reference"),
+    ("md/_probe.py", "import seilab.dynamics\n", None),
+    ("md/engine_probe.py", "import seilab.md.engines\n", "No cycles are allowed in seilab.md"),
 ])
 def test_a_violation_breaks_the_contract(tmp_path, module, line, broken):
     src = tmp_path / "src"
     shutil.copytree(ROOT / "src" / "seilab", src / "seilab", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / ".importlinter", tmp_path / ".importlinter")
     (src / "seilab" / module).write_text(line)
-    if module == "simulation/engine_probe.py":  # engine imports the probe, which imports engines -> engine: a cycle
-        (src / "seilab" / "simulation" / "engine.py").open("a").write("\nfrom seilab.simulation import engine_probe  # noqa\n")
+    if module == "md/engine_probe.py":  # engine imports the probe, which imports engines -> engine: a cycle
+        (src / "seilab" / "md" / "engine.py").open("a").write("\nfrom seilab.md import engine_probe  # noqa\n")
     proc = _lint(src, tmp_path)
     if broken is None:
         assert proc.returncode == 0, proc.stdout[-3000:]
     else:
         assert proc.returncode != 0 and broken in proc.stdout, proc.stdout[-3000:]
+
+
+def test_the_md_layer_is_its_own_package():
+    """The engines live in seilab.md only: no copy or re-export is left in seilab.simulation."""
+    sim = ROOT / "src" / "seilab" / "simulation"
+    for name in ("engine.py", "engines.py", "lammps.py", "ase_engine.py"):
+        assert not (sim / name).exists(), name
+    import seilab.simulation
+
+    for name in ("MDSpec", "run_md", "LammpsEngine", "find_lmp", "AseEngine"):
+        assert not hasattr(seilab.simulation, name), name
+    import seilab.md
+
+    assert {"MDSpec", "run_md", "get_engine", "LammpsEngine", "AseEngine", "find_lmp"} <= set(seilab.md.__all__)

@@ -26,6 +26,7 @@ validation:
   checks: [metrics]
 learning:
   max_generations: 1
+  engine: ase    # the loop tests patch the ASE runner (explore.run_md_gamma); LAMMPS: test_explore_lammps.py
   batches: [bulk, interface]
   bulk_temperatures_K: [900]
   bulk_lattice_scales: [0.96]

@@ -39,7 +39,7 @@ def spread_atoms(atoms, k, min_sep=10.0):
 
 
 def write_gamma_dump(path, frames, steps, mode="w"):
-    """The LAMMPS extrapolative dump as ``simulation/lammps.py`` writes it: ``dump custom K extrapolative.dump
+    """The LAMMPS extrapolative dump as ``seilab/md/lammps.py`` writes it: ``dump custom K extrapolative.dump
     id type element x y z f_pace_gamma`` with ``dump_modify ... sort id time yes``."""
     with open(path, mode) as fh:
         for a, step in zip(frames, steps):

@@ -21,7 +21,7 @@ def cache_dir() -> Path:
 def demo_pot():
     """A ~12-functions-per-element Li/P/S ACE potential (CHGNet labels, pacemaker via seilab.training)."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from seilab.simulation.engine import PotentialFiles
+    from seilab.md.engine import PotentialFiles
     from fixtures.simulation import demo_potential
 
     pot = demo_potential(cache_dir(), functions_per_element=12, per_phase=5, interfaces=2, maxiter=30)
@@ -46,7 +46,7 @@ def small_interface(bulk):
 
 @pytest.fixture(scope="session")
 def lmp():
-    from seilab.simulation.lammps import find_lmp
+    from seilab.md.lammps import find_lmp
 
     path = find_lmp()
     if path is None:

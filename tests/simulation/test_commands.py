@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from seilab.provenance import read_json
-from seilab.simulation.engine import dump_steps, read_thermo_csv
+from seilab.md.dump import dump_steps
+from seilab.md.engine import read_thermo_csv
 
 
 def _config(tmp_path: Path, **simulation) -> Path:

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seilab.simulation.engine import dump_frame_index, dump_steps, merge_segments, truncate_dump, write_dump_frame
+from seilab.md.dump import dump_frame_index, dump_steps, truncate_dump, write_dump_frame
+from seilab.md.engine import merge_segments
 
 
 def _write(path, atoms, steps, partial=False):

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from seilab.simulation.engine import read_lammps_data, write_lammps_data
+from seilab.md.engine import read_lammps_data, write_lammps_data
 from seilab.simulation.interface import build_interface, lattice_matches, oriented_cell
 
 
@@ -108,7 +108,7 @@ def test_stage_uses_lowest_energy_sampling_interface(tmp_path, bulk, demo_pot):
 
     from seilab import provenance
     from seilab.sampling.interfaces import pair_name
-    from seilab.simulation.ase_engine import ace_calculator
+    from seilab.md.ase_engine import ace_calculator
     from seilab.simulation.settings import SimulationSettings
     from seilab.simulation.stage import interface_structure
     from fixtures.training import demo_campaign

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from seilab.errors import SeilabError
-from seilab.simulation.engine import MDSpec, dump_steps, read_thermo_csv
-from seilab.simulation.engines import run_md
-from seilab.simulation.lammps import LammpsEngine, build_info, parse_log
+from seilab.md.dump import dump_steps
+from seilab.md.engine import MDSpec, read_thermo_csv
+from seilab.md.engines import run_md
+from seilab.md.lammps import LammpsEngine, build_info, parse_log
 
 ELEMENTS = ("Li", "P", "S")
 
@@ -47,7 +48,7 @@ def test_build_info_records_version_and_packages(lmp):
     (["ML-PACE"], 4, None),
 ])
 def test_omp_threads_need_the_openmp_package(tmp_path, packages, threads, flags):
-    from seilab.simulation.lammps import omp_flags
+    from seilab.md.lammps import omp_flags
 
     lmp = tmp_path / packages[-1] / "bin" / "lmp"
     lmp.parent.mkdir(parents=True)
@@ -125,7 +126,7 @@ def _kill_after_restart(eng, spec, work, after_step: int) -> int:
 
     Returns the step of the newest restart file, where the next segment resumes.
     """
-    from seilab.simulation.engine import restart_files
+    from seilab.md.engine import restart_files
 
     proc = eng.start(spec, work)
     t0 = time.time()

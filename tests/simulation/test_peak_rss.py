@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from seilab.simulation.engine import PeakRSS
+from seilab.md.engine import PeakRSS
 
 # allocates (and touches) 300 MB, holds it 1 s, prints its kernel high-water mark (kB) and exits
 CHILD = """

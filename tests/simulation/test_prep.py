@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from seilab.errors import SeilabError
-from seilab.simulation.engine import MDSpec, dump_steps, read_thermo_csv
-from seilab.simulation.engines import run_md
-from seilab.simulation.lammps import parse_log
+from seilab.md.dump import dump_steps
+from seilab.md.engine import MDSpec, read_thermo_csv
+from seilab.md.engines import run_md
+from seilab.md.lammps import parse_log
 
 ELEMENTS = ("Li", "P", "S")
 

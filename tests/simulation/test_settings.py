@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from seilab.errors import SeilabError
-from seilab.simulation.engine import MDSpec, PotentialFiles
+from seilab.md.engine import MDSpec, PotentialFiles
 from seilab.simulation.settings import SimulationSettings
 
 

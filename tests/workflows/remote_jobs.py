@@ -14,8 +14,8 @@ def lammps_md(structure: str, potential: str, workdir: str, mpi_ranks: int) -> d
     """A few NVE steps of ``structure`` with LAMMPS ML-PACE on ``mpi_ranks`` ranks; what ran, and where."""
     from ase.io import read
 
-    from seilab.simulation.engine import MDSpec, PotentialFiles, read_thermo_csv
-    from seilab.simulation.engines import run_md
+    from seilab.md.engine import MDSpec, PotentialFiles, read_thermo_csv
+    from seilab.md.engines import run_md
 
     spec = MDSpec(structure=read(structure), potential=PotentialFiles.from_any(potential), elements=("Li", "P", "S"),
                   ensemble="nve", steps=10, thermo_every=10, dump_every=10, restart_every=10, seed=11,

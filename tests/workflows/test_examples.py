@@ -1,4 +1,4 @@
-"""The shipped campaign files: both load, and the second chemistry (Na / Na3PS4, no Na phase in the
+"""The shipped campaign files: all load (the paper-scale one with the paper's values), and the second chemistry (Na / Na3PS4, no Na phase in the
 bundled library) runs its chemistry stage through the same code as the worked example."""
 
 import json
@@ -13,11 +13,37 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @pytest.mark.parametrize("name, elements", [("li-li7p3s11.yaml", ["Li", "P", "S"]),
+                                            ("li-li7p3s11-paper.yaml", ["Li", "P", "S"]),
                                             ("na-na3ps4.yaml", ["Na", "P", "S"])])
 def test_examples_load(name, elements):
     c = load_config(EXAMPLES / name)
     assert c.elements == elements
     assert c.refit_training() is not None
+
+
+def test_paper_scale_campaign_loads(tmp_path):
+    """examples/li-li7p3s11-paper.yaml: the paper's values (3 generations, > 100,000-atom interfaces explored in
+    LAMMPS, 350 functions per element at 6 Å, 500,000-atom 10 ns production), and cluster resources that agree
+    with the MPI ranks the stages start."""
+    from seilab.errors import SeilabError
+    from seilab.workflows.flows import stage_resources
+
+    c = load_config(EXAMPLES / "li-li7p3s11-paper.yaml")
+    assert c.elements == ["Li", "P", "S"] and c.reference.name in ("espresso", "gpaw", "vasp")
+    assert c.learning.max_generations == 3 and c.learning.gamma_window == (1.0, 2.5)
+    assert c.learning.engine == "lammps" and c.learning.interface_atoms >= 100_000
+    assert c.learning.subcell_atoms == 100 and c.learning.subcell_vacuum_A == 0.5
+    assert c.training.backend == "pacemaker" and c.training.functions_per_element == 350 and c.training.cutoff_A == 6.0
+    assert c.sampling.md_temperatures_K == [300.0, 900.0, 1500.0] and c.sampling.md_stride == 50
+    assert c.simulation.n_atoms == 500_000 and c.simulation.steps == 10_000_000
+    assert c.transport.temperatures_K == [900.0, 1200.0]
+    assert stage_resources(c, "learning")["mpi_ranks"] == c.learning.mpi_ranks == 64
+    assert stage_resources(c, "simulation")["mpi_ranks"] == c.simulation.mpi_ranks
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((EXAMPLES / "li-li7p3s11-paper.yaml").read_text().replace(
+        "learning: {mpi_ranks: 64,", "learning: {mpi_ranks: 32,"))
+    with pytest.raises(SeilabError, match=r"cluster.stages.learning.mpi_ranks: 32 differs from learning.mpi_ranks \(64\)"):
+        stage_resources(load_config(bad, overrides={"output": str(tmp_path / "o")}), "learning")
 
 
 @pytest.mark.slow

@@ -249,7 +249,7 @@ def test_lammps_on_two_mpi_ranks_inside_a_slurm_allocation(project, tmp_path):
     allocates 2 tasks, mpirun starts 2 ranks inside it, and the energies equal a serial run's."""
     if why := slurm_up():
         pytest.skip(why)
-    from seilab.simulation.lammps import build_info, find_lmp
+    from seilab.md.lammps import build_info, find_lmp
 
     lmp = find_lmp()
     if lmp is None:

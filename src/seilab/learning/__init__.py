@@ -8,7 +8,8 @@ Public API (imported lazily, so ``seilab.config`` can import the settings withou
 * γ: :func:`model_calculator`, :func:`per_atom_gamma`, :func:`gamma_stats`
 * subcells: :func:`cut_subcells`, :class:`PaddedFrame`, :func:`deduplicate`
 * selection: :func:`make_candidates`, :func:`d_optimal`, :func:`random_subset`
-* exploration: :func:`run_md_gamma`, :func:`replicate_in_plane`, :func:`discover_sources`
+* exploration (through the MD layer :mod:`seilab.md`): :func:`exploration_engine` (``learning.engine``),
+  :func:`run_lammps_gamma` (LAMMPS), :func:`run_md_gamma` (ASE), :func:`replicate_in_plane`, :func:`discover_sources`
 * harvest of the production run's extrapolative frames (γ dumps, trajectories): :func:`resolve_sources`,
   :func:`harvest_frames`
 """
@@ -32,6 +33,8 @@ _EXPORTS = {
     "d_optimal": "seilab.learning.select",
     "random_subset": "seilab.learning.select",
     "run_md_gamma": "seilab.learning.explore",
+    "run_lammps_gamma": "seilab.learning.explore",
+    "exploration_engine": "seilab.learning.explore",
     "replicate_in_plane": "seilab.learning.explore",
     "discover_sources": "seilab.learning.explore",
     "resolve_sources": "seilab.learning.harvest",

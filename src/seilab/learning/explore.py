@@ -7,14 +7,34 @@
   (the interface normal is the cell's third axis, as pymatgen builds them), at
   ``interface_temperatures_K``.
 
-Each run is NVT Langevin MD (ASE) with the model calculator that also returns per-atom γ. A frame is
-kept every ``md_sample_every`` steps with its γ as the per-atom array ``gamma``; when the largest γ
-exceeds ``gamma_halt`` the run stops, keeping the halting frame and up to ``halt_keep_frames``
-frames from just before it (the configurations where the model starts to fail). One run writes
-``explore/<run>.extxyz`` (+ sidecar with its key and γ statistics) and is skipped on rerun while the
-file is valid and its key (potential, structure, settings, seed) matches; while it runs, its kept frames
-(with momenta) are checkpointed in ``explore/<run>.partial.extxyz``, so a killed run continues from
-its last kept frame.
+Each run is NVT Langevin MD (friction ``md_friction_per_fs``, centre of mass fixed) with the model, on
+the engine ``learning.engine`` names (:func:`exploration_engine`; ``auto``: LAMMPS when
+:func:`seilab.md.find_lmp` finds a binary, else ASE; the run record's ``engine`` says which ran):
+
+* **LAMMPS** (:func:`run_lammps_gamma`, through the MD layer :func:`seilab.md.run_md`, so with its
+  restarts, resume and MPI launch, ``learning.mpi_ranks``): ``pair_style pace/extrapolation`` with the
+  potential's ``.yaml`` + ``.asi``; γ per atom every ``md_sample_every`` steps (``fix pair``); the frames
+  whose max γ exceeds the lower end of ``gamma_window`` are dumped with their per-atom γ; the run stops
+  (``fix halt``) when max γ exceeds ``gamma_halt``, keeping the halting frame; ``fix langevin`` damping
+  = 1 / ``md_friction_per_fs``. A killed run (``kill -9``) continues from its newest restart file (one
+  every ``md_sample_every`` steps) in ``explore/<run>.md/``; the dump is cut there first, so no frame is
+  duplicated. Frames are read from the dump with numpy (:func:`seilab.md.dump.read_dump_frame`) and put
+  back into the structure's own cell orientation. A LAMMPS error (atoms lost in a blow-up between two γ
+  checks) ends the run like a halt, with the frames dumped until then. Frames below the γ window are
+  not kept, so the run's γ statistics are over the frames above it (every graded step's max γ is in
+  ``explore/<run>.md/gamma.csv``).
+* **ASE** (:func:`run_md_gamma`, the ASE engine's γ runner; in-process, the pyace calculator returns γ
+  with every force call): a frame is kept every ``md_sample_every`` steps; when the largest γ exceeds
+  ``gamma_halt`` (or energy/positions are non-finite) the run stops, keeping the halting frame and up to
+  ``halt_keep_frames`` frames from just before it. While it runs, its kept frames (with momenta) are
+  checkpointed in ``explore/<run>.partial.extxyz``, so a killed run continues from its last kept frame.
+  It does not go through :class:`seilab.md.AseEngine` (whose γ is a second calculator call every
+  ``gamma_every`` steps, with other restart files): this runner gets γ for free with the forces.
+
+Either way one run writes ``explore/<run>.extxyz``, frames with the per-atom array ``gamma`` and info
+``md_step``, ``max_gamma``, ``md_T_K`` (+ sidecar with its key, halt info and γ statistics), and is
+skipped on rerun while the file is valid and its key (potential, structure, settings, seed, engine)
+matches.
 """
 
 from __future__ import annotations
@@ -22,6 +42,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -56,6 +77,29 @@ def structure_key(atoms) -> str:
     from seilab.reference.store import structure_hash
 
     return structure_hash(atoms)
+
+
+def exploration_engine(settings, potential=None) -> str:
+    """``lammps`` or ``ase`` for ``learning.engine`` (``auto``: LAMMPS when a binary with ML-PACE is found and the
+    potential has the ``.yaml`` + ``.asi`` that ``pace/extrapolation`` needs, else ASE)."""
+    from seilab.md.lammps import find_lmp
+
+    want = settings.engine
+    has_files = potential is None or (getattr(potential, "yaml", None) is not None
+                                      and getattr(potential, "asi", None) is not None
+                                      and Path(potential.yaml).is_file() and Path(potential.asi).is_file())
+    if want == "ase":
+        return "ase"
+    lmp = find_lmp()
+    if want == "auto":
+        return "lammps" if lmp is not None and has_files else "ase"
+    if lmp is None:
+        raise SeilabError("learning.engine: 'lammps', but no LAMMPS with ML-PACE was found; build it with "
+                          "`make lammps` (or set SEILAB_LMP), or use learning.engine: ase")
+    if not has_files:
+        raise SeilabError("learning.engine: 'lammps' needs the potential's .yaml and .asi (active set) for "
+                          "pace/extrapolation; use learning.engine: ase")
+    return "lammps"
 
 
 # --------------------------------------------------------------------------------------- sources
@@ -302,18 +346,115 @@ def run_md_gamma(atoms, calc, temperature_K: float, steps: int, timestep_fs: flo
     return frames, info
 
 
-def job_key(job: ExplorationJob, potential_sha: str, settings) -> str:
+def run_lammps_gamma(atoms, potential, elements, temperature_K: float, steps: int, timestep_fs: float,
+                     friction_per_fs: float, sample_every: int, gamma_lower: float, gamma_halt: float, seed: int,
+                     workdir: Path, mpi_ranks: int = 1, progress: Callable[[str], None] | None = None
+                     ) -> tuple[list, dict]:
+    """Langevin NVT in LAMMPS with per-atom γ every ``sample_every`` steps (:mod:`seilab.md`); returns (frames, info)
+    like :func:`run_md_gamma`.
+
+    Frames: those graded frames after step 0 whose max γ exceeds ``gamma_lower`` (the halting one included), as plain Atoms in
+    ``atoms``' cell (the LAMMPS box is that cell rotated; positions are mapped back through fractional
+    coordinates) with the per-atom array ``gamma`` and info ``md_step``, ``max_gamma``, ``md_T_K`` (the thermo
+    temperature of that step). ``info``: steps run, halted, halt step, reason, resumed_from_step, plus the engine's
+    numbers (frames graded, max γ over every graded step, MD-loop atom-steps/s, segments, LAMMPS version). Calling
+    it again on the same ``workdir`` after a kill continues the run from its newest restart file.
+    """
+    from ase import Atoms
+
+    from seilab.md.dump import read_dump_frame, scan_dump
+    from seilab.md.engine import MDSpec, PotentialFiles, load_state, merge_segments
+    from seilab.md.engines import run_md
+    from seilab.md.lammps import EXTRAP_DUMP, GAMMA_TXT, parse_log, read_gamma
+
+    work = Atoms(atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=True)
+    spec = MDSpec(structure=work, potential=PotentialFiles.from_any(potential, "learning potential"),
+                  elements=tuple(elements), ensemble="nvt", temperature_K=float(temperature_K),
+                  timestep_fs=float(timestep_fs), steps=int(steps), thermo_every=sample_every,
+                  dump_every=int(steps), restart_every=sample_every, keep_restarts=2,
+                  thermostat_damp_fs=1.0 / friction_per_fs, seed=1 + int(seed) % 900_000_000,
+                  gamma_every=sample_every, gamma_dump_threshold=float(gamma_lower), gamma_halt=float(gamma_halt),
+                  velocities=True, mpi_ranks=int(mpi_ranks), section="learning")
+    workdir = Path(workdir)
+    error = None
+    try:
+        res = run_md(spec, workdir, "lammps", progress=progress)
+    except SeilabError as exc:  # e.g. atoms lost in a blow-up between two γ checks: the run ends there
+        res, error = None, str(exc)
+    state = load_state(workdir)
+    segs = state.get("segments", [])
+    rows = merge_segments([(sg["start_step"], parse_log(workdir / sg["log"])["rows"]) for sg in segs])
+    temps = {r["step"]: r.get("temperature_K") for r in rows}
+    graded = {k: v for k, v in read_gamma(workdir / GAMMA_TXT) if k > 0}  # (step 0: the starting structure)
+    cell = np.asarray(work.cell.array, dtype=float)
+    frames: dict[int, Atoms] = {}
+    dump = workdir / EXTRAP_DUMP
+    index, good_end, _ = scan_dump(dump) if dump.is_file() else ([], 0, None)  # complete frames only
+    ends = [off for _, off in index[1:]] + [good_end]
+    for (step, start), end in zip(index, ends):
+        if step == 0:  # the starting structure, not an MD frame (ASE keeps none at step 0 either)
+            continue
+        fr = read_dump_frame(dump, (start, end), specorder=elements)
+        box = fr.cell
+        if not np.allclose(box.cellpar(), work.cell.cellpar(), rtol=1e-6, atol=1e-6):
+            raise SeilabError(f"{dump}: step {step}: the box {box.cellpar().round(4).tolist()} is not the NVT cell "
+                              f"{work.cell.cellpar().round(4).tolist()}")
+        frac = np.linalg.solve(box.array.T, (fr.positions - fr.get_celldisp().reshape(3)).T).T
+        g = np.asarray(fr.arrays["f_pace_gamma"], dtype=float)
+        a = Atoms(fr.numbers, positions=frac @ cell, cell=cell, pbc=True)
+        a.arrays["gamma"] = g
+        T = temps.get(step)
+        a.info.update(md_step=int(step), max_gamma=float(g.max()) if g.size else 0.0,
+                      md_T_K=float(T) if T is not None else float("nan"))
+        frames[int(step)] = a  # (a resumed dump has each step once; a dict keeps it so whatever happens)
+    last = rows[-1]["step"] if rows else 0
+    halted_msg = state.get("halted")
+    if error is not None:
+        halted, reason = True, f"LAMMPS stopped: {error.split(': ', 1)[-1][:200]}"
+    elif halted_msg:
+        gmax = graded.get(last, max(graded.values()) if graded else float("nan"))
+        halted, reason = True, f"max γ {gmax:.3g} > {gamma_halt:g}"
+    else:
+        halted, reason = False, "finished"
+    resumed = [sg["start_step"] for sg in segs if sg.get("restart")]
+    info = {"steps_run": int(last), "halted": halted, "halt_step": int(last) if halted else None, "reason": reason,
+            "resumed_from_step": resumed[-1] if resumed else None, "frames_graded": len(graded),
+            "max_gamma_graded": max(graded.values()) if graded else None, "segments": len(segs),
+            "md_loop_atom_steps_per_s": round(res.atom_steps_per_s, 1) if res and res.atom_steps_per_s else None,
+            "lammps_version": (res.info.get("lammps_version") if res else None), "mpi_ranks": int(mpi_ranks)}
+    return [frames[k] for k in sorted(frames)], info
+
+
+def _clean_md_folder(folder: Path) -> None:
+    """After a LAMMPS run's frames are in its extxyz: drop the bulky files (restarts, dumps, data file);
+    logs, inputs, thermo.csv, gamma.csv, run.json and result.json stay."""
+    from seilab.md.engine import DUMP
+    from seilab.md.lammps import EXTRAP_DUMP
+
+    shutil.rmtree(folder / "restart", ignore_errors=True)
+    for name in (DUMP, EXTRAP_DUMP, "structure.data"):
+        (folder / name).unlink(missing_ok=True)
+
+
+def job_key(job: ExplorationJob, potential_sha: str, settings, engine: str = "ase") -> str:
     parts = {"potential": potential_sha, "structure": structure_key(job.atoms), "T": job.temperature_K,
              "steps": job.steps, "seed": job.seed, "dt": settings.md_timestep_fs,
              "friction": settings.md_friction_per_fs, "every": settings.md_sample_every,
              "halt": settings.gamma_halt, "keep": settings.halt_keep_frames}
+    if engine != "ase":  # (ASE runs keep the key they always had)
+        parts.update(engine=engine, gamma_lower=settings.gamma_window[0])
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def run_job(job: ExplorationJob, calc, settings, folder: Path, potential_sha: str) -> dict:
-    """Run one exploration job into ``folder/<name>.extxyz`` unless done; returns its record."""
+def run_job(job: ExplorationJob, calc, settings, folder: Path, potential_sha: str, engine: str = "ase",
+            potential=None, elements=None) -> dict:
+    """Run one exploration job into ``folder/<name>.extxyz`` unless done; returns its record.
+
+    ``engine`` ``ase``: :func:`run_md_gamma` with ``calc`` (the model calculator with γ); ``lammps``:
+    :func:`run_lammps_gamma` with ``potential`` (its files) and ``elements`` (the potential's element order) in
+    ``folder/<name>.md/``."""
     path = Path(folder) / f"{job.name}.extxyz"
-    key = job_key(job, potential_sha, settings)
+    key = job_key(job, potential_sha, settings, engine)
     side = provenance.sidecar_path(path)
     if provenance.is_valid_artifact(path):
         try:
@@ -324,13 +465,26 @@ def run_job(job: ExplorationJob, calc, settings, folder: Path, potential_sha: st
             return {**rec["run"], "skipped": True}
     t0 = time.perf_counter()
     partial = Path(folder) / f"{job.name}.partial.extxyz"
+    md_dir = Path(folder) / f"{job.name}.md"
     partial_key = Path(folder) / f"{job.name}.partial.key"
-    if partial.is_file() and (not partial_key.is_file() or partial_key.read_text().strip() != key):
-        partial.unlink()  # frames of a run with other settings or another potential
+    if not partial_key.is_file() or partial_key.read_text().strip() != key:
+        partial.unlink(missing_ok=True)  # frames of a run with other settings or another potential
+        shutil.rmtree(md_dir, ignore_errors=True)
+    Path(folder).mkdir(parents=True, exist_ok=True)
     provenance.atomic_write_text(partial_key, key + "\n")
-    frames, info = run_md_gamma(job.atoms, calc, job.temperature_K, job.steps, settings.md_timestep_fs,
-                                settings.md_friction_per_fs, settings.md_sample_every, settings.gamma_halt,
-                                settings.halt_keep_frames, job.seed, checkpoint=partial)
+    if engine == "lammps":
+        if potential is None or not elements:
+            raise SeilabError("learning: a LAMMPS exploration run needs the potential and its elements")
+        frames, info = run_lammps_gamma(job.atoms, potential, elements, job.temperature_K, job.steps,
+                                        settings.md_timestep_fs, settings.md_friction_per_fs,
+                                        settings.md_sample_every, settings.gamma_window[0], settings.gamma_halt,
+                                        job.seed, md_dir, mpi_ranks=settings.mpi_ranks)
+    elif engine == "ase":
+        frames, info = run_md_gamma(job.atoms, calc, job.temperature_K, job.steps, settings.md_timestep_fs,
+                                    settings.md_friction_per_fs, settings.md_sample_every, settings.gamma_halt,
+                                    settings.halt_keep_frames, job.seed, checkpoint=partial)
+    else:
+        raise SeilabError(f"learning.engine: unknown engine {engine!r} (known: lammps, ase)")
     seconds = time.perf_counter() - t0
     for f in frames:
         f.info.update(batch=job.batch, phase=job.phase, run=job.name, md_target_T_K=job.temperature_K)
@@ -340,9 +494,10 @@ def run_job(job: ExplorationJob, calc, settings, folder: Path, potential_sha: st
            "seed": job.seed, "frames": len(frames), "seconds": round(seconds, 2),
            "atom_steps_per_s": round(len(job.atoms) * (info["steps_run"] - (info["resumed_from_step"] or 0))
                                      / max(seconds, 1e-9), 1),
-           "gamma": stats, **info}
+           "engine": engine, "gamma": stats, **info}
     rec = provenance.record("learning.explore", settings={k: getattr(settings, k) for k in (
-        "md_timestep_fs", "md_friction_per_fs", "md_sample_every", "gamma_halt", "gamma_window", "halt_keep_frames")},
+        "md_timestep_fs", "md_friction_per_fs", "md_sample_every", "gamma_halt", "gamma_window", "halt_keep_frames",
+        "engine", "mpi_ranks")},
         key=key, run=run)
     if frames:
         provenance.write_extxyz(path, frames, rec)
@@ -353,6 +508,8 @@ def run_job(job: ExplorationJob, calc, settings, folder: Path, potential_sha: st
         rec["n_frames"] = 0
         provenance.write_json(side, rec)
     partial.unlink(missing_ok=True)
+    if md_dir.is_dir():
+        _clean_md_folder(md_dir)
     partial_key.unlink(missing_ok=True)
     return {**run, "skipped": False}
 

@@ -15,11 +15,12 @@ LAMMPS text dump or an extxyz file, with a per-atom γ column or without: a plai
 when it *halted* on γ. A source is identified by the SHA-256 of its bytes: one that an earlier
 generation harvested is not harvested again.
 
-Reading (:func:`frame_index`, :func:`read_frame`): frames are located by byte offset (a regular
-expression over the memory-mapped dump, the atom-count lines of an extxyz file) and only the
-``learning.harvest_max_frames`` frames picked (evenly spread, always the last: the one nearest the halt)
-are parsed, each with ASE's reader (numpy ``loadtxt`` of the atom block); nothing loops over atoms in
-Python here. An unreadable (partial) last frame is skipped.
+Reading (:func:`frame_index`, :func:`read_frame`): frames are located by byte offset (a dump with the
+MD layer's one dump index, :func:`seilab.md.dump.dump_frame_spans`; an extxyz file by its atom-count
+lines) and only the ``learning.harvest_max_frames`` frames picked (evenly spread, always the last: the
+one nearest the halt) are parsed (a dump frame with :func:`seilab.md.dump.read_dump_frame`, numpy
+``loadtxt`` of the atom block; an extxyz frame with ASE's reader); nothing loops over atoms in Python
+here. An unreadable (partial) last frame is skipped.
 
 Filters (:func:`screen`), per frame: non-finite positions or γ, or two atoms closer than
 ``learning.min_distance_A`` or than the element-pair floors (``learning.min_pair_distance_fraction``,
@@ -33,15 +34,14 @@ informative centres, and a subcell reaching an atom above the window is rejected
 γ is the production potential's (the one that ran the MD); the D-optimal selection then works in the
 active set of the generation's starting potential, as for explored frames.
 
-This module reads the simulation stage's files directly (JSON, ASE, numpy) and imports nothing of
-:mod:`seilab.simulation`, which comes later in the pipeline.
+This module reads the simulation stage's files directly (JSON, and dumps through :mod:`seilab.md`, the
+MD layer below every stage) and imports nothing of :mod:`seilab.simulation`, which comes later in the
+pipeline.
 """
 
 from __future__ import annotations
 
 import io
-import mmap
-import re
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -53,7 +53,6 @@ from seilab.errors import SeilabError
 PRODUCTION = "production"
 EXPLORE = "explore"
 GAMMA_COLUMNS = ("gamma", "f_pace_gamma", "c_pace_gamma", "f_gamma", "c_gamma")
-_TIMESTEP = re.compile(rb"ITEM: TIMESTEP\r?\n\s*(\d+)")
 
 
 def source_kind(atoms) -> str:
@@ -154,12 +153,10 @@ def frame_index(path: Path, fmt: str) -> list[tuple[int, int, int | None]]:
     size = path.stat().st_size
     if size == 0:
         return []
-    if fmt == "lammps-dump":
-        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            hits = [(m.start(), int(m.group(1))) for m in _TIMESTEP.finditer(mm)]
-        # a frame's text runs from its ITEM: TIMESTEP to the next one; ASE stops after the atom rows,
-        # so the next frame's ITEM: TIME block at the end of the slice is never read
-        return [(s, hits[i + 1][0] if i + 1 < len(hits) else size, step) for i, (s, step) in enumerate(hits)]
+    if fmt == "lammps-dump":  # every frame, also a partial last one whose timestep was written
+        from seilab.md.dump import dump_frame_spans
+
+        return dump_frame_spans(path)
     from seilab.dynamics import extxyz_frame_spans
 
     return [(start, end, None) for start, end in extxyz_frame_spans(path)]  # complete frames only
@@ -180,12 +177,14 @@ def read_frame(path: Path, fmt: str, span: tuple[int, int, int | None], elements
     from ase.io import read
 
     start, end, step = span
-    with open(path, "rb") as fh:
-        fh.seek(start)
-        text = fh.read(end - start).decode()
     if fmt == "lammps-dump":
-        a = read(io.StringIO(text), index=0, format="lammps-dump-text", specorder=list(elements))
+        from seilab.md.dump import read_dump_frame
+
+        a = read_dump_frame(path, (start, end), specorder=list(elements))
     else:
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            text = fh.read(end - start).decode()
         a = read(io.StringIO(text), index=0, format="extxyz")
     out = Atoms(a.numbers, positions=a.get_positions(), cell=a.cell, pbc=a.pbc if a.cell.rank == 3 else False)
     for name in GAMMA_COLUMNS:

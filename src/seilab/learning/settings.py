@@ -1,7 +1,8 @@
 """Settings of the learning stage (the ``learning:`` section of the campaign YAML).
 
 Import-light on purpose (pydantic only). Units are in the names. Defaults are **demo scale** (two
-generations, a few hundred MD steps per run, a 2,000-atom interface, 24 labels per generation); the
+generations, a few hundred MD steps per run, a 2,000-atom interface, 24 labels per generation; the demo
+campaign itself explores 10,000-atom interfaces in LAMMPS); the
 description of each knob gives the paper's value (section 2.5-2.6: three generations, 1 < γ < 2.5,
 ~100-atom subcells with 0.5 Å of vacuum cut from >100,000-atom interface frames, convergence when the
 loss is below 0.2).
@@ -54,14 +55,28 @@ class LearningSettings(Settings):
         2000, ge=10, le=50_000_000,
         description="sampled interfaces are replicated in-plane to about this many atoms (paper: >100,000)")
     interface_max_structures: int = Field(2, ge=1, description="sampled interfaces explored per generation")
+    engine: Literal["auto", "lammps", "ase"] = Field(
+        "auto", description="MD engine of the exploration runs (seilab.md): 'lammps' (ML-PACE, pace/extrapolation γ "
+                            "every md_sample_every steps, MPI ranks from mpi_ranks), 'ase' (in-process, pyace γ every "
+                            "step; small systems only: its neighbour list grows faster than the atom count), 'auto' "
+                            "(lammps when a LAMMPS binary with ML-PACE is found, else ase); the run record says which ran")
+    mpi_ranks: int = Field(
+        1, ge=1, le=4096, description="MPI ranks of each LAMMPS exploration run (mpirun -np; as "
+                                           "simulation.mpi_ranks); the ASE engine runs in this process")
     md_timestep_fs: float = Field(1.0, gt=0, le=5.0, description="MD time step")
     md_steps: int = Field(200, ge=1, description="MD steps per exploration run (demo: 200)")
     interface_md_steps: int | None = Field(
         None, ge=1, description="MD steps of interface runs (default: md_steps)")
-    md_sample_every: int = Field(20, ge=1, description="a frame is kept every n steps")
-    md_friction_per_fs: float = Field(0.02, gt=0, le=1, description="Langevin friction")
+    md_sample_every: int = Field(
+        20, ge=1, description="steps between kept frames: ASE keeps a frame every n steps; LAMMPS computes γ "
+                              "(pace/extrapolation) every n steps, keeps those frames whose max γ is above the lower "
+                              "end of gamma_window, and checks gamma_halt then")
+    md_friction_per_fs: float = Field(
+        0.02, gt=0, le=1, description="Langevin friction (1/fs; LAMMPS fix langevin damping = 1 / friction fs)")
     halt_keep_frames: int = Field(
-        2, ge=0, le=50, description="on a γ halt, also keep this many frames from just before the halt")
+        2, ge=0, le=50, description="ASE: on a γ halt, also keep this many frames from just before the halt (taken "
+                                    "every md_sample_every/4 steps); LAMMPS keeps every graded frame above the window "
+                                    "anyway, so it needs no buffer")
 
     # --- subcells (interface frames) --------------------------------------------------------
     subcell_atoms: int = Field(100, ge=8, description="target atoms per subcell (paper: ~100)")

@@ -1,13 +1,13 @@
 """The report's 3-D view of the interface: the first and last frames of the production trajectory.
 
-Frames are read here, not with ``seilab.analysis.trajectory``: the report reads files and imports no
-stage module (``.importlinter``; a stage's reader also carries that stage's unwrapping and caching
-machinery). A LAMMPS text dump is cut into frames by scanning for its ``ITEM:`` headers (a byte scan,
-no parsing), and only the two frames shown are parsed, with ASE's ``lammps-dump-text`` reader (the
-``element`` column, else the type map from the run folder's ``structure.data`` ``Masses`` comments);
-an extended-XYZ trajectory (the ASE engine's ``trajectory.extxyz``) is cut into its complete frames
-(``seilab.dynamics.extxyz_frame_spans``) and the two shown are parsed with ASE's reader. Atoms are in
-atom-id order, as the analysis stage has them.
+Frames are read here, not with ``seilab.analysis.trajectory`` (a stage's reader also carries that
+stage's unwrapping and caching machinery), but with the MD layer's one dump reader
+(:mod:`seilab.md.dump`, below every stage): a LAMMPS text dump is indexed into frames by its structure
+(:func:`~seilab.md.dump.dump_frame_spans`, no parsing of atom rows), and only the two frames shown are
+parsed (:func:`~seilab.md.dump.read_dump_frame`: the ``element`` column, else the type map from the run
+folder's ``structure.data`` ``Masses`` comments); an extended-XYZ trajectory (the ASE engine's
+``trajectory.extxyz``) is cut into its complete frames (``seilab.dynamics.extxyz_frame_spans``) and the
+two shown are parsed with ASE's reader. Atoms are in atom-id order, as the analysis stage has them.
 
 The viewer is 3Dmol.js (``vendor/3Dmol-min.js``, see ``vendor/README.md``), inlined in the page: it
 needs no network when the page is opened. A control switches the colouring of both frames between
@@ -43,20 +43,6 @@ MAX_ATOMS = 30_000
 def viewer_js() -> str:
     """The vendored, minified 3Dmol.js."""
     return (resources.files("seilab.report") / "vendor" / "3Dmol-min.js").read_text(encoding="utf-8")
-
-
-def _dump_frame_ranges(path: Path) -> list[tuple[int, int]]:
-    """Byte ranges ``(start, end)`` of the frames of a LAMMPS text dump (a frame starts at the first
-    ``ITEM:`` line after the previous frame's atom lines; ``ITEM: TIME`` before ``ITEM: TIMESTEP`` is kept)."""
-    starts, pos, in_atoms = [], 0, True
-    with open(path, "rb") as fh:
-        for line in fh:
-            if line.startswith(b"ITEM:"):
-                if in_atoms:
-                    starts.append(pos)
-                in_atoms = line.startswith(b"ITEM: ATOMS")
-            pos += len(line)
-    return [(s, e) for s, e in zip(starts, starts[1:] + [pos])]
 
 
 def _specorder(run_dir: Path) -> list[str] | None:
@@ -105,27 +91,21 @@ def read_end_frames(path: str | Path) -> list[dict]:
     """The first and last frames of a trajectory: ``[{"index", "step", "symbols", "positions", "cell", "n_frames"}]``
     (one entry when the trajectory has one frame); ``index`` is the frame's position in the file, atoms are
     in atom-id order."""
-    from ase.io import read
-
     path = Path(path)
     if path.suffix in (".extxyz", ".xyz"):
         frames, n = _extxyz_frames(path)
     else:
-        ranges = _dump_frame_ranges(path)
-        if not ranges:
+        from seilab.md.dump import dump_frame_spans, read_dump_frame
+
+        spans = dump_frame_spans(path)
+        if not spans:
             raise ValueError(f"{path}: no frames")
         spec = _specorder(path.parent)
-        frames, n = [], len(ranges)
-        with open(path, "rb") as fh:
-            for k in sorted({0, n - 1}):
-                fh.seek(ranges[k][0])
-                text = fh.read(ranges[k][1] - ranges[k][0]).decode()
-                kw = {"specorder": spec} if spec and " element" not in text else {}
-                atoms = read(io.StringIO(text), format="lammps-dump-text", index=0, **kw)  # sorted by id
-                lines = text.splitlines()
-                step = int(lines[lines.index("ITEM: TIMESTEP") + 1]) if "ITEM: TIMESTEP" in lines else None
-                atoms.info["step"] = step
-                frames.append((k, atoms))
+        frames, n = [], len(spans)
+        for k in sorted({0, n - 1}):
+            atoms = read_dump_frame(path, spans[k], specorder=spec)
+            atoms.info["step"] = atoms.info["timestep"]
+            frames.append((k, atoms))
     out = []
     for k, atoms in frames:
         out.append({"index": k, "step": atoms.info.get("step"), "symbols": atoms.get_chemical_symbols(),

@@ -167,12 +167,13 @@ def potential_test_errors(pot) -> dict | None:
 class Trajectory:
     """Frames of a run folder by index: ``trajectory.extxyz`` when present, else ``dump.lammpstrj``.
 
-    Frames are located by byte offset (:func:`seilab.simulation.engine.dump_frame_index` for the dump,
+    Frames are located by byte offset (:func:`seilab.md.dump.dump_frame_index` for the dump,
     the atom-count lines for extxyz) and only the frames asked for are parsed.
     """
 
     def __init__(self, run_dir: Path, elements: Sequence[str], dump_every: int | None = None):
-        from seilab.simulation.engine import DUMP, dump_frame_index
+        from seilab.md.dump import dump_frame_index
+        from seilab.md.engine import DUMP
 
         self.elements = list(elements)
         run_dir = Path(run_dir)
@@ -507,7 +508,7 @@ def run_audit(campaign, progress: Callable[[str], None] | None = None,
     t_start = time.perf_counter()
     from seilab.learning.gamma import model_calculator, per_atom_gamma, potential_cutoff
     from seilab.reference import describe
-    from seilab.simulation.engine import load_state
+    from seilab.md.engine import load_state
 
     folder = campaign.stage_dir("simulation")
     latest_path, latest = read_latest(folder)

@@ -3,7 +3,7 @@
 Artefacts under ``<output>/simulation/``:
 
 * ``interface_<N>.extxyz`` (+ sidecar): the built interface (per-atom ``interface_side``)
-* ``run-<engine>-<fingerprint>/``: one MD run (see :mod:`seilab.simulation.engine` for its files);
+* ``run-<engine>-<fingerprint>/``: one MD run (see :mod:`seilab.md.engine` for its files);
   the fingerprint covers structure, potential and dynamics settings but not ``steps``, so rerunning
   the same command resumes a killed run and raising ``steps`` extends a finished one
 * ``latest.json``: which run folder the last call used, its status and speed
@@ -15,8 +15,8 @@ from typing import Callable
 
 from seilab import provenance
 from seilab.errors import SeilabError
-from seilab.simulation.engine import MDResult, MDSpec, PotentialFiles, write_lammps_data
-from seilab.simulation.engines import get_engine
+from seilab.md.engine import MDResult, MDSpec, PotentialFiles, write_lammps_data
+from seilab.md.engines import get_engine
 
 
 def resolve_potential(campaign, potential=None) -> tuple[PotentialFiles, dict]:
@@ -59,7 +59,7 @@ def interface_structure(campaign, settings, potential: PotentialFiles | None = N
     if settings.use_sampling_interfaces:
         calc = None
         if potential is not None and potential.yaml is not None:
-            from seilab.simulation.ase_engine import ace_calculator
+            from seilab.md.ase_engine import ace_calculator
 
             calc = ace_calculator(potential)
         seed = sampling_seed(campaign, settings.anode_miller, settings.electrolyte_miller, calculator=calc, bulk=bulk)

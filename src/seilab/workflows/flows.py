@@ -97,8 +97,9 @@ def run_flow_locally(config: str | Path, only: list[str] | None = None, until: s
 
 def stage_resources(campaign, stage: str) -> dict:
     """The resources the campaign asks for ``stage``'s job: ``cluster.stages[stage]`` over
-    ``cluster.default``; the simulation stage's MPI ranks default to ``simulation.mpi_ranks`` (and must
-    equal it: that is how many ranks ``mpirun -np`` starts inside the allocation). Unset keys are left out."""
+    ``cluster.default``; the simulation (learning) stage's MPI ranks default to ``simulation.mpi_ranks``
+    (``learning.mpi_ranks``, each LAMMPS exploration run's) and must equal it: that is how many ranks
+    ``mpirun -np`` starts inside the allocation. Unset keys are left out."""
     from seilab.errors import SeilabError
 
     unknown = sorted(set(campaign.cluster.stages) - set(stage_names()))
@@ -108,11 +109,11 @@ def stage_resources(campaign, stage: str) -> dict:
     own = campaign.cluster.stages.get(stage)
     if own is not None:
         res.update({k: v for k, v in own.model_dump().items() if v is not None})
-    if stage == "simulation":
-        ranks = campaign.simulation.mpi_ranks
+    if stage in ("simulation", "learning"):  # the stages whose MD runs under mpirun (seilab.md's LAMMPS engine)
+        ranks = getattr(campaign, stage).mpi_ranks
         if own is not None and own.mpi_ranks is not None and own.mpi_ranks != ranks:
-            raise SeilabError(f"cluster.stages.simulation.mpi_ranks: {own.mpi_ranks} differs from "
-                              f"simulation.mpi_ranks ({ranks}), the ranks mpirun starts")
+            raise SeilabError(f"cluster.stages.{stage}.mpi_ranks: {own.mpi_ranks} differs from "
+                              f"{stage}.mpi_ranks ({ranks}), the ranks mpirun starts")
         if ranks > 1 or "mpi_ranks" in res:
             res["mpi_ranks"] = ranks
     return res

@@ -7,7 +7,7 @@ intervals. An :class:`MDEngine` runs it in a folder and writes the same outputs 
 
 * ``thermo.csv``   step, time_ps, temperature_K, pressure_bar, etotal_eV, pe_eV, ke_eV, volume_A3,
   lx_A, ly_A, lz_A, max_gamma (γ only on γ-evaluation steps, else empty)
-* ``dump.lammpstrj`` LAMMPS ``dump custom`` text: ``id type element x y z ix iy iz`` with
+* ``dump.lammpstrj`` LAMMPS ``dump custom`` text (:mod:`seilab.md.dump`): ``id type element x y z ix iy iz`` with
   ``ITEM: TIME`` (ps; written before ``ITEM: TIMESTEP``, as LAMMPS' ``dump_modify time yes`` does),
   atoms sorted by id; readable by OVITO, ASE (``format="lammps-dump-text"``) and
   :mod:`seilab.analysis.trajectory`
@@ -16,7 +16,7 @@ intervals. An :class:`MDEngine` runs it in a folder and writes the same outputs 
 * ``restart/restart.<step>`` (LAMMPS binary restart) or ``restart/restart.<step>.npz`` (ASE)
 * ``run.json`` (state: fingerprint, segments, status) and ``result.json`` (summary + provenance)
 
-**Resume.** Calling :func:`seilab.simulation.engines.run_md` again on the same folder with the same spec continues a killed run
+**Resume.** Calling :func:`seilab.md.engines.run_md` again on the same folder with the same spec continues a killed run
 from its newest restart file: the step counter is *not* reset (the time axis continues), frames
 and thermo rows at or after the restart step are cut from the files before the continuation appends
 to them, so nothing is duplicated (a dump is cut at the first header line of a frame, ``ITEM: TIME``,
@@ -43,8 +43,6 @@ from seilab.errors import SeilabError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ase import Atoms
-
-    from seilab.simulation.settings import SimulationSettings
 
 THERMO_COLUMNS = ("step", "time_ps", "temperature_K", "pressure_bar", "etotal_eV", "pe_eV", "ke_eV",
                   "volume_A3", "lx_A", "ly_A", "lz_A", "max_gamma")
@@ -150,10 +148,11 @@ class MDSpec:
     lmp: str | None = None
     calculator: Any = None          # ASE engine only: any ASE calculator instead of the ACE potential
     extra: dict = field(default_factory=dict)
+    section: str = "simulation"     # the settings section the spec comes from (named in errors: simulation.mpi_ranks)
 
     @classmethod
-    def from_settings(cls, settings: "SimulationSettings", structure, potential, elements: Sequence[str],
-                      **overrides) -> "MDSpec":
+    def from_settings(cls, settings, structure, potential, elements: Sequence[str], **overrides) -> "MDSpec":
+        """From a settings object with these fields (the simulation stage's ``SimulationSettings``)."""
         keys = ("ensemble", "temperature_K", "pressure_bar", "barostat", "timestep_fs", "steps", "thermo_every",
                 "dump_every", "restart_every", "keep_restarts", "thermostat_damp_fs", "barostat_damp_fs", "seed",
                 "gamma_every", "gamma_dump_threshold", "gamma_halt", "write_extxyz", "mpi_ranks", "omp_threads",
@@ -349,160 +348,6 @@ def check_state(workdir: Path, spec: MDSpec, engine: str) -> dict:
     if not state:
         state = {"engine": engine, "fingerprint": fp, "segments": [], "status": "new"}
     return state
-
-
-# ----------------------------------------------------------------------------------------------- dumps
-# A LAMMPS text dump frame is a run of ``ITEM:`` header blocks followed by the atom rows:
-#
-#     [ITEM: UNITS / 1 line]   only on the first frame a dump command writes (``dump_modify units yes``)
-#     [ITEM: TIME / 1 line]    ``dump_modify time yes``: LAMMPS writes it *before* ITEM: TIMESTEP
-#     ITEM: TIMESTEP / 1 line
-#     ITEM: NUMBER OF ATOMS / 1 line
-#     ITEM: BOX BOUNDS ... / 3 lines
-#     ITEM: ATOMS <columns> / one row per atom
-#
-# A frame therefore begins at its *first* header line, which is ITEM: TIME (not ITEM: TIMESTEP) in
-# our dumps. Cutting a dump at the TIMESTEP line of a frame would leave that frame's TIME block
-# behind as a stray header glued to the next appended frame.
-
-
-def _scan_dump(path: Path) -> tuple[list[tuple[int, int]], int, int | None]:
-    """Walk the frames of a text dump by their structure.
-
-    Returns ``(frames, good_end, tail_step)``: ``frames`` is (timestep, byte offset of the frame's first
-    header line) of each *complete* frame, ``good_end`` the byte offset just past the last complete
-    frame (everything after it is a partial or malformed tail), and ``tail_step`` the timestep of
-    that tail when it got as far as its ITEM: TIMESTEP value (else None). The walk stops at the first
-    thing that is not a well-formed frame (end of file, a line without its newline, a missing header
-    or value, too few atom rows): a writer killed in mid-frame can only leave that at the end.
-    """
-    frames: list[tuple[int, int]] = []
-    good_end = 0
-    with open(path, "rb") as fh:
-        pos = 0
-
-        def line() -> bytes | None:
-            """The next line, or None at the end of the file or on a line without its newline."""
-            nonlocal pos
-            s = fh.readline()
-            pos += len(s)
-            return s if s.endswith(b"\n") else None
-
-        while True:
-            start, step, natoms = pos, None, None
-            while True:  # header blocks of one frame, up to and including its atom rows
-                head = line()
-                if head is None or not head.startswith(b"ITEM:"):
-                    return frames, good_end, step  # EOF, partial line or garbage: the tail
-                item = head[5:].strip()
-                if item.startswith(b"ATOMS"):
-                    if step is None or natoms is None:
-                        return frames, good_end, step
-                    for _ in range(natoms):
-                        if line() is None:
-                            return frames, good_end, step
-                    frames.append((step, start))
-                    good_end = pos
-                    break
-                # BOX BOUNDS has 3 value lines; TIME, TIMESTEP, NUMBER OF ATOMS, UNITS have one
-                n_values = 3 if item.startswith(b"BOX BOUNDS") else 1
-                values = [line() for _ in range(n_values)]
-                if None in values:
-                    return frames, good_end, step
-                try:
-                    if item == b"TIMESTEP":
-                        step = int(values[0].split()[0])
-                    elif item == b"NUMBER OF ATOMS":
-                        natoms = int(values[0].split()[0])
-                except (ValueError, IndexError):
-                    return frames, good_end, step
-
-
-def dump_frame_index(path: Path) -> list[tuple[int, int]]:
-    """(timestep, byte offset of its first header line) for each frame of a text dump.
-
-    The offset is that of ``ITEM: TIME`` when the dump has times (LAMMPS writes it before
-    ``ITEM: TIMESTEP``), so ``[offset_i, offset_i+1)`` is exactly frame ``i``. A partial last frame
-    (a killed writer) is listed too when its timestep was written.
-    """
-    path = Path(path)
-    if not path.is_file():
-        return []
-    frames, good_end, tail_step = _scan_dump(path)
-    if tail_step is not None:
-        frames.append((tail_step, good_end))
-    return frames
-
-
-def truncate_dump(path: Path, first_step_to_drop: int) -> int:
-    """Cut frames with timestep >= ``first_step_to_drop`` and any partial tail; returns frames kept.
-
-    Each frame is cut at its first header line (``ITEM: TIME`` if present), so frames appended
-    afterwards follow a well-formed file with no stray header of a dropped frame.
-    """
-    path = Path(path)
-    if not path.is_file():
-        return 0
-    frames, cut, _ = _scan_dump(path)  # cut: end of the last complete frame (drops a partial tail)
-    keep = 0
-    for step, off in frames:
-        if step >= first_step_to_drop:
-            cut = off
-            break
-        keep += 1
-    if cut < path.stat().st_size:
-        with open(path, "r+b") as fh:
-            fh.truncate(cut)
-    return keep
-
-
-def dump_steps(path: Path) -> list[int]:
-    return [s for s, _ in dump_frame_index(path)]
-
-
-def write_dump_frame(fh, atoms, step: int, time_ps: float, elements: Sequence[str], unwrapped=None,
-                     extra: dict | None = None) -> None:
-    """Append one LAMMPS ``dump custom`` frame (id type element x y z ix iy iz [extra...]).
-
-    The cell is written as LAMMPS' restricted triclinic box (rotated like ``ase.calculators.lammps.Prism``);
-    ``unwrapped`` Cartesian positions (default: ``atoms.positions``) give the image flags.
-    """
-    import numpy as np
-    from ase.calculators.lammps import Prism
-
-    cell = atoms.cell.array
-    pos = atoms.positions if unwrapped is None else unwrapped
-    prism = Prism(cell)
-    xhi, yhi, zhi, xy, xz, yz = prism.get_lammps_prism()
-    lcell = np.array([[xhi, 0, 0], [xy, yhi, 0], [xz, yz, zhi]])
-    frac = np.linalg.solve(cell.T, pos.T).T
-    img = np.floor(frac + 1e-12)
-    wrapped = (frac - img) @ lcell
-    types = {el: i + 1 for i, el in enumerate(elements)}
-    syms = atoms.get_chemical_symbols()
-    tri = any(abs(v) > 1e-10 for v in (xy, xz, yz))
-    names = list(extra or {})
-    # same header order as LAMMPS' ``dump_modify time yes``: ITEM: TIME comes before ITEM: TIMESTEP
-    lines = [f"ITEM: TIME\n{time_ps:.10g}\nITEM: TIMESTEP\n{step}\nITEM: NUMBER OF ATOMS\n{len(atoms)}\n"]
-    pbc = " ".join("pp" if p else "ff" for p in atoms.pbc)
-    if tri:
-        xlo_b = min(0.0, xy, xz, xy + xz)
-        xhi_b = xhi + max(0.0, xy, xz, xy + xz)
-        ylo_b = min(0.0, yz)
-        yhi_b = yhi + max(0.0, yz)
-        lines.append(f"ITEM: BOX BOUNDS xy xz yz {pbc}\n{xlo_b:.10f} {xhi_b:.10f} {xy:.10f}\n"
-                     f"{ylo_b:.10f} {yhi_b:.10f} {xz:.10f}\n0.0 {zhi:.10f} {yz:.10f}\n")
-    else:
-        lines.append(f"ITEM: BOX BOUNDS {pbc}\n0.0 {xhi:.10f}\n0.0 {yhi:.10f}\n0.0 {zhi:.10f}\n")
-    lines.append("ITEM: ATOMS id type element x y z ix iy iz" + "".join(" " + n for n in names) + "\n")
-    cols = [extra[n] for n in names]
-    body = []
-    for i in range(len(atoms)):
-        x, y, z = wrapped[i]
-        ix, iy, iz = (int(v) for v in img[i])
-        tail = "".join(f" {float(c[i]):.6g}" for c in cols)
-        body.append(f"{i + 1} {types[syms[i]]} {syms[i]} {x:.8f} {y:.8f} {z:.8f} {ix} {iy} {iz}{tail}\n")
-    fh.write("".join(lines) + "".join(body))
 
 
 # ----------------------------------------------------------------------------------------------- thermo

@@ -1,4 +1,4 @@
-"""LAMMPS (ML-PACE) behind :class:`~seilab.simulation.engine.MDEngine`.
+"""LAMMPS (ML-PACE) behind :class:`~seilab.md.engine.MDEngine` (the MD layer's LAMMPS engine).
 
 The binary comes from ``scripts/build_lammps.sh`` (LAMMPS 4Feb2025 + the PACE library of python-ace
 0.4.0rc1, MPI when ``libopenmpi-dev`` was there): :func:`find_lmp` looks at ``$SEILAB_LMP``,
@@ -37,10 +37,11 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from seilab.errors import SeilabError
-from seilab.simulation.engine import (
+from seilab.md.engine import (
     DUMP, RESULT, MDResult, MDSpec, PeakRSS, PotentialFiles, check_state, merge_segments, prune_restarts, restart_files,
-    save_state, thermostat_text, truncate_dump, wait_with_rusage, write_lammps_data, write_thermo_csv,
+    save_state, thermostat_text, wait_with_rusage, write_lammps_data, write_thermo_csv,
 )
+from seilab.md.dump import truncate_dump
 
 EXTRAP_DUMP = "extrapolative.dump"
 GAMMA_TXT = "gamma.txt"
@@ -129,29 +130,29 @@ def build_info(lmp: Path) -> dict:
     return info
 
 
-def omp_flags(lmp: Path, threads: int) -> list[str]:
+def omp_flags(lmp: Path, threads: int, section: str = "simulation") -> list[str]:
     """``-sf omp -pk omp N`` when threads > 1 (needs the OPENMP package, which scripts/build_lammps.sh
     leaves out: pair_style pace has no OpenMP variant, so it would only thread the integrator and
     neighbour lists; MPI ranks are the way to use more cores)."""
     if threads <= 1:
         return []
     if "OPENMP" not in build_info(lmp).get("packages", []):
-        raise SeilabError(f"simulation.omp_threads: {lmp} has no OPENMP package; use omp_threads: 1 and "
+        raise SeilabError(f"{section}.omp_threads: {lmp} has no OPENMP package; use omp_threads: 1 and "
                           "mpi_ranks for more cores")
     return ["-sf", "omp", "-pk", "omp", str(threads)]
 
 
-def mpi_command(lmp: Path, ranks: int) -> list[str]:
+def mpi_command(lmp: Path, ranks: int, section: str = "simulation") -> list[str]:
     """``mpirun -np N`` prefix when ranks > 1 (needs an MPI build and mpirun)."""
     if ranks <= 1:
         return []
     info = build_info(lmp)
     if not info.get("mpi"):
-        raise SeilabError(f"simulation.mpi_ranks: {lmp} was built without MPI; use mpi_ranks: 1 "
+        raise SeilabError(f"{section}.mpi_ranks: {lmp} was built without MPI; use mpi_ranks: 1 "
                           "(or rebuild after `apt-get install libopenmpi-dev`)")
     mpirun = shutil.which("mpirun")
     if mpirun is None:
-        raise SeilabError("simulation.mpi_ranks: mpirun not found (apt-get install openmpi-bin)")
+        raise SeilabError(f"{section}.mpi_ranks: mpirun not found (apt-get install openmpi-bin)")
     return [mpirun, "-np", str(ranks), "--oversubscribe", "--bind-to", "none"]
 
 
@@ -261,7 +262,7 @@ def lammps_input(spec: MDSpec, pot: PotentialFiles, folder: Path, restart: Path 
               f"variable dump_skip equal \"c_max_pace_gamma < {spec.gamma_dump_threshold:.10g}\"",
               f"fix gamma_log all print {K} \"$(step) $(v_max_pace_gamma:%.6f)\" {mode} {GAMMA_TXT} screen no",
               f"dump gamma_dump all custom {K} {EXTRAP_DUMP} id type element x y z f_pace_gamma",
-              f"dump_modify gamma_dump skip v_dump_skip element {els} sort id time yes append yes",
+              f"dump_modify gamma_dump skip v_dump_skip element {els} sort id time yes append yes format float %.10g",
               f"fix gamma_halt all halt {K} v_max_pace_gamma > {spec.gamma_halt:.10g} error soft message yes"]
     L += ["thermo_style custom step time temp press etotal pe ke vol lx ly lz",
           "thermo_modify flush yes lost error norm no format float %.10g",
@@ -484,8 +485,8 @@ class LammpsEngine:
         inp = workdir / f"in.seg{idx:03d}.lammps"
         inp.write_text(lammps_input(spec, spec.potential, workdir, rfile, idx))
         log = f"log.seg{idx:03d}.lammps"
-        cmd = mpi_command(lmp, spec.mpi_ranks) + [str(lmp), "-in", inp.name, "-log", log, "-screen", "none"]
-        cmd += omp_flags(lmp, spec.omp_threads)
+        cmd = mpi_command(lmp, spec.mpi_ranks, spec.section) + [str(lmp), "-in", inp.name, "-log", log, "-screen", "none"]
+        cmd += omp_flags(lmp, spec.omp_threads, spec.section)
         out = open(workdir / f"out.seg{idx:03d}.txt", "w")
         try:
             proc = subprocess.Popen(cmd, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,

@@ -1,4 +1,4 @@
-"""ASE behind :class:`~seilab.simulation.engine.MDEngine` (small systems, any ASE calculator).
+"""ASE behind :class:`~seilab.md.engine.MDEngine` (small systems, any ASE calculator).
 
 Integrators (paper 2.4 uses Langevin at 1 fs):
 
@@ -14,7 +14,7 @@ Integrators (paper 2.4 uses Langevin at 1 fs):
 A fresh start with ``minimize_steps`` / ``equilibration_steps`` is prepared as in LAMMPS: FIRE at fixed
 cell, then Langevin NVT ramping from ``equilibration_start_K`` to T (``_prepare``; not on resume).
 
-Outputs, restart and resume semantics are those of :mod:`seilab.simulation.engine`. Restart files
+Outputs, restart and resume semantics are those of :mod:`seilab.md.engine`. Restart files
 (``restart/restart.<step>.npz``) hold positions, momenta, cell, barostat momentum and the random
 generator's state, so an ASE continuation is bitwise identical to an uninterrupted run.
 
@@ -36,10 +36,11 @@ import numpy as np
 
 from seilab.dynamics import nvt, thermalize
 from seilab.errors import SeilabError
-from seilab.simulation.engine import (
+from seilab.md.engine import (
     DUMP, RESULT, THERMO_COLUMNS, MDResult, MDSpec, PotentialFiles, check_state, prune_restarts,
-    restart_files, save_state, thermostat_text, truncate_dump, write_dump_frame,
+    restart_files, save_state, thermostat_text,
 )
+from seilab.md.dump import truncate_dump, write_dump_frame
 
 EXTRAP = "extrapolative.extxyz"
 
