@@ -4,7 +4,6 @@ import json
 import shutil
 import textwrap
 
-import numpy as np
 import pytest
 
 from seilab.config import load_config
