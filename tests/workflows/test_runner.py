@@ -362,3 +362,14 @@ def test_analysis_workers_and_cluster_do_not_rerun_a_finished_analysis(campaign,
     changed = changed.model_copy(update={"analysis": changed.analysis.model_copy(update={"bin_width_A": 1.0})})
     st.run_campaign(changed)
     assert standin_stages == ["analysis", "transport", "report"]
+
+
+def test_production_rounds_are_not_part_of_any_stage_key(campaign):
+    """learning.production_rounds tells the runner whether to loop; no stage's result depends on it, so a
+    finished campaign is not rerun when it changes (learning.harvest_budget does change the result)."""
+    before = {s.name: st.stage_key(campaign, s) for s in st.STAGES}
+    rounds = campaign.model_copy(update={"learning": campaign.learning.model_copy(update={"production_rounds": 3})})
+    assert {s.name: st.stage_key(rounds, s) for s in st.STAGES} == before
+    budget = campaign.model_copy(update={"learning": campaign.learning.model_copy(update={"harvest_budget": 48})})
+    changed = [s.name for s in st.STAGES if st.stage_key(budget, s) != before[s.name]]
+    assert changed == st.stage_names()[st.stage_names().index("learning"):]

@@ -17,6 +17,9 @@ from pydantic import Field, field_validator, model_validator
 from seilab._settings import Settings, distinct_names, distinct_temperatures
 
 Batch = Literal["bulk", "amorphous", "interface"]
+
+#: fields read by the campaign runner, not by the stage (kept out of the stage's skip key)
+RUNNER_FIELDS = ("production_rounds",)
 ValidationGroup = Literal["metrics", "formation", "dimers", "eos", "rdf", "stability"]
 
 

@@ -663,17 +663,21 @@ def _start(campaign, g: int, base_candidate, say) -> object:
     return base_candidate
 
 
-def _harvested(campaign) -> dict[str, int]:
-    """sha256 → generation for every source a generation asked to harvest (its ``harvest/request.json``)."""
-    out: dict[str, int] = {}
+def _harvest_requests(campaign) -> list[tuple[int, dict]]:
+    """(generation, source) for every source a generation asked to harvest (its ``harvest/request.json``),
+    oldest generation first."""
     root = learning_dir(campaign)
     if not root.is_dir():
-        return out
-    for d in sorted(root.glob("gen[0-9]*")):
-        if not d.name[3:].isdigit():
-            continue
-        for src in _read(d / "harvest" / REQUEST).get("sources", []):
-            out.setdefault(src["sha256"], int(d.name[3:]))
+        return []
+    return [(int(d.name[3:]), src) for d in sorted(root.glob("gen[0-9]*")) if d.name[3:].isdigit()
+            for src in _read(d / "harvest" / REQUEST).get("sources", [])]
+
+
+def _harvested(campaign) -> dict[str, int]:
+    """sha256 → generation for every source a generation asked to harvest."""
+    out: dict[str, int] = {}
+    for g, src in _harvest_requests(campaign):
+        out.setdefault(src["sha256"], g)
     return out
 
 
@@ -887,14 +891,10 @@ def production_round_due(campaign) -> str | None:
     if not s.production_rounds or not s.harvest_production:
         return None
     src = production_source(campaign)
-    if src is None or src["sha256"] in _harvested(campaign):
+    requests = _harvest_requests(campaign)
+    if src is None or any(x["sha256"] == src["sha256"] for _, x in requests):
         return None
-    rounds = 0
-    root = learning_dir(campaign)
-    if root.is_dir():
-        for d in sorted(root.glob("gen[0-9]*")):
-            if any(x.get("origin") == PRODUCTION for x in _read(d / "harvest" / REQUEST).get("sources", [])):
-                rounds += 1
+    rounds = len({g for g, x in requests if x.get("origin") == PRODUCTION})
     if rounds >= s.production_rounds:
         return None
     return (f"the production run halted on γ (max {src.get('max_gamma') or float('nan'):.3g} at step "

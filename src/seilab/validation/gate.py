@@ -102,12 +102,9 @@ def _best(campaign, items):
         return len(failed) if isinstance(failed, list) else 0
 
     fewest = min(n_failed(v) for _, v in items)
-    pool = [(i, item) for i, item in enumerate(items) if n_failed(item[1]) == fewest]
-    lowest = min(score(campaign, item[1]) for _, item in pool)
-    tol = campaign.gate.newer_within_fraction
-    near = [(i, item) for i, item in pool
-            if score(campaign, item[1]) <= lowest * (1.0 + tol) or score(campaign, item[1]) == lowest]
-    return max(near, key=lambda t: t[0])[1]
+    pool = [(i, score(campaign, item[1])) for i, item in enumerate(items) if n_failed(item[1]) == fewest]
+    limit = min(sc for _, sc in pool) * (1.0 + campaign.gate.newer_within_fraction)  # inf stays inf
+    return items[max(i for i, sc in pool if sc <= limit)]
 
 
 def _ranked(campaign) -> tuple:

@@ -118,12 +118,15 @@ def marker_path(campaign, name: str) -> Path:
 
 
 def _not_in_key() -> dict[str, tuple[str, ...]]:
-    """Per section, the fields that decide where a stage runs but not its result (the analysis'
-    workers / cluster: the parallel path gives the serial numbers); left out of the key, so changing
-    them neither reruns a stage nor invalidates the markers written before they existed."""
+    """Per section, the fields that decide where or how often a stage runs but not its result (the
+    analysis' workers / cluster: the parallel path gives the serial numbers; learning.production_rounds:
+    whether the runner runs learning and simulation again after a halted production run, each run's
+    result unchanged); left out of the key, so changing them neither reruns a stage nor invalidates the
+    markers written before they existed."""
     from seilab.analysis.settings import EXECUTION_FIELDS
+    from seilab.learning.settings import RUNNER_FIELDS
 
-    return {"analysis": EXECUTION_FIELDS}
+    return {"analysis": EXECUTION_FIELDS, "learning": RUNNER_FIELDS}
 
 
 def stage_key(campaign, stage: Stage) -> str:
