@@ -103,4 +103,7 @@ def test_the_equilibration_arrives_at_the_run_temperature(engine, tmp_path, smal
     assert r.info["prep"]["temperature_end_K"] == pytest.approx(300.0, abs=75.0)
     slow = run_md(_spec(small_interface, demo_pot, steps=10, minimize_steps=200, equilibration_steps=200,
                         thermostat_damp_fs=1000.0, equilibration_damp_fs=1000.0), tmp_path / "slow", engine=engine)
-    assert slow.info["prep"]["temperature_end_K"] < 225.0                # the production's damp would lag
+    # the production's damp does not get there: it lags behind the ramp from a relaxed start, and it cannot
+    # remove the heat a potential releases while the structure settles (the small fixture fit of a fresh
+    # machine released ~40 eV in its minimisation and ended at 383 K)
+    assert abs(slow.info["prep"]["temperature_end_K"] - 300.0) > 75.0

@@ -880,99 +880,28 @@ def iter_frames(path: str | os.PathLike, type_map: Sequence[str] | None = None, 
 
 
 # ----------------------------------------------------------------------------- writer
-def _lammps_box_lines(cell: np.ndarray, origin: np.ndarray, pbc: Sequence[bool]) -> list[str]:
-    flags = " ".join("pp" if p else "ff" for p in pbc)
-    if abs(cell[0, 1]) > 1e-10 or abs(cell[0, 2]) > 1e-10 or abs(cell[1, 2]) > 1e-10:
-        raise SeilabError("write_lammps_dump: cell must be in LAMMPS form (a along x, b in the xy plane)")
-    xlo, ylo, zlo = origin
-    lx, ly, lz = cell[0, 0], cell[1, 1], cell[2, 2]
-    xy, xz, yz = cell[1, 0], cell[2, 0], cell[2, 1]
-    if max(abs(xy), abs(xz), abs(yz)) < 1e-10:
-        return [
-            f"ITEM: BOX BOUNDS {flags}",
-            f"{xlo:.10g} {xlo + lx:.10g}",
-            f"{ylo:.10g} {ylo + ly:.10g}",
-            f"{zlo:.10g} {zlo + lz:.10g}",
-        ]
-    xlo_b = xlo + min(0.0, xy, xz, xy + xz)
-    xhi_b = xlo + lx + max(0.0, xy, xz, xy + xz)
-    ylo_b = ylo + min(0.0, yz)
-    yhi_b = ylo + ly + max(0.0, yz)
-    return [
-        f"ITEM: BOX BOUNDS xy xz yz {flags}",
-        f"{xlo_b:.10g} {xhi_b:.10g} {xy:.10g}",
-        f"{ylo_b:.10g} {yhi_b:.10g} {xz:.10g}",
-        f"{zlo:.10g} {zlo + lz:.10g} {yz:.10g}",
-    ]
-
-
 def write_lammps_dump(
     path: str | os.PathLike,
     frames: Iterable[Frame],
     type_map: Sequence[str] | None = None,
     columns: Sequence[str] = ("id", "type", "x", "y", "z", "ix", "iy", "iz"),
 ) -> Path:
-    """Write frames as a LAMMPS ``dump custom`` text file.
+    """Write frames as a LAMMPS ``dump custom`` text file (through the one writer,
+    :func:`seilab.md.dump.write_dump_frame`).
 
     Supported columns: id type element x y z xu yu zu xs ys zs ix iy iz. Wrapped positions and image
     flags are derived from ``Frame.unwrapped`` (or ``positions`` when it is None). ``type`` needs
     ``type_map`` (type = index in it + 1).
     """
+    from ase import Atoms
+
+    from seilab.md.dump import write_dump_frame
+
     path = Path(path)
-    known = {"id", "type", "element", "x", "y", "z", "xu", "yu", "zu", "xs", "ys", "zs", "ix", "iy", "iz"}
-    bad = [c for c in columns if c not in known]
-    if bad:
-        raise SeilabError(f"write_lammps_dump: unsupported columns {bad}")
     with open(path, "w") as fh:
         for fr in frames:
             r = fr.unwrapped if fr.unwrapped is not None else fr.positions
-            u = (r - fr.origin) @ fr.inv_cell
-            img = np.where(np.asarray(fr.pbc)[None, :], np.floor(u), 0.0)
-            s = u - img
-            wrapped = fr.origin + s @ fr.cell
-            cols, fmts = [], []
-            for c in columns:
-                if c == "id":
-                    cols.append(fr.ids.astype(np.int64))
-                    fmts.append("%d")
-                elif c == "type":
-                    if type_map is None:
-                        raise SeilabError("write_lammps_dump: 'type' column needs type_map")
-                    lookup = {sym: k + 1 for k, sym in enumerate(type_map)}
-                    missing = sorted(set(fr.symbols.tolist()) - set(lookup))
-                    if missing:
-                        raise SeilabError(f"write_lammps_dump: type_map lacks {missing}")
-                    cols.append(np.array([lookup[x] for x in fr.symbols.tolist()]))
-                    fmts.append("%d")
-                elif c == "element":
-                    cols.append(fr.symbols)
-                    fmts.append("%s")
-                elif c in ("x", "y", "z"):
-                    cols.append(wrapped[:, "xyz".index(c)])
-                    fmts.append("%.6f")
-                elif c in ("xu", "yu", "zu"):
-                    cols.append(r[:, "xyz".index(c[0])])
-                    fmts.append("%.6f")
-                elif c in ("xs", "ys", "zs"):
-                    cols.append(s[:, "xyz".index(c[0])])
-                    fmts.append("%.8f")
-                else:
-                    cols.append(img[:, "xyz".index(c[1])].astype(np.int64))
-                    fmts.append("%d")
-            step = fr.step if fr.step is not None else fr.index
-            head = [
-                "ITEM: TIMESTEP",
-                str(step),
-                "ITEM: NUMBER OF ATOMS",
-                str(fr.n_atoms),
-                *_lammps_box_lines(fr.cell, fr.origin, fr.pbc),
-                "ITEM: ATOMS " + " ".join(columns),
-            ]
-            fh.write("\n".join(head) + "\n")
-            buf = io.StringIO()
-            table = np.empty((fr.n_atoms, len(cols)), dtype=object)
-            for k, col in enumerate(cols):
-                table[:, k] = col
-            np.savetxt(buf, table, fmt=" ".join(fmts))
-            fh.write(buf.getvalue())
+            atoms = Atoms(symbols=fr.symbols.tolist(), positions=r - fr.origin, cell=fr.cell, pbc=fr.pbc)
+            write_dump_frame(fh, atoms, fr.step if fr.step is not None else fr.index, None, type_map,
+                             columns=columns, origin=fr.origin, ids=fr.ids)
     return path

@@ -52,7 +52,7 @@ from typing import Callable
 import numpy as np
 
 from seilab import provenance
-from seilab.dynamics import append_frames, nvt, read_frames, thermalize
+from seilab.dynamics import Observer, StopMD, append_frames, nvt, read_frames, replace_frames, run_dynamics, thermalize
 from seilab.errors import SeilabError
 from seilab.learning.gamma import gamma_stats
 
@@ -132,8 +132,8 @@ def _manifest_files(campaign, kind: str) -> list[Path]:
 def _from_store(campaign, kind: str) -> dict:
     from seilab.reference.store import DatasetStore
 
-    root = Path(campaign.output) / "dataset"
-    if not (root / "labels").is_dir():
+    root = campaign.layout.dataset
+    if not DatasetStore.holds_labels(root):
         return {}
     best: dict = {}
     for lab in DatasetStore(root):
@@ -255,24 +255,6 @@ def build_jobs(campaign, sources: dict, generation: int) -> list[ExplorationJob]
 
 
 # --------------------------------------------------------------------------------------- MD
-def _read_checkpoint(path: Path | None) -> list:
-    return [] if path is None else read_frames(path)
-
-
-def _write_checkpoint(path: Path, frames: list) -> None:
-    """Replace the checkpoint by ``frames`` atomically (only when stored frames are dropped; new frames are
-    appended, :func:`seilab.dynamics.append_frames`)."""
-    import os
-
-    from ase.io import write
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    write(tmp, frames, format="extxyz")
-    os.replace(tmp, path)
-
-
 def run_md_gamma(atoms, calc, temperature_K: float, steps: int, timestep_fs: float, friction_per_fs: float,
                  sample_every: int, gamma_halt: float, keep_before_halt: int, seed: int,
                  checkpoint: Path | None = None) -> tuple[list, dict]:
@@ -285,7 +267,7 @@ def run_md_gamma(atoms, calc, temperature_K: float, steps: int, timestep_fs: flo
     """
     from ase import Atoms
 
-    stored = _read_checkpoint(checkpoint)
+    stored = [] if checkpoint is None else read_frames(checkpoint)
     frames = [f for f in stored if int(f.info.get("md_step", -1)) <= steps]
     step = int(frames[-1].info["md_step"]) if frames else 0
     start = frames[-1] if frames else atoms
@@ -297,7 +279,7 @@ def run_md_gamma(atoms, calc, temperature_K: float, steps: int, timestep_fs: flo
         frames, step = [], 0
         thermalize(work, temperature_K, np.random.default_rng(seed))
     if checkpoint is not None and len(frames) != len(stored):
-        _write_checkpoint(Path(checkpoint), frames)
+        replace_frames(checkpoint, frames)
     dyn = nvt(work, "langevin", temperature_K=temperature_K, timestep_fs=timestep_fs,
               rng=np.random.default_rng([seed, step]), friction_per_fs=friction_per_fs, fix_com=True)
 
@@ -316,9 +298,10 @@ def run_md_gamma(atoms, calc, temperature_K: float, steps: int, timestep_fs: flo
     info = {"steps_run": step, "halted": False, "halt_step": None, "reason": "finished",
             "resumed_from_step": step or None}
     work.get_potential_energy()
-    while step < steps:
-        dyn.run(1)
-        step += 1
+
+    def watch(step: int) -> None:
+        """γ of every step (the calculator returns it with the forces): halt above ``gamma_halt``, keep a
+        frame every ``sample_every`` steps and a buffer of recent ones for the halt."""
         g = np.asarray(calc.results.get("gamma"), dtype=float)
         e = calc.results.get("energy")
         finite = np.all(np.isfinite(work.positions)) and e is not None and np.isfinite(e) and np.all(np.isfinite(g))
@@ -328,16 +311,18 @@ def run_md_gamma(atoms, calc, temperature_K: float, steps: int, timestep_fs: flo
                         reason=(f"max γ {gmax:.3g} > {gamma_halt:g}" if finite else "non-finite energy or positions"))
             if keep_before_halt > 0:
                 have = {f.info["md_step"] for f in frames}
-                frames += [b for b in buffer if b.info["md_step"] not in have]
+                frames.extend(b for b in buffer if b.info["md_step"] not in have)
             if finite:
                 frames.append(snap(step))
-            break
+            raise StopMD(info["reason"])
         if step % sample_every == 0:
             frames.append(snap(step, momenta=checkpoint is not None))
             if checkpoint is not None:
                 append_frames(checkpoint, frames[-1:])
         elif keep_before_halt > 0 and step % buffer_every == 0:
             buffer.append(snap(step))
+
+    step = run_dynamics(dyn, steps, [Observer(watch, 1)], start=step).step
     info["steps_run"] = step
     frames.sort(key=lambda f: f.info["md_step"])
     for f in frames:

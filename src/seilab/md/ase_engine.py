@@ -34,7 +34,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from seilab.dynamics import nvt, thermalize
+from seilab.dynamics import MDLoop, Observer, StopMD, nvt, run_dynamics, thermalize
 from seilab.errors import SeilabError
 from seilab.md.engine import (
     DUMP, RESULT, THERMO_COLUMNS, MDResult, MDSpec, PotentialFiles, check_state, prune_restarts,
@@ -43,10 +43,6 @@ from seilab.md.engine import (
 from seilab.md.dump import truncate_dump, write_dump_frame
 
 EXTRAP = "extrapolative.extxyz"
-
-
-class _Halt(Exception):
-    pass
 
 
 def ace_calculator(pot: PotentialFiles, gamma: bool = False):
@@ -148,57 +144,56 @@ class AseEngine:
             thermo_fh.write(",".join(THERMO_COLUMNS) + "\n")
         dump_fh = open(workdir / DUMP, "a")
         dt_ps = spec.timestep_fs / 1000.0
-        halted: list[str] = []
         gammas: dict[int, float] = {}
 
-        def observe():
-            step = start + dyn.nsteps
-            if gcalc is not None and step % spec.gamma_every == 0:
-                g = self._gamma(atoms, gcalc)
-                gmax = float(g.max())
-                gammas[step] = gmax
-                if gmax > spec.gamma_dump_threshold:
-                    from ase.io import write
+        def watch_gamma(step: int) -> None:
+            g = self._gamma(atoms, gcalc)
+            gmax = float(g.max())
+            gammas[step] = gmax
+            if gmax > spec.gamma_dump_threshold:
+                from ase.io import write
 
-                    fr = atoms.copy()
-                    fr.calc = None
-                    fr.arrays["gamma"] = g
-                    fr.info.update({"step": step, "time_ps": step * dt_ps, "max_gamma": gmax})
-                    write(str(workdir / EXTRAP), fr, format="extxyz", append=True)
-                if gmax > spec.gamma_halt:
-                    halted.append(f"max gamma {gmax:.3g} > gamma_halt {spec.gamma_halt} at step {step}")
-            if step % spec.thermo_every == 0 or halted or step == spec.steps:
-                thermo_fh.write(self._thermo_line(atoms, step, dt_ps, gammas.get(step)) + "\n")
-                thermo_fh.flush()
-            if step % spec.dump_every == 0:
-                write_dump_frame(dump_fh, atoms, step, step * dt_ps, spec.elements)
-                dump_fh.flush()
-                if spec.write_extxyz:
-                    from ase.io import write
+                fr = atoms.copy()
+                fr.calc = None
+                fr.arrays["gamma"] = g
+                fr.info.update({"step": step, "time_ps": step * dt_ps, "max_gamma": gmax})
+                write(str(workdir / EXTRAP), fr, format="extxyz", append=True)
+            if gmax > spec.gamma_halt:
+                raise StopMD(f"max gamma {gmax:.3g} > gamma_halt {spec.gamma_halt} at step {step}")
 
-                    fr = atoms.copy()
-                    fr.calc = None
-                    fr.info.update({"step": step, "time_ps": step * dt_ps})
-                    write(str(workdir / "trajectory.extxyz"), fr, format="extxyz", append=True)
-            if (step % spec.restart_every == 0 and step > start) or halted or step == spec.steps:
+        def thermo(step: int) -> None:
+            thermo_fh.write(self._thermo_line(atoms, step, dt_ps, gammas.get(step)) + "\n")
+            thermo_fh.flush()
+
+        def frame(step: int) -> None:
+            write_dump_frame(dump_fh, atoms, step, step * dt_ps, spec.elements)
+            dump_fh.flush()
+            if spec.write_extxyz:
+                from ase.io import write
+
+                fr = atoms.copy()
+                fr.calc = None
+                fr.info.update({"step": step, "time_ps": step * dt_ps})
+                write(str(workdir / "trajectory.extxyz"), fr, format="extxyz", append=True)
+
+        def restart(step: int) -> None:
+            if step > start or loop.stopped or step == spec.steps:
                 self._write_restart(workdir, atoms, dyn, rng, step)
-            if halted:
-                raise _Halt(halted[0])
 
-        dyn.attach(observe, interval=1)
+        # the γ watch first: a halt at a step still gets that step's thermo line and restart file
+        observers = ([Observer(watch_gamma, spec.gamma_every)] if gcalc is not None else []) + [
+            Observer(thermo, spec.thermo_every, at_end=True), Observer(frame, spec.dump_every),
+            Observer(restart, spec.restart_every, at_end=True)]
+        loop = MDLoop()
         t0 = time.perf_counter()
         try:
-            if start < spec.steps:
-                dyn.run(spec.steps - start)
-            else:
-                observe()
-        except _Halt:
-            pass
+            run_dynamics(dyn, spec.steps, observers, start=start, at_start=True, loop=loop)
         finally:
             thermo_fh.close()
             dump_fh.close()
+        halted = [loop.stopped] if loop.stopped else []
         wall = time.perf_counter() - t0
-        steps_run = dyn.nsteps
+        steps_run = loop.steps_run
         state.update({"status": "halted" if halted else "finished", "steps_done": start + steps_run,
                       "halted": halted[0] if halted else None})
         seg["wall_s"] = wall
@@ -231,9 +226,11 @@ class AseEngine:
             dyn = nvt(atoms, "langevin", temperature_K=T0, timestep_fs=spec.timestep_fs, rng=rng,
                       friction_per_fs=1.0 / spec.equilibration_damp_fs, fix_com=False)
             half = max(1, n // 2)  # ramp over the first half, hold T over the second (as in LAMMPS)
-            ramp = lambda: dyn.set_temperature(temperature_K=T0 + (T - T0) * min(1.0, dyn.nsteps / half))  # noqa: E731
-            dyn.attach(ramp, interval=1)
-            dyn.run(n)
+
+            def ramp(step: int) -> None:
+                dyn.set_temperature(temperature_K=T0 + (T - T0) * min(1.0, step / half))
+
+            run_dynamics(dyn, n, [Observer(ramp, 1)])
             prep.update(equilibration_steps=float(n), temperature_end_K=float(atoms.get_temperature()))
         elif spec.velocities:
             thermalize(atoms, spec.temperature_K, rng)

@@ -24,7 +24,8 @@ behind as a stray header glued to the next appended frame.
   ``lammps-dump-text`` reader returns them (cell from the box bounds, ``celldisp`` = the box origin,
   positions as written), every other column as a per-atom array (``f_pace_gamma`` ...), info
   ``timestep`` and ``time``.
-* :func:`write_dump_frame` appends a frame in LAMMPS' own layout (the ASE engine's dump).
+* :func:`write_dump_frame` appends a frame in LAMMPS' own layout: the one writer (the ASE engine's
+  dump, and :func:`seilab.analysis.trajectory.write_lammps_dump` for any column set).
 
 Users: the engines (resume), the simulation stage's audit (:class:`seilab.simulation.audit.Trajectory`),
 the harvest of the production run (:mod:`seilab.learning.harvest`), the LAMMPS exploration
@@ -329,49 +330,87 @@ def _symbols(block: bytes, cols, col, natoms, newlines, specorder, path, step) -
 
 
 # ----------------------------------------------------------------------------------------------- writer
-def write_dump_frame(fh, atoms, step: int, time_ps: float, elements: Sequence[str], unwrapped=None,
-                     extra: dict | None = None) -> None:
-    """Append one LAMMPS ``dump custom`` frame (id type element x y z ix iy iz [extra...]).
+#: The engines' dump layout (LAMMPS ``dump custom ... id type element x y z ix iy iz``).
+ENGINE_COLUMNS = ("id", "type", "element", "x", "y", "z", "ix", "iy", "iz")
+WRITABLE_COLUMNS = ("id", "type", "element", "x", "y", "z", "xu", "yu", "zu", "xs", "ys", "zs", "ix", "iy", "iz")
 
-    The cell is written as LAMMPS' restricted triclinic box (rotated like ``ase.calculators.lammps.Prism``);
-    ``unwrapped`` Cartesian positions (default: ``atoms.positions``) give the image flags.
+
+def _lo(v: float) -> str:
+    return "0.0" if v == 0 else f"{v:.10f}"
+
+
+def write_dump_frame(fh, atoms, step: int, time_ps: float | None, elements: Sequence[str] | None, unwrapped=None,
+                     extra: dict | None = None, *, columns: Sequence[str] = ENGINE_COLUMNS, origin=None,
+                     ids=None) -> None:
+    """Append one LAMMPS ``dump custom`` frame of ``atoms`` to the text stream ``fh``.
+
+    The cell is written as LAMMPS' restricted triclinic box (rotated like ``ase.calculators.lammps.Prism``)
+    with its lower corner at ``origin`` (default 0); ``unwrapped`` Cartesian positions (default:
+    ``atoms.positions``) give the image flags along periodic axes (the wrapped ``x y z`` lie in the box).
+    ``columns``: any of :data:`WRITABLE_COLUMNS` (``type`` needs ``elements``: type = index + 1); ``extra``
+    adds named per-atom columns (``f_pace_gamma`` ...). ``ids`` default 1..N. ``time_ps`` None writes no
+    ``ITEM: TIME`` block (LAMMPS without ``dump_modify time yes``).
     """
     from ase.calculators.lammps import Prism
 
+    bad = [c for c in columns if c not in WRITABLE_COLUMNS]
+    if bad:
+        raise SeilabError(f"write_dump_frame: unsupported columns {bad} (writable: {' '.join(WRITABLE_COLUMNS)})")
     cell = atoms.cell.array
-    pos = atoms.positions if unwrapped is None else unwrapped
-    prism = Prism(cell)
-    xhi, yhi, zhi, xy, xz, yz = prism.get_lammps_prism()
+    pos = atoms.positions if unwrapped is None else np.asarray(unwrapped, dtype=float)
+    xhi, yhi, zhi, xy, xz, yz = Prism(cell).get_lammps_prism()
     lcell = np.array([[xhi, 0, 0], [xy, yhi, 0], [xz, yz, zhi]])
+    o = np.zeros(3) if origin is None else np.asarray(origin, dtype=float).reshape(3)
+    pbc = np.asarray(atoms.pbc, dtype=bool)
     frac = np.linalg.solve(cell.T, pos.T).T
-    img = np.floor(frac + 1e-12)
-    wrapped = (frac - img) @ lcell
-    types = {el: i + 1 for i, el in enumerate(elements)}
+    img = np.where(pbc[None, :], np.floor(frac + 1e-12), 0.0)
+    scaled = frac - img
     syms = atoms.get_chemical_symbols()
+    if "type" in columns:
+        if elements is None:
+            raise SeilabError("write_dump_frame: the 'type' column needs elements (type = index + 1)")
+        types = {el: i + 1 for i, el in enumerate(elements)}
+        missing = sorted(set(syms) - set(types))
+        if missing:
+            raise SeilabError(f"write_dump_frame: elements {list(elements)} lack {missing}")
     tri = any(abs(v) > 1e-10 for v in (xy, xz, yz))
     names = list(extra or {})
     # same header order as LAMMPS' ``dump_modify time yes``: ITEM: TIME comes before ITEM: TIMESTEP
-    lines = [f"ITEM: TIME\n{time_ps:.10g}\nITEM: TIMESTEP\n{step}\nITEM: NUMBER OF ATOMS\n{len(atoms)}\n"]
-    pbc = " ".join("pp" if p else "ff" for p in atoms.pbc)
+    lines = [f"ITEM: TIME\n{time_ps:.10g}\n" if time_ps is not None else "",
+             f"ITEM: TIMESTEP\n{step}\nITEM: NUMBER OF ATOMS\n{len(atoms)}\n"]
+    flags = " ".join("pp" if p else "ff" for p in pbc)
     if tri:
-        xlo_b = min(0.0, xy, xz, xy + xz)
-        xhi_b = xhi + max(0.0, xy, xz, xy + xz)
-        ylo_b = min(0.0, yz)
-        yhi_b = yhi + max(0.0, yz)
-        lines.append(f"ITEM: BOX BOUNDS xy xz yz {pbc}\n{xlo_b:.10f} {xhi_b:.10f} {xy:.10f}\n"
-                     f"{ylo_b:.10f} {yhi_b:.10f} {xz:.10f}\n0.0 {zhi:.10f} {yz:.10f}\n")
+        xlo_b = o[0] + min(0.0, xy, xz, xy + xz)
+        xhi_b = o[0] + xhi + max(0.0, xy, xz, xy + xz)
+        ylo_b = o[1] + min(0.0, yz)
+        yhi_b = o[1] + yhi + max(0.0, yz)
+        lines.append(f"ITEM: BOX BOUNDS xy xz yz {flags}\n{xlo_b:.10f} {xhi_b:.10f} {xy:.10f}\n"
+                     f"{ylo_b:.10f} {yhi_b:.10f} {xz:.10f}\n{_lo(o[2])} {o[2] + zhi:.10f} {yz:.10f}\n")
     else:
-        lines.append(f"ITEM: BOX BOUNDS {pbc}\n0.0 {xhi:.10f}\n0.0 {yhi:.10f}\n0.0 {zhi:.10f}\n")
-    lines.append("ITEM: ATOMS id type element x y z ix iy iz" + "".join(" " + n for n in names) + "\n")
-    cols = [extra[n] for n in names]
-    body = []
-    for i in range(len(atoms)):
-        x, y, z = wrapped[i]
-        ix, iy, iz = (int(v) for v in img[i])
-        tail = "".join(f" {float(c[i]):.6g}" for c in cols)
-        body.append(f"{i + 1} {types[syms[i]]} {syms[i]} {x:.8f} {y:.8f} {z:.8f} {ix} {iy} {iz}{tail}\n")
-    fh.write("".join(lines) + "".join(body))
+        lines.append(f"ITEM: BOX BOUNDS {flags}\n{_lo(o[0])} {o[0] + xhi:.10f}\n{_lo(o[1])} {o[1] + yhi:.10f}\n"
+                     f"{_lo(o[2])} {o[2] + zhi:.10f}\n")
+    lines.append("ITEM: ATOMS " + " ".join(columns) + "".join(" " + n for n in names) + "\n")
+    wrapped = o + scaled @ lcell
+    unwrapped_l = o + frac @ lcell
+    ids = np.arange(1, len(atoms) + 1) if ids is None else np.asarray(ids, dtype=np.int64)
+    per: list = []  # one formatted column (a list of strings) per dump column
+    for c in columns:
+        if c == "id":
+            per.append([str(int(v)) for v in ids])
+        elif c == "type":
+            per.append([str(types[x]) for x in syms])
+        elif c == "element":
+            per.append(syms)
+        elif c in ("x", "y", "z", "xu", "yu", "zu"):
+            src = wrapped if len(c) == 1 else unwrapped_l
+            per.append([f"{v:.8f}" for v in src[:, "xyz".index(c[0])]])
+        elif c in ("xs", "ys", "zs"):
+            per.append([f"{v:.8f}" for v in scaled[:, "xyz".index(c[0])]])
+        else:  # ix iy iz
+            per.append([str(int(v)) for v in img[:, "xyz".index(c[1])]])
+    per += [[f"{float(v):.6g}" for v in extra[n]] for n in names]
+    fh.write("".join(lines) + "".join(" ".join(row) + "\n" for row in zip(*per)))
 
 
 __all__ = ["scan_dump", "dump_frame_index", "dump_frame_spans", "dump_steps", "truncate_dump", "read_dump_frame",
-           "write_dump_frame"]
+           "write_dump_frame", "ENGINE_COLUMNS", "WRITABLE_COLUMNS"]

@@ -72,6 +72,11 @@ class DatasetStore:
         a different reference so datasets never silently mix levels of theory.
     """
 
+    @staticmethod
+    def holds_labels(root: str | Path) -> bool:
+        """Whether ``root`` is a store with labels (its ``labels/`` folder exists)."""
+        return (Path(root) / "labels").is_dir()
+
     def __init__(self, root: str | Path, reference: dict | None = None):
         self.root = Path(root)
         self.labels_dir = self.root / "labels"

@@ -13,12 +13,11 @@ run is reproducible but not bit-identical to an uninterrupted one.)
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
-from seilab.dynamics import append_frames, nvt, read_frames, thermalize
+from seilab.dynamics import Observer, append_frames, nvt, read_frames, replace_frames, run_dynamics, thermalize
 from seilab.errors import SeilabError
 
 
@@ -33,17 +32,6 @@ def _make_dynamics(atoms, settings, temperature_K: float, rng):
 def read_checkpoint(path: Path) -> list:
     """Frames of a checkpoint file ([] when absent or unreadable: the run restarts)."""
     return read_frames(path)
-
-
-def _rewrite_checkpoint(path: Path, frames: list) -> None:
-    """Replace the checkpoint by ``frames`` (only when some of its frames are dropped: other settings, a
-    shorter run), atomically."""
-    from ase.io import write
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    write(tmp, frames, format="extxyz")
-    os.replace(tmp, path)
 
 
 def _snapshot(atoms, step: int, temperature_K: float):
@@ -92,7 +80,7 @@ def run_nvt(atoms, calc, settings, temperature_K: float, steps: int, stride: int
     frames = [f for f in stored if str(f.info.get("ckpt_key", "")) == key]
     frames = [f for f in frames if int(f.info.get("md_step", -1)) <= steps]
     if checkpoint is not None and len(frames) != len(stored):
-        _rewrite_checkpoint(Path(checkpoint), frames)
+        replace_frames(checkpoint, frames)
     done = int(frames[-1].info["md_step"]) if frames else 0
     if done >= steps:
         return frames
@@ -103,21 +91,21 @@ def run_nvt(atoms, calc, settings, temperature_K: float, steps: int, stride: int
     else:
         thermalize(work, temperature_K, np.random.default_rng(seed))
     dyn = _make_dynamics(work, settings, temperature_K, np.random.default_rng([seed, done]))
-    step = done
-    while step < steps:
-        n = min(stride - step % stride, steps - step)
-        dyn.run(n)
-        step += n
+
+    def check(step: int) -> None:
         energy = work.get_potential_energy()
         if not np.isfinite(energy) or not np.all(np.isfinite(work.positions)):
             raise SeilabError(f"MD at {temperature_K:g} K: non-finite energy or positions at step {step} "
                               f"({work.get_chemical_formula()}); lower sampling.md_timestep_fs")
-        if step % stride == 0:
-            frames.append(_snapshot(work, step, temperature_K))
-            if key:
-                frames[-1].info["ckpt_key"] = key
-            if checkpoint is not None:
-                append_frames(checkpoint, frames[-1:])
+
+    def keep(step: int) -> None:
+        frames.append(_snapshot(work, step, temperature_K))
+        if key:
+            frames[-1].info["ckpt_key"] = key
+        if checkpoint is not None:
+            append_frames(checkpoint, frames[-1:])
+
+    run_dynamics(dyn, steps, [Observer(check, stride, at_end=True), Observer(keep, stride)], start=done)
     return frames
 
 

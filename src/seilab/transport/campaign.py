@@ -69,7 +69,8 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from seilab.dynamics import append_frames, count_complete_frames, nvt, thermalize
+from seilab.dynamics import (Observer, append_frames, count_complete_frames, npt_berendsen, nvt, run_dynamics,
+                             thermalize)
 from seilab.errors import SeilabError
 from seilab.provenance import load_json, read_json
 
@@ -308,7 +309,7 @@ def build_cell(atoms, settings: TransportSettings, calculator=None):
             raise SeilabError("calculator: needed to melt the cell (melt_steps > 0)")
         cell.calc = calculator
         thermalize(cell, settings.melt_temperature_K, rng)
-        _langevin(cell, settings.melt_temperature_K, settings, rng).run(settings.melt_steps)
+        run_dynamics(_langevin(cell, settings.melt_temperature_K, settings, rng), settings.melt_steps)
         energy = cell.get_potential_energy()
         if not (np.isfinite(energy) and np.all(np.isfinite(cell.positions))):
             raise BlowUp(f"melt at {settings.melt_temperature_K:g} K blew up (non-finite energy or positions "
@@ -576,7 +577,6 @@ def _equilibrate(phase: Phase, cell, T: float, calculator, settings: TransportSe
     (``equilibration.json``): crystal, start and production volumes (Å³), density ratio to the
     crystal, the NpT stage's ⟨V⟩ and ⟨P⟩ (mean, std, block sem) over its second half, ⟨P⟩ (GPa) at
     the production volume over the NVT equilibration, and the Bragg order (:func:`bragg_order`)."""
-    from ase import units
     from ase.calculators.calculator import PropertyNotImplementedError
 
     what = f"{phase.name} {T:g} K"
@@ -590,8 +590,6 @@ def _equilibrate(phase: Phase, cell, T: float, calculator, settings: TransportSe
                 "npt_steps": settings.npt_steps, "n_equil_steps": settings.n_equil_steps}
     steps = 0
     if settings.npt_steps:
-        from ase.md.nptberendsen import NPTBerendsen
-
         try:
             atoms.get_stress()
         except PropertyNotImplementedError:
@@ -599,21 +597,20 @@ def _equilibrate(phase: Phase, cell, T: float, calculator, settings: TransportSe
                               "P = 0; set npt_steps: 0") from None
         # Berendsen: first-order relaxation of V towards P = 0, robust within a few hundred steps on
         # ~100 atoms; it does not sample volume fluctuations, which are not used here (only ⟨V⟩).
-        dyn = NPTBerendsen(atoms, settings.timestep_fs * units.fs, temperature_K=T, pressure_au=0.0,
-                           taut=settings.npt_taut_fs * units.fs, taup=settings.npt_taup_fs * units.fs,
-                           compressibility_au=settings.npt_compressibility_per_GPa / units.GPa, fixcm=True)
+        dyn = npt_berendsen(atoms, temperature_K=T, timestep_fs=settings.timestep_fs, pressure_GPa=0.0,
+                            taut_fs=settings.npt_taut_fs, taup_fs=settings.npt_taup_fs,
+                            compressibility_per_GPa=settings.npt_compressibility_per_GPa)
         vols, press = [], []
 
-        def observe():
+        def observe(step: int):
             vols.append(atoms.get_volume())
             press.append(_pressure_GPa(atoms))
             if not (np.isfinite(vols[-1]) and np.isfinite(press[-1]) and v0 / 4 < vols[-1] < 4 * v0):
                 raise BlowUp(f"{what}: NpT blew up at step {len(vols) - 1} (volume {vols[-1]:.4g} Å³, started "
                              f"at {v0:.4g} Å³)")
 
-        dyn.attach(observe, interval=1)
         log.info("%s: NpT %d steps at P = 0", what, settings.npt_steps)
-        dyn.run(settings.npt_steps)
+        run_dynamics(dyn, settings.npt_steps, [Observer(observe, 1)], at_start=True)
         steps += settings.npt_steps
         half = len(vols) // 2
         v_mean = float(np.mean(vols[half:]))
@@ -626,17 +623,15 @@ def _equilibrate(phase: Phase, cell, T: float, calculator, settings: TransportSe
     dyn = _thermostat(atoms, T, settings, rng)
     press = []
 
-    def observe_p():
+    def observe_p(step: int = 0):
         try:
             press.append(_pressure_GPa(atoms))
         except PropertyNotImplementedError:
             pass
 
     if settings.n_equil_steps:
-        dyn.attach(observe_p, interval=1)
         log.info("%s: NVT %d steps at %.1f Å³", what, settings.n_equil_steps, atoms.get_volume())
-        dyn.run(settings.n_equil_steps)
-        dyn.observers.clear()
+        run_dynamics(dyn, settings.n_equil_steps, [Observer(observe_p, 1)], at_start=True)
         steps += settings.n_equil_steps
     else:
         observe_p()
@@ -700,9 +695,9 @@ def _run_md(phase: Phase, cell, T: float, calculator, settings: TransportSetting
     buf: list = []
     inv_cell = np.linalg.inv(atoms.cell[:])
     previous = atoms.get_positions()
-    while done + len(buf) < n_total:
-        dyn.run(settings.sample_every)
-        steps += settings.sample_every
+    def frame(step: int) -> None:
+        """Frame ``k`` (step ``k * sample_every``), checked for a blow-up; flushed every ``flush_every``."""
+        nonlocal done, buf, previous
         k = done + len(buf)
         snap = _snapshot(atoms, k * settings.sample_every, k * dt_frame_ps)
         _check_blow_up(snap, previous, inv_cell, f"{phase.name} {T:g} K: MD blew up at step "
@@ -717,6 +712,10 @@ def _run_md(phase: Phase, cell, T: float, calculator, settings: TransportSetting
             if progress is not None:
                 progress({"phase": phase.name, "temperature_K": T, "frames_done": done,
                           "frames_total": n_total})
+
+    n_steps = max(n_total - done, 0) * settings.sample_every
+    run_dynamics(dyn, n_steps, [Observer(frame, settings.sample_every)])
+    steps += n_steps
     atoms.calc = None
     atoms.set_constraint()
     return steps
