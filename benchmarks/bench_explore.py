@@ -43,10 +43,10 @@ ELEMENTS = ("Li", "P", "S")
 
 def _potential(path: str | None):
     """A ``seilab.training.Potential``-like object with yaml / yace / asi (the learning stage's potential)."""
-    from seilab.md.engine import PotentialFiles
+    from seilab.md.engine import Potential
 
     if path:
-        pf = PotentialFiles.from_any(path)
+        pf = Potential.from_any(path)
         if pf.asi is None or pf.yaml is None:
             raise SystemExit(f"--potential {path}: exploration needs the .yaml and its .asi active set")
         return pf
@@ -98,9 +98,9 @@ def bench_lammps(pot, atoms, steps: int, every: int, ranks: int, work: Path) -> 
 def bench_ase(pot, atoms, steps: int, every: int) -> dict:
     from seilab.learning.explore import run_md_gamma
     from seilab.md.ase_engine import ace_calculator
-    from seilab.md.engine import PotentialFiles
+    from seilab.md.engine import Potential
 
-    calc = ace_calculator(PotentialFiles.from_any(pot), gamma=True)
+    calc = ace_calculator(Potential.from_any(pot), gamma=True)
     t0 = time.perf_counter()
     frames, info = run_md_gamma(atoms, calc, 600.0, steps, 1.0, 0.02, every, 1e9, 0, seed=7)
     wall = time.perf_counter() - t0

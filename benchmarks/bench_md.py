@@ -33,15 +33,15 @@ ELEMENTS = ("Li", "P", "S")
 
 
 def _potential(path: str | None):
-    from seilab.md.engine import PotentialFiles
+    from seilab.md.engine import Potential
 
     if path:
-        return PotentialFiles.from_any(path)
+        return Potential.from_any(path)
     from seilab.md.lammps import cache_root
     from fixtures.simulation import demo_potential
 
     print("# demo potential: fitting once (CHGNet labels + pacemaker), cached afterwards", flush=True)
-    return PotentialFiles.from_any(demo_potential(cache_root() / "bench", progress=lambda m: print("#  ", m)))
+    return Potential.from_any(demo_potential(cache_root() / "bench", progress=lambda m: print("#  ", m)))
 
 
 def _raw_lammps(lmp: Path, run_dir: Path, ranks: int) -> dict:
@@ -247,9 +247,9 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(bench_ase(pot, args.ase_atoms, args.ase_steps, work))
     basis = []
     if ok and args.basis_potentials:
-        from seilab.md.engine import PotentialFiles
+        from seilab.md.engine import Potential
 
-        pots = [pot] + [PotentialFiles.from_any(p) for p in args.basis_potentials.split(",") if p]
+        pots = [pot] + [Potential.from_any(p) for p in args.basis_potentials.split(",") if p]
         basis = bench_basis(pots, args.basis_atoms, args.basis_steps, work)
     print()
     print_table(rows)

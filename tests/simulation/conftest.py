@@ -21,11 +21,11 @@ def cache_dir() -> Path:
 def demo_pot():
     """A ~12-functions-per-element Li/P/S ACE potential (CHGNet labels, pacemaker via seilab.training)."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from seilab.md.engine import PotentialFiles
+    from seilab.md.engine import Potential
     from fixtures.simulation import demo_potential
 
     pot = demo_potential(cache_dir(), functions_per_element=12, per_phase=5, interfaces=2, maxiter=30)
-    return PotentialFiles.from_any(pot)
+    return Potential.from_any(pot)
 
 
 @pytest.fixture(scope="session")

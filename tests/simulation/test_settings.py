@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from seilab.errors import SeilabError
-from seilab.md.engine import MDSpec, PotentialFiles
+from seilab.md.engine import MDSpec, Potential
 from seilab.simulation.settings import SimulationSettings
 
 
@@ -82,19 +82,19 @@ def test_spec_rejects_elements_missing_from_structure(small_interface):
 def test_missing_files_are_named(tmp_path):
     missing = tmp_path / "nope.yaml"
     with pytest.raises(SeilabError, match="nope.yaml"):
-        PotentialFiles.from_any(missing)
+        Potential.from_any(missing)
     with pytest.raises(SeilabError, match="structure"):
         MDSpec(structure=tmp_path / "none.data", potential=None, elements=("Li",)).validate()
     bad = tmp_path / "pot.txt"
     bad.write_text("x")
     with pytest.raises(SeilabError, match=r"\.yaml or a LAMMPS \.yace"):
-        PotentialFiles.from_any(bad)
+        Potential.from_any(bad)
 
 
 def test_potential_siblings_are_found(demo_pot):
-    pf = PotentialFiles.from_any(demo_pot.yaml)
+    pf = Potential.from_any(demo_pot.yaml)
     assert pf.yace is not None and pf.asi is not None
-    pf2 = PotentialFiles.from_any(str(demo_pot.yace))
+    pf2 = Potential.from_any(str(demo_pot.yace))
     assert pf2.yaml == pf.yaml
 
 

@@ -14,10 +14,10 @@ def lammps_md(structure: str, potential: str, workdir: str, mpi_ranks: int) -> d
     """A few NVE steps of ``structure`` with LAMMPS ML-PACE on ``mpi_ranks`` ranks; what ran, and where."""
     from ase.io import read
 
-    from seilab.md.engine import MDSpec, PotentialFiles, read_thermo_csv
+    from seilab.md.engine import MDSpec, Potential, read_thermo_csv
     from seilab.md.engines import run_md
 
-    spec = MDSpec(structure=read(structure), potential=PotentialFiles.from_any(potential), elements=("Li", "P", "S"),
+    spec = MDSpec(structure=read(structure), potential=Potential.from_any(potential), elements=("Li", "P", "S"),
                   ensemble="nve", steps=10, thermo_every=10, dump_every=10, restart_every=10, seed=11,
                   mpi_ranks=mpi_ranks)
     r = run_md(spec, workdir, engine="lammps")

@@ -5,7 +5,8 @@ and coordination profiles along z → interphase growth with a fast/slow two-reg
 flux across the initial plane → phase identification, layers, Li–P clusters → crystalline Li2S
 domains → figures + ``analysis.json``.
 
-Entry points: :func:`analyze_trajectory` (file → result + outputs), :class:`InterphaseAnalysis`
+Entry points: :func:`run_analysis` (the campaign's production trajectory → ``analysis/``),
+:func:`analyze_trajectory` (file → result + outputs), :class:`InterphaseAnalysis`
 (streaming, frame by frame), :func:`iter_frames` / :class:`TrajectoryReader`.
 
 Exports are loaded lazily so that ``from seilab.analysis.settings import AnalysisSettings`` (the
@@ -18,6 +19,7 @@ from __future__ import annotations
 from seilab._lazy import lazy_getattr
 
 _EXPORTS = {
+    "run_analysis": "seilab.analysis.stage",
     "AnalysisSettings": "seilab.analysis.settings",
     "PhaseReference": "seilab.analysis.settings",
     "Frame": "seilab.analysis.trajectory",

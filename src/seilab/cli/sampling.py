@@ -56,11 +56,11 @@ def label(config: Path) -> None:
     from rich.console import Console
 
     from seilab.config import load_config
-    from seilab.labelling.stage import label_campaign
+    from seilab.labelling.stage import run_labelling
     from seilab.reference.labelling import run_line, summary_table
 
     campaign = load_config(config)
-    report = label_campaign(campaign)
+    report = run_labelling(campaign, progress=True)
     console = Console(width=120)
     console.print(summary_table(report))
     console.print(run_line(report), highlight=False)

@@ -1,4 +1,4 @@
-"""``label_campaign``: the sampled structures of a campaign into its dataset store."""
+"""``run_labelling``: the sampled structures of a campaign into its dataset store."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Callable
 from seilab.reference.labelling import LabelReport, label_structures, store_for
 
 
-def label_campaign(campaign, factory: Callable[[], object] | None = None, store=None,
-                   progress: bool = True) -> LabelReport:
+def run_labelling(campaign, *, progress=None, factory: Callable[[], object] | None = None, store=None) -> LabelReport:
     """Label every structure of the campaign's sampling manifest into its dataset store; then write
-    the store's ``summary.json`` and ``composition.png``."""
+    the store's ``summary.json`` and ``composition.png``. ``progress``: True for the labeller's progress
+    bar, a callable for one line per finished stage step, None for quiet."""
     from seilab.reference.calculators import get_calculator
     from seilab.sampling.pipeline import sampled_frames
 
@@ -19,6 +19,9 @@ def label_campaign(campaign, factory: Callable[[], object] | None = None, store=
     store = store if store is not None else store_for(campaign)
     factory = factory or functools.partial(get_calculator, campaign.reference)
     report = label_structures(frames, store, factory, workers=campaign.sampling.workers,
-                              threads=campaign.reference.threads, progress=progress)
+                              threads=campaign.reference.threads, progress=progress is True)
     store.write_summary()
+    if callable(progress):
+        progress(f"{report.labelled} labelled, {report.already_in_store} already in the store, "
+                 f"{len(report.failed)} failed")
     return report

@@ -348,12 +348,12 @@ def run_lammps_gamma(atoms, potential, elements, temperature_K: float, steps: in
     from ase import Atoms
 
     from seilab.md.dump import read_dump_frame, scan_dump
-    from seilab.md.engine import MDSpec, PotentialFiles, load_state, merge_segments
+    from seilab.md.engine import MDSpec, Potential, load_state, merge_segments
     from seilab.md.engines import run_md
     from seilab.md.lammps import EXTRAP_DUMP, GAMMA_TXT, parse_log, read_gamma
 
     work = Atoms(atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=True)
-    spec = MDSpec(structure=work, potential=PotentialFiles.from_any(potential, "learning potential"),
+    spec = MDSpec(structure=work, potential=Potential.from_any(potential, "learning potential"),
                   elements=tuple(elements), ensemble="nvt", temperature_K=float(temperature_K),
                   timestep_fs=float(timestep_fs), steps=int(steps), thermo_every=sample_every,
                   dump_every=int(steps), restart_every=sample_every, keep_restarts=2,

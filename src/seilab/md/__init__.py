@@ -6,7 +6,7 @@ shared leaves and :mod:`seilab.dynamics` (``.importlinter``: below :mod:`seilab.
 
 Public API (imported lazily, so importing the package costs nothing):
 
-* :class:`MDSpec`, :class:`MDResult`, :class:`PotentialFiles`, :class:`MDEngine` (:mod:`.engine`)
+* :class:`MDSpec`, :class:`MDResult`, :class:`Potential`, :class:`MDEngine` (:mod:`.engine`)
 * :func:`get_engine`, :func:`run_md` (resumable), :func:`engine_for` ("auto" → lammps when a binary is
   found, else ase) (:mod:`.engines`)
 * :class:`LammpsEngine`, :func:`find_lmp` (:mod:`.lammps`); :class:`AseEngine` (:mod:`.ase_engine`)
@@ -23,7 +23,7 @@ _EXPORTS = {
     "MDSpec": "seilab.md.engine",
     "MDResult": "seilab.md.engine",
     "MDEngine": "seilab.md.engine",
-    "PotentialFiles": "seilab.md.engine",
+    "Potential": "seilab.md.engine",
     "write_lammps_data": "seilab.md.engine",
     "read_lammps_data": "seilab.md.engine",
     "get_engine": "seilab.md.engines",

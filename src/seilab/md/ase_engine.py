@@ -37,7 +37,7 @@ import numpy as np
 from seilab.dynamics import MDLoop, Observer, StopMD, nvt, run_dynamics, thermalize
 from seilab.errors import SeilabError
 from seilab.md.engine import (
-    DUMP, RESULT, THERMO_COLUMNS, MDResult, MDSpec, PotentialFiles, check_state, prune_restarts,
+    DUMP, RESULT, THERMO_COLUMNS, MDResult, MDSpec, Potential, check_state, prune_restarts,
     restart_files, save_state, thermostat_text,
 )
 from seilab.md.dump import truncate_dump, write_dump_frame
@@ -45,7 +45,7 @@ from seilab.md.dump import truncate_dump, write_dump_frame
 EXTRAP = "extrapolative.extxyz"
 
 
-def ace_calculator(pot: PotentialFiles, gamma: bool = False):
+def ace_calculator(pot: Potential, gamma: bool = False):
     try:
         from pyace import PyACECalculator
     except ImportError as exc:  # pragma: no cover
@@ -71,7 +71,7 @@ class AseEngine:
 
     def single_point(self, atoms, potential, elements: Sequence[str] = ()) -> dict:
         a = atoms.copy()
-        a.calc = ace_calculator(PotentialFiles.from_any(potential))
+        a.calc = ace_calculator(Potential.from_any(potential))
         return {"energy": float(a.get_potential_energy()), "forces": a.get_forces().copy(),
                 "stress": a.get_stress().copy()}
 
@@ -317,7 +317,7 @@ class AseEngine:
                   if spec.calculator is not None else "PyACECalculator",
                   "resumed_from": [s["restart"] for s in state.get("segments", []) if s.get("restart")],
                   "prep": state.get("prep"), "thermostat": thermostat_text(spec)})
-        inputs = [Path(p) for p in (spec.potential.as_dict().values() if spec.potential else []) if p]
+        inputs = [Path(p) for p in (spec.potential.files().values() if spec.potential else []) if p]
         if isinstance(spec.structure, (str, os.PathLike)):
             inputs.insert(0, Path(spec.structure))
         rec = provenance.record("simulation-md", inputs=inputs, settings=spec.describe(), engine=self.name,

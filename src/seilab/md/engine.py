@@ -1,7 +1,7 @@
 """One MD-engine interface, two implementations (LAMMPS ML-PACE and ASE), shared file formats.
 
 :class:`MDSpec` says *what* to run: a structure (ASE ``Atoms`` or a LAMMPS data file), the potential
-files (:class:`PotentialFiles`: pacemaker ``.yaml``, LAMMPS ``.yace``, active set ``.asi``), the
+files (:class:`Potential`: pacemaker ``.yaml``, LAMMPS ``.yace``, active set ``.asi``), the
 element order (LAMMPS atom types), ensemble, temperature, pressure, time step, steps and output
 intervals. An :class:`MDEngine` runs it in a folder and writes the same outputs whatever the engine:
 
@@ -55,25 +55,33 @@ DUMP = "dump.lammpstrj"
 
 # ----------------------------------------------------------------------------------------------- potential
 @dataclass(frozen=True)
-class PotentialFiles:
-    """Files of one ACE potential: pacemaker B-basis ``yaml``, LAMMPS ``yace``, active set ``asi``."""
+class Potential:
+    """A fitted ACE potential on disk: the one potential type (training writes it, every MD consumer reads it).
+
+    ``yaml`` is the backend's native file (pacemaker B-basis YAML), ``yace`` the LAMMPS file, ``asi`` the
+    active set (γ), ``metrics`` the fit's metrics JSON. The rest is what the fit knows: ``backend``,
+    ``generation``, ``elements`` and the ``reference_energies`` (eV/atom) subtracted from the reference's
+    energies before the fit (energies of the potential are those *corrected* energies). An MD run needs
+    only the files (:meth:`from_any` builds one from a path).
+    """
 
     yaml: Path | None = None
     yace: Path | None = None
     asi: Path | None = None
+    metrics: Path | None = None
+    backend: str = "pacemaker"
+    generation: str | None = None
+    elements: tuple[str, ...] = ()
+    reference_energies: dict = field(default_factory=dict)
 
     @classmethod
-    def from_any(cls, obj, field_name: str = "potential") -> "PotentialFiles":
-        """From a :class:`PotentialFiles`, a ``seilab.training.Potential`` or a path to .yaml/.yace.
+    def from_any(cls, obj, field_name: str = "potential") -> "Potential":
+        """From a :class:`Potential` or a path to .yaml/.yace, its files checked.
 
         Sibling files with the same stem (``pot.yaml`` → ``pot.yace``, ``pot.asi``) are picked up.
         """
-        if isinstance(obj, PotentialFiles):
+        if isinstance(obj, Potential):
             pf = obj
-        elif hasattr(obj, "yaml") and hasattr(obj, "asi"):
-            pf = cls(yaml=Path(obj.yaml) if obj.yaml else None,
-                     yace=Path(obj.yace) if getattr(obj, "yace", None) else None,
-                     asi=Path(obj.asi) if obj.asi else None)
         elif isinstance(obj, (str, os.PathLike)):
             p = Path(obj)
             if not p.is_file():
@@ -96,13 +104,31 @@ class PotentialFiles:
             raise SeilabError(f"{field_name}: neither a .yaml nor a .yace file given")
         return pf
 
-    def as_dict(self) -> dict:
-        return {k: (str(v) if v is not None else None) for k, v in asdict(self).items()}
+    @property
+    def directory(self) -> Path:
+        return Path(self.yaml if self.yaml is not None else self.yace).parent
+
+    def files(self) -> dict:
+        """The MD files, ``{"yaml", "yace", "asi"}`` → path string or None (what an MD run's provenance records)."""
+        return {k: (str(getattr(self, k)) if getattr(self, k) is not None else None) for k in ("yaml", "yace", "asi")}
 
     def hashes(self) -> dict:
+        """sha256 of each MD file present (an MD run's fingerprint)."""
         from seilab.provenance import sha256_file
 
-        return {k: sha256_file(v) for k, v in asdict(self).items() if v is not None}
+        return {k: sha256_file(getattr(self, k)) for k in ("yaml", "yace", "asi") if getattr(self, k) is not None}
+
+    def as_dict(self) -> dict:
+        return {**self.files(), "metrics": str(self.metrics) if self.metrics else None, "backend": self.backend,
+                "generation": self.generation, "elements": list(self.elements),
+                "reference_energies": dict(self.reference_energies)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Potential":
+        p = lambda k: Path(d[k]) if d.get(k) else None  # noqa: E731
+        return cls(yaml=p("yaml"), yace=p("yace"), asi=p("asi"), metrics=p("metrics"),
+                   backend=d.get("backend", "pacemaker"), generation=d.get("generation"),
+                   elements=tuple(d.get("elements") or ()), reference_energies=dict(d.get("reference_energies") or {}))
 
 
 def _sibling(p: Path, suffix: str) -> Path | None:
@@ -116,7 +142,7 @@ class MDSpec:
     """What to run. ``structure`` is ASE Atoms or a LAMMPS data file (atom types in ``elements`` order)."""
 
     structure: Any
-    potential: PotentialFiles | None
+    potential: Potential | None
     elements: tuple[str, ...]
     ensemble: str = "npt"
     temperature_K: float = 300.0
@@ -160,7 +186,7 @@ class MDSpec:
                 "equilibration_damp_fs")
         values = {k: getattr(settings, k) for k in keys}
         values.update(overrides)
-        pot = PotentialFiles.from_any(potential) if potential is not None else None
+        pot = Potential.from_any(potential) if potential is not None else None
         return cls(structure=structure, potential=pot, elements=tuple(elements), **values)
 
     # -- validation ---------------------------------------------------------------------------
@@ -264,7 +290,7 @@ class MDSpec:
         out = {k: getattr(self, k) for k in keys}
         out["elements"] = list(self.elements)
         out["structure"] = str(self.structure) if isinstance(self.structure, (str, os.PathLike)) else "Atoms"
-        out["potential"] = self.potential.as_dict() if self.potential else None
+        out["potential"] = self.potential.files() if self.potential else None
         return out
 
 
@@ -304,7 +330,7 @@ class MDEngine(Protocol):
     def available(self) -> tuple[bool, str]:
         """(usable, reason when not)."""
 
-    def single_point(self, atoms, potential: PotentialFiles, elements: Sequence[str]) -> dict:
+    def single_point(self, atoms, potential: Potential, elements: Sequence[str]) -> dict:
         """Energy (eV), forces (eV/Å) and stress (eV/Å³, Voigt) of ``atoms`` with ``potential``."""
 
     def run(self, spec: MDSpec, workdir: Path, progress: Callable[[str], None] | None = None) -> MDResult:

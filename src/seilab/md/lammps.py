@@ -38,7 +38,7 @@ from typing import Callable, Sequence
 
 from seilab.errors import SeilabError
 from seilab.md.engine import (
-    DUMP, RESULT, MDResult, MDSpec, PeakRSS, PotentialFiles, check_state, merge_segments, prune_restarts, restart_files,
+    DUMP, RESULT, MDResult, MDSpec, PeakRSS, Potential, check_state, merge_segments, prune_restarts, restart_files,
     save_state, thermostat_text, wait_with_rusage, write_lammps_data, write_thermo_csv,
 )
 from seilab.md.dump import truncate_dump
@@ -165,7 +165,7 @@ def run_env(omp_threads: int) -> dict:
     return env
 
 
-def yace_for(pot: PotentialFiles, folder: Path) -> Path:
+def yace_for(pot: Potential, folder: Path) -> Path:
     """The ``.yace`` of ``pot`` (converted with ``pace_yaml2yace`` into ``folder`` when missing)."""
     if pot.yace is not None:
         return Path(pot.yace).resolve()
@@ -184,7 +184,7 @@ def yace_for(pot: PotentialFiles, folder: Path) -> Path:
 
 
 # ----------------------------------------------------------------------------------------------- input
-def pair_lines(spec: MDSpec, pot: PotentialFiles, folder: Path) -> list[str]:
+def pair_lines(spec: MDSpec, pot: Potential, folder: Path) -> list[str]:
     els = " ".join(spec.elements)
     if spec.gamma_every:
         return ["pair_style pace/extrapolation",
@@ -227,7 +227,7 @@ def prep_lines(spec: MDSpec, seed: int) -> list[str]:
     return L
 
 
-def lammps_input(spec: MDSpec, pot: PotentialFiles, folder: Path, restart: Path | None, segment: int) -> str:
+def lammps_input(spec: MDSpec, pot: Potential, folder: Path, restart: Path | None, segment: int) -> str:
     """The LAMMPS input of one segment (fresh start when ``restart`` is None)."""
     dt_ps = spec.timestep_fs / 1000.0
     els = " ".join(spec.elements)
@@ -392,7 +392,7 @@ class LammpsEngine:
         from ase import units
         from ase.calculators.lammps import Prism
 
-        pot = PotentialFiles.from_any(potential)
+        pot = Potential.from_any(potential)
         lmp = self.lmp()
         spec = MDSpec(structure=atoms, potential=pot, elements=tuple(elements),
                       gamma_every=1 if extrapolation else 0)
@@ -602,7 +602,7 @@ class LammpsEngine:
                   "prep": next((p["prep"] for s, p in zip(segs, parsed) if not s.get("restart") and p["prep"]), None),
                   "thermostat": thermostat_text(spec)})
         rec = provenance.record("simulation-md", inputs=[workdir / "structure.data"] + [
-            Path(p) for p in (spec.potential.as_dict().values() if spec.potential else []) if p],
+            Path(p) for p in (spec.potential.files().values() if spec.potential else []) if p],
             settings=spec.describe(), engine=self.name, lammps=info, fingerprint=state.get("fingerprint"))
         provenance.write_json(workdir / RESULT, result.as_dict(), rec)
         return result

@@ -127,7 +127,7 @@ def unvalidated_stages(campaign) -> list[str]:
     """Production stages whose outputs were computed on a potential that did not pass validation."""
     out = []
     for stage, rel in GATED.items():
-        data = _read(campaign.output / rel) or {}
+        data = _read(campaign.layout.path(rel)) or {}
         if (data.get("potential_gate") or {}).get("validated") is False:
             out.append(stage)
     return out
@@ -391,7 +391,7 @@ def collect_summary(campaign) -> dict:
     """Key numbers of every stage that ran (what ``summary.json`` holds)."""
     out = {"campaign": campaign.name, "stages": {}}
     for stage, _, names in SECTIONS:
-        folder = campaign.output / stage
+        folder = campaign.layout.stage(stage)
         files = _json_files(folder, names) if folder.is_dir() else []
         if not files:
             continue
@@ -436,7 +436,7 @@ def _figures(campaign, ctx: dict, ran: dict) -> dict:
     records = []
     for fig in FIGURES:
         rel = fig.path.format(gen=ctx.get("vgen") or "gen???")
-        path = campaign.output / rel
+        path = campaign.layout.path(rel)
         html_list, missing = out.setdefault(fig.stage, ([], []))
         if path.is_file():
             html_list.append(_figure_html(path, caption(fig, ctx), rel))
@@ -452,7 +452,7 @@ def _figures(campaign, ctx: dict, ran: dict) -> dict:
     extra_dirs = {"validation": [campaign.stage_dir("validation") / ctx["vgen"]] if ctx.get("vgen") else [],
                   "training": sorted(campaign.stage_dir("training").glob("gen*"))[-1:]}
     for stage, _, _ in SECTIONS:
-        folder = campaign.output / stage
+        folder = campaign.layout.stage(stage)
         dirs = extra_dirs.get(stage, [folder])
         for d in dirs:
             pngs = sorted(d.glob("*.png")) if stage in extra_dirs else sorted(folder.rglob("*.png"))
@@ -605,7 +605,7 @@ def _viewer_section(campaign, ctx: dict) -> str:
     ana = ctx.get("analysis")
     other = None
     named = ana.get("trajectory") if ana else None
-    if named and path.resolve() not in {Path(named).resolve(), (campaign.output / named).resolve()}:
+    if named and path.resolve() not in {Path(named).resolve(), campaign.layout.path(named).resolve()}:
         other = (f"analysis/analysis.json is of {_rel(campaign, named)}, not of the trajectory shown "
                  f"({_rel(campaign, traj)})")
     phases = frame_phases(frames, ana, other)
@@ -618,10 +618,10 @@ def build_report(campaign) -> dict:
     The page opens with the verdict panel (:func:`_verdict`), then the 3-D view of the first and last
     interface frames, then one section per stage: its tables (units in the headers), its figures with
     captions (a missing one is listed with the reason), and the raw numbers in a collapsed block."""
-    out_dir = campaign.output / "report"
+    out_dir = campaign.layout.stage("report")
     summary = collect_summary(campaign)
     ctx = _context(campaign)
-    ran = {stage: bool(_json_files(campaign.output / stage, names)) if (campaign.output / stage).is_dir() else False
+    ran = {stage: bool(_json_files(campaign.layout.stage(stage), names)) if (campaign.layout.stage(stage)).is_dir() else False
            for stage, _, names in SECTIONS}
     figs = _figures(campaign, ctx, ran)
     summary["figures"] = figs.pop("_records")
@@ -635,7 +635,7 @@ def build_report(campaign) -> dict:
     bad = set(unvalidated_stages(campaign))
     summary["unvalidated_stages"] = sorted(bad)
     for stage, title, names in SECTIONS:
-        folder = campaign.output / stage
+        folder = campaign.layout.stage(stage)
         parts.append(f'<h2 id="{stage}">{html.escape(title)}</h2>')
         if stage in bad:
             parts.append("<p class='fail'>UNVALIDATED: every number of this section was computed on a potential "

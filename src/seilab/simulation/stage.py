@@ -15,16 +15,16 @@ from typing import Callable
 
 from seilab import provenance
 from seilab.errors import SeilabError
-from seilab.md.engine import MDResult, MDSpec, PotentialFiles, write_lammps_data
+from seilab.md.engine import MDResult, MDSpec, Potential, write_lammps_data
 from seilab.md.engines import get_engine
 
 
-def resolve_potential(campaign, potential=None) -> tuple[PotentialFiles, dict]:
+def resolve_potential(campaign, potential=None) -> tuple[Potential, dict]:
     """(files, gate record) of ``potential`` (path / Potential, the user's choice: not judged by the
     gate) or of the campaign's accepted potential (:func:`seilab.validation.gate.gated_potential`:
     refused when nothing passed validation, unless ``gate.allow_unvalidated``)."""
     if potential is not None:
-        return PotentialFiles.from_any(potential, field_name="--potential"), {
+        return Potential.from_any(potential, field_name="--potential"), {
             "validated": None, "why": "potential given explicitly; not judged by the gate"}
     from seilab.validation.gate import gated_potential
 
@@ -32,10 +32,10 @@ def resolve_potential(campaign, potential=None) -> tuple[PotentialFiles, dict]:
         pot, gate = gated_potential(campaign, "simulation")
     except SeilabError as exc:
         raise SeilabError(f"{exc} (or pass --potential PATH.yaml)") from None
-    return PotentialFiles.from_any(pot), gate
+    return Potential.from_any(pot), gate
 
 
-def interface_structure(campaign, settings, potential: PotentialFiles | None = None,
+def interface_structure(campaign, settings, potential: Potential | None = None,
                         progress: Callable[[str], None] | None = None):
     """The interface at ``settings.n_atoms`` (built once, then read from ``interface_<N>.extxyz``)."""
     from seilab.simulation.interface import build_interface, bulk_phases, sampling_seed
@@ -117,3 +117,16 @@ def run_simulation(campaign, potential=None, progress: Callable[[str], None] | N
                           provenance.record("simulation", inputs=[ipath], settings=settings.model_dump(mode="json"),
                                             engine_info=result.info))
     return result
+
+
+def production_trajectory(campaign) -> dict:
+    """The stage's hand-off ``simulation/latest.json`` (``trajectory``, ``status``, ``potential_gate`` ...),
+    ``trajectory`` always set; a one-line error when it is missing or names no trajectory."""
+    latest = campaign.layout.simulation_latest
+    if not latest.is_file():
+        raise SeilabError(f"{latest}: missing; run the simulation stage first")
+    info = provenance.read_json(latest)
+    for key in ("trajectory", "dump", "trajectory_path"):
+        if info.get(key):
+            return {**info, "trajectory": info[key]}
+    raise SeilabError(f"{latest}: names no trajectory")

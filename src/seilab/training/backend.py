@@ -1,4 +1,6 @@
-"""The small interface every MLIP fitting backend implements, and the potential it returns.
+"""The small interface every MLIP fitting backend implements, and the potential it returns
+(:class:`Potential`, the one potential type, defined with the MD layer in :mod:`seilab.md.engine` and
+re-exported here).
 
 A backend fits a potential to a :class:`TrainingData` (pacemaker-style pandas pickles of a fixed
 train/test split), gives an ASE calculator for a fitted potential (optionally with the per-atom
@@ -10,51 +12,17 @@ the nonlinear model, :class:`~seilab.training.linear.LinearACEBackend` a linear 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
+
+from seilab.md.engine import Potential
 
 
 if TYPE_CHECKING:  # pragma: no cover
     from ase.calculators.calculator import Calculator
 
     from seilab.training.settings import TrainingSettings
-
-
-@dataclass(frozen=True)
-class Potential:
-    """A fitted potential on disk.
-
-    ``yaml`` is the backend's native file (pacemaker B-basis YAML), ``yace`` the LAMMPS file,
-    ``asi`` the active set (γ), ``metrics`` the metrics JSON. Energies of the potential are
-    *corrected* energies: reference energy minus ``reference_energies`` per atom.
-    """
-
-    yaml: Path
-    yace: Path | None = None
-    asi: Path | None = None
-    metrics: Path | None = None
-    backend: str = "pacemaker"
-    generation: str | None = None
-    elements: tuple[str, ...] = ()
-    reference_energies: dict = field(default_factory=dict)
-
-    @property
-    def directory(self) -> Path:
-        return self.yaml.parent
-
-    def as_dict(self) -> dict:
-        return {"yaml": str(self.yaml), "yace": str(self.yace) if self.yace else None,
-                "asi": str(self.asi) if self.asi else None, "metrics": str(self.metrics) if self.metrics else None,
-                "backend": self.backend, "generation": self.generation, "elements": list(self.elements),
-                "reference_energies": dict(self.reference_energies)}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Potential":
-        p = lambda k: Path(d[k]) if d.get(k) else None  # noqa: E731
-        return cls(yaml=Path(d["yaml"]), yace=p("yace"), asi=p("asi"), metrics=p("metrics"),
-                   backend=d.get("backend", "pacemaker"), generation=d.get("generation"),
-                   elements=tuple(d.get("elements") or ()), reference_energies=dict(d.get("reference_energies") or {}))
 
 
 @dataclass(frozen=True)

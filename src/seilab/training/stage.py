@@ -111,7 +111,7 @@ def load_dataframe(campaign, store_root: Path | None = None, progress=None, excl
     from seilab.training.data import reference_energies
 
     root = Path(store_root) if store_root is not None else dataset_root(campaign)
-    if not (root / "labels").is_dir():
+    if not DatasetStore.holds_labels(root):
         raise SeilabError(f"{root}: no labelled structures; label the sampled structures first (seilab label CONFIG)")
     store = DatasetStore(root)
     ref_now = describe(campaign.reference)

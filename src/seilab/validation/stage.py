@@ -63,9 +63,9 @@ def discover_structures(campaign, progress=None) -> tuple[dict, list[dict]]:
             if found[k]:
                 notes.append({"what": f"{k}: {len(found[k])} from {sampling}", "reason": "source"})
     store_root = campaign.layout.dataset
-    if (store_root / "labels").is_dir() and (not found["amorphous"] or not found["interface"]):
-        from seilab.reference.store import DatasetStore
+    from seilab.reference.store import DatasetStore
 
+    if DatasetStore.holds_labels(store_root) and (not found["amorphous"] or not found["interface"]):
         best: dict = {}
         for lab in DatasetStore(store_root):
             kind = lab.meta.get("kind")

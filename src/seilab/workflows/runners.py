@@ -1,6 +1,10 @@
 """Stage entry points for the campaign runner and the jobflow jobs: ``function(campaign) -> summary``.
 
-Each imports its stage lazily, so a campaign that stops early never imports TensorFlow or LAMMPS.
+Each calls its stage's ``run_<stage>(campaign, progress=...)`` (``run_chemistry``, ``run_sampling``,
+``run_labelling``, ``run_training``, ``run_validation``, ``run_learning``, ``run_simulation``,
+``run_analysis``, ``run_transport``; the report's ``build_report``) and keeps the scalars the runner's
+table and the jobflow outputs show. Each imports its stage lazily, so a campaign that stops early never
+imports TensorFlow or LAMMPS.
 """
 
 from __future__ import annotations
@@ -30,15 +34,14 @@ def sampling(campaign) -> dict:
             "frames_per_kind": manifest.get("frames_per_kind"), "interface_pairs": manifest.get("interface_pairs")}
 
 
-def labelling(campaign) -> dict:
-    from seilab.labelling.stage import label_campaign
+def labelling(campaign, progress=None) -> dict:
+    from seilab.labelling.stage import run_labelling
 
-    report = label_campaign(campaign, progress=False)
-    return _label_summary(report)
+    return _label_summary(run_labelling(campaign, progress=progress))
 
 
 def _label_summary(report) -> dict:
-    d = report.as_dict() if hasattr(report, "as_dict") else {}
+    d = report.as_dict()
     d["failed"] = len(d.get("failed") or [])
     return {k: v for k, v in d.items() if isinstance(v, (int, float, str))}
 
@@ -73,10 +76,8 @@ def training(campaign, progress=None) -> dict:
     from seilab.training.stage import run_training
 
     result = run_training(campaign, generation=0, progress=progress)  # the first fit; refits are learning's
-    metrics = getattr(result, "metrics", None) or {}
-    pot = getattr(result, "potential", None)
-    test = metrics.get("test") or {}
-    return {"potential": str(pot.yaml) if pot is not None else None, "generation": getattr(result, "generation", None),
+    test = (result.metrics or {}).get("test") or {}
+    return {"potential": str(result.potential.yaml), "generation": result.generation,
             "test_energy_meV_per_atom": test.get("energy_meV_per_atom"),
             "test_force_meV_per_A": test.get("force_meV_per_A")}
 
@@ -85,9 +86,7 @@ def validation(campaign, progress=None) -> dict:
     from seilab.validation.stage import run_validation
 
     report = run_validation(campaign, progress=progress)
-    if isinstance(report, dict):
-        return {k: report[k] for k in ("passed", "n_passed", "n_failed", "n_checks") if k in report}
-    return {}
+    return {k: report[k] for k in ("passed", "n_passed", "n_failed", "n_checks") if k in report}
 
 
 def learning(campaign, progress=None) -> dict:
@@ -106,12 +105,12 @@ def learning(campaign, progress=None) -> dict:
 
 
 def simulation(campaign, progress=None) -> dict:
-    from seilab.simulation.stage import run_simulation
+    from seilab.simulation.stage import production_trajectory, run_simulation
 
     result = run_simulation(campaign, progress=progress)
     d = result.as_dict()
     out = {k: v for k, v in d.items() if isinstance(v, (int, float, str, bool)) or v is None}
-    out["validated"] = _latest_trajectory(campaign).get("potential_gate", {}).get("validated")
+    out["validated"] = production_trajectory(campaign).get("potential_gate", {}).get("validated")
     if campaign.simulation.audit:
         from seilab.simulation.audit import run_audit
 
@@ -123,36 +122,14 @@ def simulation(campaign, progress=None) -> dict:
     return out
 
 
-def _latest_trajectory(campaign):
-    from seilab.provenance import read_json
-    from seilab.errors import SeilabError
+def analysis(campaign, progress=None) -> dict:
+    from seilab.analysis.stage import run_analysis
+    from seilab.simulation.stage import production_trajectory
 
-    latest = campaign.layout.simulation_latest
-    if not latest.is_file():
-        raise SeilabError(f"{latest}: missing; run the simulation stage first")
-    info = read_json(latest)
-    for key in ("trajectory", "dump", "trajectory_path"):
-        if info.get(key):
-            return info
-    raise SeilabError(f"{latest}: names no trajectory")
-
-
-def analysis(campaign) -> dict:
-    from pathlib import Path
-
-    from seilab.analysis.pipeline import analyze_trajectory
-
-    info = _latest_trajectory(campaign)
-    traj = Path(info.get("trajectory") or info.get("dump") or info.get("trajectory_path"))
-    settings = campaign.analysis
-    if getattr(settings, "type_map", None) in (None, [], ()) and "type_map" in type(settings).model_fields:
-        settings = settings.model_copy(update={"type_map": list(campaign.elements)})
-    # on a Slurm Dask cluster (analysis.cluster: slurm) the worker jobs get the analysis stage's resources
-    result = analyze_trajectory(traj, settings=settings, out_dir=campaign.stage_dir("analysis"),
-                                resources=campaign.cluster.for_stage("analysis"))
-    d = result.to_dict() if hasattr(result, "to_dict") else {}
-    out = {k: v for k, v in d.get("summary", {}).items() if isinstance(v, (int, float, str))} if isinstance(d, dict) else {}
-    out["validated"] = (info.get("potential_gate") or {}).get("validated")  # of the potential that made the trajectory
+    result = run_analysis(campaign, progress=progress)
+    out = {k: v for k, v in result.to_dict()["summary"].items() if isinstance(v, (int, float, str))}
+    # of the potential that made the trajectory
+    out["validated"] = (production_trajectory(campaign).get("potential_gate") or {}).get("validated")
     return out
 
 

@@ -145,7 +145,7 @@ def stage_key(campaign, stage: Stage) -> str:
 
 def missing_outputs(campaign, stage: Stage) -> list[str]:
     """The stage's main outputs that are not on disk (relative to the campaign output)."""
-    return [o for o in stage.outputs if not (campaign.output / o).exists()]
+    return [o for o in stage.outputs if not campaign.layout.path(o).exists()]
 
 
 def input_hashes(campaign, stage: Stage) -> dict[str, str]:
