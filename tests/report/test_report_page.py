@@ -187,7 +187,7 @@ def test_every_figure_has_a_caption_and_missing_figures_are_listed(tmp_path):
     for label, file, why in (("Fig. 7", "analysis/flux.png", "the analysis stage ran but wrote no flux.png"),
                              ("Fig. 8", "transport/fig8_fluxes.png", "the transport stage ran but wrote no"),
                              ("Fig. 3", "validation/gen000/dimers.png", "the validation stage ran but wrote no")):
-        assert re.search(rf"<li><b>{label} [^<]*</b> \(<code>{re.escape(file)}</code>\): {why}", page), label
+        assert re.search(rf"<li><b>{label} [^<]*</b> \(<code>{re.escape(file)}</code>\): {why}", missing), label
     assert "the training stage has not run" not in page  # training figures are not catalogued as paper figures
     summary = json.loads(open(out["summary"]).read())
     absent = {f["figure"] for f in summary["figures"] if not f["present"]}
