@@ -38,6 +38,9 @@ def test_result_lines_say_what_a_scientist_asks():
     assert "no growth detected" in result_line("analysis", {"growth_verdict": "no growth detected",
                                                             "final_thickness_A": 5.3, "single_exponent": -0.5})
     assert "-0.5" not in result_line("analysis", {"growth_verdict": "no growth detected", "single_exponent": -0.5})
+    # a production run halted after 6 frames has no growth fit: the line says so instead of "None"
+    assert result_line("analysis", {"growth_verdict": None, "n_frames": 6, "final_thickness_A": 4.08}) == \
+        "no growth fit (6 frames: too few), thickness 4.08 Å"
 
 
 def test_stage_logs_go_to_the_campaign_log_file_not_the_screen(tmp_path, capfd):

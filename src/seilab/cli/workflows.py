@@ -139,7 +139,8 @@ def result_line(stage: str, summary: dict) -> str:
     if stage == "simulation":
         return f"{s.get('engine')}, {s.get('n_atoms')} atoms: {s.get('status')} at step {s.get('steps_done')}"
     if stage == "analysis":
-        line = f"{s.get('growth_verdict')}, thickness {_fmt(s.get('final_thickness_A'))} Å"
+        verdict = s.get("growth_verdict") or f"no growth fit ({s.get('n_frames')} frames: too few)"
+        line = f"{verdict}, thickness {_fmt(s.get('final_thickness_A'))} Å"
         if s.get("growth_verdict") == "one regime" and s.get("single_exponent") is not None:
             line += f", n = {_fmt(s['single_exponent'])} ± {_fmt(s.get('single_exponent_err'))}"
         return line
