@@ -233,7 +233,7 @@ def _verdict_rows(campaign) -> tuple[list, list]:
     if advisory:
         rows.append(("advisory checks not met (reported, not gating)", html.escape(", ".join(advisory)),
                      _link(campaign, report_path)))
-    learning_path = campaign.stage_dir("learning") / "learning.json"
+    learning_path = campaign.layout.learning_summary
     learning = _read(learning_path) or {}
     for g in learning.get("generations") or []:
         prod = [x for x in ((g.get("harvest") or {}).get("sources") or []) if x.get("origin") == "production"]
@@ -259,7 +259,7 @@ def _verdict_rows(campaign) -> tuple[list, list]:
                         f"(max γ {run.get('max_gamma', float('nan')):.3g}): the trajectory is shorter than asked "
                         "and its end is where the potential is least trusted")
         rows.append(("production run", what, _link(campaign, run_path)))
-    audit_path = campaign.stage_dir("simulation") / "audit.json"
+    audit_path = campaign.layout.audit
     audit = _read(audit_path)
     regions = ((audit or {}).get("errors") or {}).get("regions") or {}
     if any(v.get("n_subcells") for v in regions.values()):
@@ -310,7 +310,7 @@ def _verdict_rows(campaign) -> tuple[list, list]:
         if ana.get("partial"):
             warn.append(f"analysis used a truncated trajectory: {html.escape(str(ana.get('partial_reason')))}")
     fpath = campaign.layout.fluxes
-    spath = campaign.stage_dir("transport") / "transport_summary.json"
+    spath = campaign.layout.transport_summary
     fluxes, tsum = _read(fpath), _read(spath)
     if fluxes or tsum:
         frows = {(r.get("phase"), r.get("temperature_K")): r for r in (fluxes or {}).get("phases") or []}
@@ -413,15 +413,15 @@ def collect_summary(campaign) -> dict:
 
 def _context(campaign) -> dict:
     """The stage JSONs the captions read (None where absent)."""
-    st, lay = campaign.stage_dir, campaign.layout
+    lay = campaign.layout
     gate = _read(lay.gate)
     gen, report_path = _shown_generation(campaign, gate)
     return {"reaction": _read(lay.reaction), "gate": gate, "vgen": gen,
             "vreport": _read(report_path) if report_path else None,
-            "learning": _read(st("learning") / "learning.json"), "dataset": _read(lay.dataset_summary),
+            "learning": _read(lay.learning_summary), "dataset": _read(lay.dataset_summary),
             "latest": _read(lay.simulation_latest), "audit": _read(lay.audit),
             "analysis": _read(lay.analysis), "fluxes": _read(lay.fluxes),
-            "tsummary": _read(st("transport") / "transport_summary.json")}
+            "tsummary": _read(lay.transport_summary)}
 
 
 def _figure_html(path: Path, cap: str, rel: str) -> str:

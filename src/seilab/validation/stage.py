@@ -305,7 +305,7 @@ def run_validation(campaign, potential=None, structures: dict | None = None, out
     for group in s.checks:
         t0 = time.perf_counter()
         if group == "metrics":
-            fixed = campaign.stage_dir("training") / "gen000" / "data" / "test.pckl.gzip"
+            fixed = campaign.layout.fixed_test
             take(group, *_metrics_group(potential, s, fixed, lambda: backend.calculator(potential)))
             parity = Path(potential.yaml).parent / "parity.png"
             if parity.is_file():
