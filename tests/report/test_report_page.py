@@ -400,3 +400,17 @@ def test_the_verdict_names_each_production_round_and_the_generation_that_drove_t
     assert "href='../learning/learning.json'" in row
     assert re.search(r"at step 100 of \d+ with gen000", panel)  # the potential that drove the production run
     assert sum("production round" in r for r in re.findall(r"<tr><th>.*?</tr>", panel)) == 1  # gen001 harvested nothing
+
+
+def test_the_verdict_draws_the_learning_curve_on_the_fixed_test_set(tmp_path):
+    c, _ = _campaign(tmp_path)
+    gate = json.loads((c.output / "validation/gate.json").read_text())
+    ft = lambda e, f: {"path": "training/gen000/data/test.pckl.gzip", "n_structures": 25,  # noqa: E731
+                       "energy_rmse_meV_per_atom": e, "force_rmse_meV_per_A": f}
+    gate["generations"] = [{**gate["generations"][0], "fixed_test": ft(7.2, 878.3)},
+                           {"generation": "gen001", "status": "passed", "failed_checks": [], "fixed_test": ft(5.81, 99.5)}]
+    _write(c.output / "validation/gate.json", gate)
+    panel = _panel(open(build_report(c)["html"]).read())
+    row = next(r for r in re.findall(r"<tr><th>.*?</tr>", panel, re.S) if "learning curve" in r)
+    assert "fixed test set (25 structures)" in row
+    assert "gen000 7.2 / 878 (failed) → gen001 5.8 / 100" in row and "href='../validation/gate.json'" in row

@@ -233,6 +233,14 @@ def _verdict_rows(campaign) -> tuple[list, list]:
     if advisory:
         rows.append(("advisory checks not met (reported, not gating)", html.escape(", ".join(advisory)),
                      _link(campaign, report_path)))
+    curve = [(g["generation"], g["fixed_test"], g.get("status"))
+             for g in (gate or {}).get("generations") or [] if g.get("fixed_test")]
+    if curve:  # the learning curve: every generation on the one fixed held-out split
+        n = curve[0][1].get("n_structures")
+        rows.append((f"learning curve: fixed test set ({n} structures), E / F RMSE (meV/atom / meV/Å)",
+                     " → ".join(f"{html.escape(g)} {t['energy_rmse_meV_per_atom']:.1f} / {t['force_rmse_meV_per_A']:.0f}"
+                                + ("" if st == "passed" else " (failed)") for g, t, st in curve),
+                     _link(campaign, gate_path)))
     learning_path = campaign.layout.learning_summary
     learning = _read(learning_path) or {}
     for g in learning.get("generations") or []:
