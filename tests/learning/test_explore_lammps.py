@@ -203,6 +203,10 @@ def test_sigkill_during_a_lammps_exploration_run_then_rerun(campaign_copy):
         time.sleep(0.05)
     name = md.name[: -len(".md")]
     assert not (explore / f"{name}.extxyz").exists()  # the run had not finished
+    # LAMMPS may write more restarts between the poll and its own death (a loaded machine: the poll lags);
+    # what it left on disk when it died is what the rerun must resume from
+    left_at = _newest_restart(md)
+    assert killed_at <= left_at < 3000
 
     calls = {"n": 0}
 
@@ -220,7 +224,7 @@ def test_sigkill_during_a_lammps_exploration_run_then_rerun(campaign_copy):
     summary = json.loads((explore / "summary.json").read_text())
     rec = next(r for r in summary["runs"] if r["name"] == name)
     assert summary["engine"] == "lammps" and rec["engine"] == "lammps"
-    assert rec["segments"] == 2 and killed_at - 60 <= rec["resumed_from_step"] <= killed_at + 30
+    assert rec["segments"] == 2 and left_at - 60 <= rec["resumed_from_step"] <= left_at
     steps = [f.info["md_step"] for f in iter_frames(explore / f"{name}.extxyz")]
     assert steps == list(range(30, rec["steps_run"] + 1, 30))  # each graded step once (the window keeps all)
     assert rec["frames"] == rec["frames_graded"] == len(steps)

@@ -28,7 +28,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from seilab.errors import SeilabError
+from seilab import processes
 from seilab.md.engine import (
     DUMP, RESULT, MDResult, MDSpec, PeakRSS, Potential, check_state, merge_segments, prune_restarts, restart_files,
     save_state, thermostat_text, wait_with_rusage, write_lammps_data, write_thermo_csv,
@@ -491,7 +491,7 @@ class LammpsEngine:
         try:
             proc = subprocess.Popen(cmd, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
                                     env=run_env(spec.omp_threads), start_new_session=True,
-                                    preexec_fn=_die_with_parent if die_with_parent else None)
+                                    preexec_fn=processes.die_with_parent if die_with_parent else None)
         except OSError as exc:
             raise SeilabError(f"{lmp}: cannot start LAMMPS ({exc})") from None
         finally:
@@ -528,7 +528,7 @@ class LammpsEngine:
                     rc, _, cpu_s = wait_with_rusage(proc)
                 rss = mon.total_MB
             except KeyboardInterrupt:
-                _stop(proc)
+                processes.stop_group(proc, grace_s=10)
                 raise
             max_rss = max(filter(None, [max_rss, rss]), default=None)
             cpu += cpu_s or 0.0
@@ -608,14 +608,6 @@ class LammpsEngine:
         return result
 
 
-def _die_with_parent() -> None:  # pragma: no cover (runs in the child)
-    """Linux: LAMMPS (or mpirun) gets SIGTERM when the Python driving it dies, so no orphan keeps writing."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
 
 
 def _alive(pid) -> bool:
@@ -649,16 +641,6 @@ def _tail(path: Path, n: int = 3) -> str:
     return " | ".join(lines[-n:]) or "(no output)"
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    """Terminate a LAMMPS (or mpirun) process group: TERM, then KILL after 10 s."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=10)
-    except (ProcessLookupError, subprocess.TimeoutExpired, ChildProcessError):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def _dump_to_extxyz(dump: Path, out: Path, spec: MDSpec) -> None:

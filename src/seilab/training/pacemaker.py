@@ -40,7 +40,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -49,6 +48,7 @@ from typing import Callable
 
 from seilab import provenance
 from seilab.errors import SeilabError
+from seilab.processes import die_with_parent, stop_group
 from seilab.training.backend import Potential, TrainingData
 
 STAGE_DONE = "stage.json"
@@ -101,40 +101,22 @@ def run_tool(cmd: list[str], cwd: Path, log: Path, threads: int = 1, timeout_s: 
         fh.write(f"\n### {time.strftime('%Y-%m-%d %H:%M:%S')} $ {' '.join(cmd)}\n".encode())
         fh.flush()
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, env=thread_env(threads),
-                                start_new_session=True, preexec_fn=_die_with_parent)
+                                start_new_session=True, preexec_fn=die_with_parent)
         try:
             rc = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            _stop(proc)
+            stop_group(proc, grace_s=20)
             raise SeilabError(f"training.timeout_s: {what or cmd[0]} ran longer than {timeout_s} s; "
                               f"rerun to resume from its last checkpoint (log: {log})") from None
         except BaseException:
-            _stop(proc)
+            stop_group(proc, grace_s=20)
             raise
     if rc != 0:
         raise SeilabError(f"{what or Path(cmd[0]).name} failed (exit {rc}): {_last_error(log)} (see {log})")
 
 
-def _die_with_parent() -> None:  # pragma: no cover (runs in the child)
-    """Linux: the child gets SIGTERM when seilab dies (even by SIGKILL), so no orphan fit keeps running."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
 
 
 def _last_error(log: Path) -> str:
