@@ -585,9 +585,11 @@ def summarize(budgets, d_trials, r_trials) -> dict:
             nd, nr = crossing(d_mean[j], budgets, d_mean), crossing(d_mean[j], budgets, r_mean)
             if nd is not None and nr is not None:
                 row.update(ratio=nd / nr, d_labels=nd, random_labels=nr)
-            for t in range(len(d)):  # the same level on each trial's own curves, where both reach it
-                td, tr = crossing(d_mean[j], budgets, d[t]), crossing(d_mean[j], budgets, r[t])
-                row["trial_ratios"].append(td / tr if td is not None and tr is not None else None)
+        for t in range(len(d)):  # each trial at its own D-optimal RMSE, where both of its curves cross it
+            own = common_levels(budgets, d[t], r[t])
+            td, tr = crossing(d[t, j], budgets, d[t]), crossing(d[t, j], budgets, r[t])
+            ok = own is not None and own[0] <= d[t, j] <= own[1] and td is not None and tr is not None
+            row["trial_ratios"].append(td / tr if ok else None)
         rows.append(row)
     return {"budgets": [int(m) for m in budgets], "trials": int(d.shape[0]), "rows": rows,
             "common_levels": list(span) if span else None,
@@ -603,13 +605,14 @@ def format_summary(s: dict, title: str) -> str:
            f"{'labels ratio D/random at the D-optimal RMSE'}"]
     for row in s["rows"]:
         d, r, df = row["d_optimal"], row["random"], row["difference"]
+        tr = ", ".join("n/a" if x is None else f"{x:.2f}" for x in row["trial_ratios"])
         if row["ratio"] is not None:
-            tr = ", ".join("n/a" if x is None else f"{x:.2f}" for x in row["trial_ratios"])
-            ratio = f"{row['ratio']:.2f} ({row['d_labels']:.1f} vs {row['random_labels']:.1f} labels; per trial: {tr})"
+            ratio = f"{row['ratio']:.2f} ({row['d_labels']:.1f} vs {row['random_labels']:.1f} labels)"
             if not row["resolved"]:
                 ratio += " [D − random within 2 s.e.]"
         else:
             ratio = "no ratio (level not crossed by both curves)"
+        ratio += f"; per trial: {tr}"
         out.append(f"{row['labels']:>6d} | {pm(d)} | {pm(r)} | {pm(df)} | {ratio}")
     if s["common_levels"] is None:
         out.append("no ratio: the curves do not cross a common level within the budgets tried")
@@ -617,7 +620,8 @@ def format_summary(s: dict, title: str) -> str:
         lo, hi = s["common_levels"]
         out.append(f"levels crossed by both mean curves: {lo:.1f}-{hi:.1f} meV/Å")
     out.append(f"(mean ± σ [s.e.] over {s['trials']} trials: σ the standard deviation over trials, s.e. = σ/√n; "
-               "D − random paired per trial)")
+               "D − random paired per trial; the ratio from the mean curves, 'per trial' each trial's own curves at "
+               "its own D-optimal RMSE, n/a where they do not both cross it)")
     return "\n".join(out)
 
 
@@ -667,6 +671,10 @@ def trial(args, seed, budgets, settings, learn, sub, calc, say) -> dict | None:
     res = {name: {"d": np.zeros((len(budgets), args.repeats)), "r": np.zeros((len(budgets), args.repeats))}
            for name in held}
     fills = np.zeros((len(budgets), args.repeats))
+    n_atoms = np.array([len(a) for a in pool_l])
+    is_sub = np.array(["force_weight" in a.arrays for a in pool_l])
+    atoms = {"d": np.zeros((len(budgets), args.repeats)), "r": np.zeros((len(budgets), args.repeats))}
+    subs = {"d": np.zeros((len(budgets), args.repeats)), "r": np.zeros((len(budgets), args.repeats))}
     for k in range(args.repeats):
         sp = np.sort(np.random.default_rng([seed, 7, k]).choice(len(pool_l), size=n_sub, replace=False))
         ranked = maxvol_ranking(proj, sind, sp, A_seed)
@@ -676,6 +684,9 @@ def trial(args, seed, budgets, settings, learn, sub, calc, say) -> dict | None:
         for j, m in enumerate(budgets):
             fills[j, k] = max(0, m - len(ranked))
             cd, cr = fit(order_d[:m]), fit(order_r[:m])
+            for key, order in (("d", order_d[:m]), ("r", order_r[:m])):
+                atoms[key][j, k] = n_atoms[order].sum()
+                subs[key][j, k] = is_sub[order].mean()
             for name, h in held.items():
                 res[name]["d"][j, k] = force_rmse(cd, h)
                 res[name]["r"][j, k] = force_rmse(cr, h)
@@ -685,7 +696,9 @@ def trial(args, seed, budgets, settings, learn, sub, calc, say) -> dict | None:
         f"total {time.perf_counter() - t0:.0f} s; seed-only force RMSE "
         + ", ".join(f"{n} {v:.0f}" for n, v in base.items()) + " meV/Å")
     return {"seed": seed, "pool": len(pool_l), "generated": made, "seed_only": base,
-            "maxvol_fill_mean": fills.mean(axis=1).tolist(),
+            "maxvol_fill_mean": fills.mean(axis=1).tolist(), "pool_subcells": int(is_sub.sum()),
+            "atoms_labelled": {k: v.mean(axis=1).tolist() for k, v in atoms.items()},
+            "subcell_share": {k: v.mean(axis=1).tolist() for k, v in subs.items()},
             "per_set": {name: {"d_optimal": v["d"].mean(axis=1).tolist(), "random": v["r"].mean(axis=1).tolist(),
                                "d_optimal_subpool_sd": v["d"].std(axis=1, ddof=1).tolist() if args.repeats > 1 else None,
                                "random_subpool_sd": v["r"].std(axis=1, ddof=1).tolist() if args.repeats > 1 else None}
@@ -755,6 +768,13 @@ def main(argv=None) -> int:
     print()
     print("D-optimal picks that MaxVol could not make (saturated, filled at random), mean per sub-pool: "
           + ", ".join(f"{m}: {f:.1f}" for m, f in zip(budgets, fill)))
+    at = {k: np.mean([t["atoms_labelled"][k] for t in trials], axis=0) for k in ("d", "r")}
+    sh = {k: np.mean([t["subcell_share"][k] for t in trials], axis=0) for k in ("d", "r")}
+    print("atoms labelled by the picks, D-optimal / random (mean over trials and sub-pools; subcells among the "
+          f"picks; the pools hold {np.mean([t['pool_subcells'] for t in trials]):.0f} subcells of "
+          f"{np.mean([t['pool'] for t in trials]):.0f}): "
+          + ", ".join(f"{m}: {a:.0f} / {b:.0f} ({100 * x:.0f} % / {100 * y:.0f} %)"
+                      for m, a, b, x, y in zip(budgets, at["d"], at["r"], sh["d"], sh["r"])))
     print(f"# total {time.perf_counter() - t0:.0f} s")
     if args.json:
         with open(args.json, "w") as fh:

@@ -37,7 +37,7 @@ def test_no_ratio_when_random_never_reaches_the_d_optimal_levels(bench):
     s = bench.summarize(BUDGETS, d, r)
     assert s["common_levels"] is None
     assert s["ratios"] == []
-    assert all(row["ratio"] is None and row["trial_ratios"] == [] for row in s["rows"])
+    assert all(row["ratio"] is None and row["trial_ratios"] == [None] * 3 for row in s["rows"])
     text = bench.format_summary(s, "t")
     assert "no ratio: the curves do not cross a common level" in text
 
@@ -56,7 +56,17 @@ def test_ratio_only_where_both_curves_reach_the_level(bench):
     assert by_m[8]["ratio"] is None and by_m[16]["ratio"] is None
     text = bench.format_summary(s, "t")
     assert "no ratio (level not crossed by both curves)" in text
-    assert "0.50 (4.0 vs 8.0 labels" in text
+    assert "0.50 (4.0 vs 8.0 labels)" in text
+
+
+def test_per_trial_ratios_at_each_trials_own_level(bench):
+    # trial 1 is trial 0 shifted up by 30: the mean curve's level (95 at 4 labels) is not on trial 0's
+    # D-optimal curve at 4 labels, each trial's own level (80, 110) is, and random needs 8 labels for both
+    d = [[100, 80, 60, 50], [130, 110, 90, 80]]
+    r = [[100, 90, 80, 70], [130, 120, 110, 100]]
+    row = {x["labels"]: x for x in bench.summarize(BUDGETS, d, r)["rows"]}[4]
+    assert row["ratio"] == pytest.approx(0.5)
+    assert row["trial_ratios"] == [pytest.approx(0.5), pytest.approx(0.5)]
 
 
 def test_crossing_interpolates_and_never_extrapolates(bench):
