@@ -63,7 +63,11 @@ D-optimal − random (per trial, then mean ± σ [s.e.] over trials; a ratio who
 s.e. is marked). A *labels ratio* (labels D-optimal needs /
 labels random needs for the same RMSE) is given only at RMSE levels that both mean curves reach within
 the budgets tried (each curve interpolated on its own, log-log, first crossing, no extrapolation);
-otherwise the summary says ``no ratio``.
+otherwise the summary says ``no ratio``. Also printed: the atoms labelled and the share of subcells among
+each method's picks, and D-optimal − random at equal labelled atoms (random's RMSE over its atoms
+interpolated per trial at D-optimal's atom count, log-log, no extrapolation): MaxVol ranks candidates by
+the atoms they put into the active set, so it prefers large structures, and a label costs more the more
+atoms it has.
 
 Results (2025, see the end of this docstring for the run): filled in by the run below.
 """
@@ -596,6 +600,30 @@ def summarize(budgets, d_trials, r_trials) -> dict:
             "ratios": [row["ratio"] for row in rows if row["ratio"] is not None]}
 
 
+def interp_at(x: float, xs, ys) -> float | None:
+    """``ys`` at ``x`` by log-log interpolation on the increasing ``xs``; None outside [xs[0], xs[-1]]."""
+    xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+    if not (xs[0] <= x <= xs[-1]) or np.any(np.diff(xs) <= 0):
+        return None
+    return float(np.exp(np.interp(np.log(x), np.log(xs), np.log(ys))))
+
+
+def equal_atoms(budgets, d_trials, d_atoms, r_trials, r_atoms) -> list[dict]:
+    """Per budget: D-optimal's RMSE minus random's at the same number of labelled atoms (random's curve
+    over its atoms interpolated per trial at D-optimal's atoms; trials where that needs extrapolation are
+    left out), as mean, σ and standard error over the trials that have it."""
+    out = []
+    for j, m in enumerate(budgets):
+        diffs = []
+        for d, da, r, ra in zip(d_trials, d_atoms, r_trials, r_atoms):
+            at = interp_at(da[j], ra, r)
+            if at is not None:
+                diffs.append(d[j] - at)
+        out.append({"labels": int(m), "difference": stats(diffs) if diffs else None,
+                    "d_atoms": float(np.mean([a[j] for a in d_atoms])), "r_atoms": float(np.mean([a[j] for a in r_atoms]))})
+    return out
+
+
 def format_summary(s: dict, title: str) -> str:
     def pm(x):
         return f"{x['mean']:7.1f} ± {x['sd']:5.1f} [{x['se']:4.1f}]"
@@ -761,10 +789,18 @@ def main(argv=None) -> int:
         s = summarize(budgets, [t["per_set"][name]["d_optimal"] for t in trials],
                       [t["per_set"][name]["random"] for t in trials])
         base = stats([t["seed_only"][name] for t in trials])
+        eq = equal_atoms(budgets, [t["per_set"][name]["d_optimal"] for t in trials], [t["atoms_labelled"]["d"] for t in trials],
+                         [t["per_set"][name]["random"] for t in trials], [t["atoms_labelled"]["r"] for t in trials])
+        s["equal_atoms"] = eq
         summaries[name] = s
         print()
         print(format_summary(s, f"force RMSE (meV/Å) on {names[name]}; seed set only: {base['mean']:.1f} ± "
                                 f"{base['sd']:.1f}"))
+        print("at equal atoms labelled (random's RMSE interpolated at D-optimal's atoms, per trial): D − random "
+              + ", ".join(f"{e['labels']}: " + ("n/a" if e["difference"] is None else
+                                                f"{e['difference']['mean']:.1f} ± {e['difference']['sd']:.1f} "
+                                                f"[{e['difference']['se']:.1f}] (n={e['difference']['n']})")
+                          for e in eq))
     print()
     print("D-optimal picks that MaxVol could not make (saturated, filled at random), mean per sub-pool: "
           + ", ".join(f"{m}: {f:.1f}" for m, f in zip(budgets, fill)))

@@ -108,6 +108,19 @@ def test_sigma_is_over_trials_and_the_difference_is_paired(bench):
         bench.summarize(BUDGETS, d[:, :3], r)
 
 
+def test_equal_atoms_compares_at_the_same_labelled_atoms_without_extrapolation(bench):
+    assert bench.interp_at(200, [100, 400], [100, 50]) == pytest.approx(np.exp(np.interp(
+        np.log(200), np.log([100, 400]), np.log([100, 50]))))
+    assert bench.interp_at(99, [100, 400], [100, 50]) is None
+    assert bench.interp_at(401, [100, 400], [100, 50]) is None
+    # D-optimal labels twice the atoms; at equal atoms it is no better than random
+    r, ra = [100.0, 80, 64, 51.2], [100.0, 200, 400, 800]
+    d, da = [80.0, 64, 51.2, 40.96], [200.0, 400, 800, 1600]
+    eq = bench.equal_atoms(BUDGETS, [d, d], [da, da], [r, r], [ra, ra])
+    assert [e["difference"]["mean"] for e in eq[:3]] == [pytest.approx(0, abs=1e-9)] * 3
+    assert eq[3]["difference"] is None  # 1600 atoms: beyond random's largest budget
+
+
 # ---- the measurement is the loop's --------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny(bench):
