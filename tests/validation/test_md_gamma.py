@@ -33,3 +33,31 @@ def test_gamma_on_sampled_frames_only_gives_the_same_run(tmp_path):
     assert np.allclose(split.frames[-1].positions, both.frames[-1].positions, atol=1e-10)
     assert min(split.max_gamma) > 0.01
     assert max(run_md(atoms, plain, **kw).max_gamma, default=0.0) == 0.0  # the plain calculator alone has no γ
+
+
+def test_a_calculator_error_inside_the_dynamics_is_a_failure_and_a_broken_gamma_probe_is_not_hidden():
+    import pytest
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)
+
+    class Breaks(EMT):
+        calls = 0
+
+        def calculate(self, *args, **kwargs):
+            Breaks.calls += 1
+            if Breaks.calls > 15:
+                raise RuntimeError("neighbour list exploded")
+            super().calculate(*args, **kwargs)
+
+    res = run_md(atoms, Breaks(), steps=40, sample_every=10, seed=1, min_distance_A=None)
+    assert res.failure.startswith("calculator error after 20 steps: RuntimeError: neighbour list exploded")
+    assert res.steps_done == 10
+
+    class NoGamma(EMT):
+        def calculate(self, *args, **kwargs):
+            raise ValueError("γ probe misconfigured")
+
+    with pytest.raises(ValueError, match="γ probe misconfigured"):  # a bug of the caller, not a model failure
+        run_md(atoms, EMT(), steps=20, sample_every=10, seed=1, min_distance_A=None, gamma_calc=NoGamma())

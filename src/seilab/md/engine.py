@@ -54,6 +54,10 @@ DUMP = "dump.lammpstrj"
 
 
 # ----------------------------------------------------------------------------------------------- potential
+#: the files of a potential an MD run uses (pacemaker B-basis, LAMMPS, active set)
+POTENTIAL_FILES = ("yaml", "yace", "asi")
+
+
 @dataclass(frozen=True)
 class Potential:
     """A fitted ACE potential on disk: the one potential type (training writes it, every MD consumer reads it).
@@ -96,7 +100,7 @@ class Potential:
             raise SeilabError(f"{field_name}: no potential given")
         else:
             raise SeilabError(f"{field_name}: cannot use {type(obj).__name__} as a potential")
-        for name in ("yaml", "yace", "asi"):
+        for name in POTENTIAL_FILES:
             p = getattr(pf, name)
             if p is not None and not Path(p).is_file():
                 raise SeilabError(f"{field_name}: {name} file not found: {p}")
@@ -110,13 +114,13 @@ class Potential:
 
     def files(self) -> dict:
         """The MD files, ``{"yaml", "yace", "asi"}`` → path string or None (what an MD run's provenance records)."""
-        return {k: (str(getattr(self, k)) if getattr(self, k) is not None else None) for k in ("yaml", "yace", "asi")}
+        return {k: (str(getattr(self, k)) if getattr(self, k) is not None else None) for k in POTENTIAL_FILES}
 
     def hashes(self) -> dict:
         """sha256 of each MD file present (an MD run's fingerprint)."""
         from seilab.provenance import sha256_file
 
-        return {k: sha256_file(getattr(self, k)) for k in ("yaml", "yace", "asi") if getattr(self, k) is not None}
+        return {k: sha256_file(getattr(self, k)) for k in POTENTIAL_FILES if getattr(self, k) is not None}
 
     def as_dict(self) -> dict:
         return {**self.files(), "metrics": str(self.metrics) if self.metrics else None, "backend": self.backend,

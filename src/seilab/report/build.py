@@ -629,7 +629,7 @@ def build_report(campaign) -> dict:
     out_dir = campaign.layout.stage("report")
     summary = collect_summary(campaign)
     ctx = _context(campaign)
-    ran = {stage: bool(_json_files(campaign.layout.stage(stage), names)) if (campaign.layout.stage(stage)).is_dir() else False
+    ran = {stage: campaign.layout.stage(stage).is_dir() and bool(_json_files(campaign.layout.stage(stage), names))
            for stage, _, names in SECTIONS}
     figs = _figures(campaign, ctx, ran)
     summary["figures"] = figs.pop("_records")

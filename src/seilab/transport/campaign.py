@@ -695,6 +695,7 @@ def _run_md(phase: Phase, cell, T: float, calculator, settings: TransportSetting
     buf: list = []
     inv_cell = np.linalg.inv(atoms.cell[:])
     previous = atoms.get_positions()
+
     def frame(step: int) -> None:
         """Frame ``k`` (step ``k * sample_every``), checked for a blow-up; flushed every ``flush_every``."""
         nonlocal done, buf, previous

@@ -170,6 +170,8 @@ def run_md(atoms, calc, *, ensemble: str = "nvt", temperature_K: float = 300.0, 
         run_dynamics(dyn, equilibration_steps + steps, [Observer(check, sample_every, at_end=True)], loop=loop)
         res.failure = loop.stopped
     except Exception as exc:  # calculator blew up (NaN neighbour lists, pyace errors, ...)
+        if loop.step == loop.target:  # raised by ``check`` after its chunk, not by the integrator: not ours
+            raise
         res.failure = f"calculator error after {loop.target} steps: {type(exc).__name__}: {str(exc)[:200]}"
     res.seconds = time.perf_counter() - t0
     return res
