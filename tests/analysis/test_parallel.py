@@ -142,6 +142,26 @@ def test_scheduler_address_gives_the_serial_numbers(trajectories, scheduler, tmp
     assert [p.name for p in tmp_path.iterdir() if "dask" in p.name] == []  # Dask's scratch folder is removed
 
 
+def test_workers_ship_per_atom_labels_of_the_first_and_last_frame_only():
+    """A worker's result for a middle frame leaves out the per-atom phase labels (the serial path keeps them
+    for the first and last frame only): the structure part is otherwise the same, and far smaller."""
+    import pickle
+
+    from seilab.analysis.parallel import _frame_task
+    from seilab.analysis.pipeline import InterphaseAnalysis
+    from seilab.analysis.trajectory import TrajectoryReader
+
+    fr = frames()
+    ana = InterphaseAnalysis(settings())
+    ana.begin(fr[0])
+    reader = TrajectoryReader.__new__(TrajectoryReader)  # not read from: the frame is shipped
+    full, _ = _frame_task(ana, reader, fr[4], True, False, True)
+    lean, _ = _frame_task(ana, reader, fr[4], True, False, False)
+    assert full.structure.atoms["labels"].size == fr[4].n_atoms and lean.structure.atoms is None
+    np.testing.assert_array_equal(full.structure.labels, lean.structure.labels)
+    assert len(pickle.dumps(lean)) < 0.5 * len(pickle.dumps(full))
+
+
 def test_frame_selection_and_structure_frames(trajectories, scheduler, tmp_path):
     """start / stride / stop and structure_every decide which frames get the structure part, the last always."""
     kw = dict(start_frame=1, stride=2, stop_frame=8, structure_every=2)

@@ -326,3 +326,38 @@ def test_extxyz_non_finite_positions_or_cell(tmp_path, bad):
     with pytest.raises(SeilabError) as e:
         list(iter_frames(p))
     assert _one_line(e) == f"{p}: frame 2: non-finite cell (Lattice has NaN or inf)"
+
+
+def test_skipping_atom_rows_by_blocks_matches_line_iteration():
+    """The span index skips atom rows by counting newlines in blocks: for any rows, with or without a final
+    newline, fewer rows than asked, and blocks that end anywhere (1 byte up to the default), the count, the
+    last row and the handle's position are what iterating over the lines gives."""
+    import io
+    import random
+    from itertools import islice
+
+    from seilab.analysis.trajectory import _ByteLines
+
+    rng = random.Random(1)
+    default = _ByteLines.BLOCK
+    try:
+        for _ in range(400):
+            rows = [b"x" * rng.randint(0, 12) for _ in range(rng.randint(0, 30))]
+            data = b"HEAD\n" + b"\n".join(rows) + (b"\n" if rng.random() < 0.5 else b"")
+            n = rng.randint(0, 40)
+            ref = io.BytesIO(data)
+            ref.readline()
+            want = list(islice(ref, n))
+            for block in (1, 2, 5, default):
+                _ByteLines.BLOCK = block
+                fh = io.BytesIO(data)
+                lines = _ByteLines(fh)
+                lines.readline()
+                got = lines.take(n)
+                assert len(got) == len(want)
+                assert fh.tell() == ref.tell() == lines.offset
+                assert lines.lineno == 1 + len(want)
+                if want:
+                    assert got[-1] == want[-1].decode()
+    finally:
+        _ByteLines.BLOCK = default

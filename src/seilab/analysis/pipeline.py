@@ -389,7 +389,7 @@ class InterphaseAnalysis:
         counts = composition_profile(b[codes >= 0], codes[codes >= 0], len(self.species), self.bins.n)
         return z, b, counts
 
-    def _analyse(self, frame: Frame, structure: bool, final: bool):
+    def _analyse(self, frame: Frame, structure: bool, final: bool, atoms: bool = True):
         """(FrameResult, state kept by the serial path: (z, b) of the profile, and the structure's
         (search, z, labels, hM, hE) or None)."""
         if self.ref is None:
@@ -410,13 +410,17 @@ class InterphaseAnalysis:
         res = FrameResult(frame.index, frame.time_ps, counts, hM, hE, flux)
         last = None
         if structure or final:
-            res.structure, last = self._structure(frame, z, b, counts, hM, hE, final)
+            res.structure, last = self._structure(frame, z, b, counts, hM, hE, final, atoms)
         return res, (z, b), last
 
-    def analyse_frame(self, frame: Frame, structure: bool = True, final: bool = False) -> FrameResult:
+    def analyse_frame(self, frame: Frame, structure: bool = True, final: bool = False,
+                      atoms: bool = True) -> FrameResult:
         """The per-frame work, storing nothing here: profile, boundaries and flux, plus the structure
-        part when ``structure`` (and the layer sequence / layer RDFs when ``final``: the last frame)."""
-        return self._analyse(frame, structure, final)[0]
+        part when ``structure`` (and the layer sequence / layer RDFs when ``final``: the last frame).
+        ``atoms=False`` leaves out the structure part's per-atom labels (:attr:`StructureResult.atoms`,
+        ~40 bytes per atom), which :meth:`add` keeps for the first and last structure frames only: a
+        caller that knows the frame is neither (the parallel path) need not ship them."""
+        return self._analyse(frame, structure, final, atoms)[0]
 
     def add(self, res: FrameResult) -> None:
         """Append one frame's :meth:`analyse_frame` result (frames in time order)."""
@@ -460,7 +464,7 @@ class InterphaseAnalysis:
         else:
             self._pending = (frame, z, b, res.counts, res.hM, res.hE)
 
-    def _structure(self, frame, z, b, counts, hM, hE, final=False):
+    def _structure(self, frame, z, b, counts, hM, hE, final=False, atoms=True):
         s = self.s
         search = NeighborSearch(frame)
         _, rows = self.coord.rows(search, b)
@@ -477,8 +481,9 @@ class InterphaseAnalysis:
             local = {self.classifier.name(k): float(np.mean(la == k)) for k in range(len(self.classifier.names))}
         last = (search, z, lab, hM, hE)
         st = StructureResult(frame.time_ps, rows, lab, clusters, crystals, local)
-        st.atoms = {"frame": frame.index, "step": frame.step, "time_ps": frame.time_ps, "symbols": frame.symbols,
-                    "labels": atom_phase_labels(lab, b)}
+        if atoms:
+            st.atoms = {"frame": frame.index, "step": frame.step, "time_ps": frame.time_ps,
+                        "symbols": frame.symbols, "labels": atom_phase_labels(lab, b)}
         if final:
             st.final = self._layers(*last)
         return st, last
