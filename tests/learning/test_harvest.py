@@ -342,3 +342,54 @@ def test_harvest_generation_cli_latest_json_resume_and_dedup(campaign_copy, monk
     result = stage.run_learning(campaign, reference_factory=CountingLJ())
     assert calls["n"] == 0 and len(result["generations"]) == 2 and result["stop_reason"] == "harvested"
     assert not (root / "gen003").exists()
+
+
+def test_a_harvest_generation_explores_with_harvest_exploration(campaign_copy, monkeypatch):
+    """learning.harvest_exploration: a generation that harvests a production file explores with its engine,
+    batches, interface size and steps (here: only the interfaces, replicated to 900 atoms instead of the loop's
+    450, 20 steps); its interface candidates are counted per batch in the generation's summary; a generation
+    without a harvest explores as before (bulk only)."""
+    from seilab.learning import stage
+    from seilab.learning.explore import build_jobs, discover_sources
+
+    text = campaign_copy.read_text().replace("  batches: [bulk, interface]\n", "  batches: [bulk]\n")
+    text = text.replace("  budget_per_generation: 4\n", "")
+    campaign_copy.write_text(text.replace("  loss_threshold: null\n", "  loss_threshold: null\n" + HARVEST_LEARNING
+                                          + "  harvest_exploration:\n    batches: [interface]\n"
+                                            "    interface_atoms: 900\n    interface_md_steps: 20\n"))
+    campaign = load_config(campaign_copy)
+    plain = build_jobs(campaign, discover_sources(campaign)[0], 1)
+    assert plain and {j.batch for j in plain} == {"bulk"}
+    dump = campaign_copy.parent / "my.dump"
+    write_gamma_dump(dump, [synthetic_frames()[0][0]], [100])
+
+    class Stop(RuntimeError):
+        pass
+
+    monkeypatch.setattr(stage, "_step_label", lambda *a, **k: (_ for _ in ()).throw(Stop("after the selection")))
+    with pytest.raises(Stop):
+        stage.run_learning(campaign, reference_factory=helpers.LJ_FACTORY, harvest=[dump])
+    gen = campaign.stage_dir("learning") / "gen001"
+    explore = json.loads((gen / "explore" / "summary.json").read_text())
+    assert {r["batch"] for r in explore["runs"]} == {"interface"}
+    assert all(800 <= r["n_atoms"] <= 1000 and r["steps"] == 20 for r in explore["runs"])
+    assert explore["interface_atoms"] == max(r["n_atoms"] for r in explore["runs"])
+    assert explore["provenance"]["settings"]["interface_atoms"] == 900
+    per_batch = json.loads((gen / "candidates.json").read_text())["report"]["candidates_per_batch"]
+    assert per_batch.get("production") == 3 and per_batch.get("interface", 0) > 0 and "bulk" not in per_batch
+
+
+def test_harvest_exploration_is_checked_with_the_loop_settings_when_loaded():
+    """A harvest generation's settings are validated as a whole when the campaign is loaded: one line naming
+    harvest_exploration (here its 5 interface steps, fewer than md_sample_every)."""
+    from seilab.learning.settings import LearningSettings
+
+    with pytest.raises(ValueError, match="harvest_exploration: md_sample_every 20 exceeds the MD steps 5"):
+        LearningSettings(harvest_exploration={"interface_md_steps": 5})
+    with pytest.raises(ValueError, match="interface_atom"):
+        LearningSettings(harvest_exploration={"interface_atom": 10_000})
+    s = LearningSettings(harvest_exploration={"engine": "lammps", "interface_atoms": 10_000})
+    h = s.for_harvest()
+    assert (h.engine, h.interface_atoms, h.batches, s.engine, s.interface_atoms) == ("lammps", 10_000, s.batches,
+                                                                                      "auto", 2000)
+    assert LearningSettings().for_harvest() == LearningSettings()

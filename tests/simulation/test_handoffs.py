@@ -45,3 +45,33 @@ def test_the_production_trajectory_hand_off(tmp_path):
     latest.write_text(json.dumps({"dump": str(tmp_path / "d.lammpstrj"), "potential_gate": {"validated": True}}))
     info = production_trajectory(campaign)
     assert Path(info["trajectory"]).name == "d.lammpstrj" and info["potential_gate"]["validated"] is True
+
+
+def test_the_sampled_interface_is_found_through_the_sampling_manifest(tmp_path):
+    """The simulation stage finds the sampling stage's interface through its manifest (the hand-off), not by
+    rebuilding sampling's folder names: a file listed under another name is found, a modified one is not."""
+    import numpy as np
+    from ase.build import bulk
+
+    from seilab import provenance
+    from seilab.sampling.interfaces import pair_name
+    from seilab.simulation.interface import sampling_seed
+
+    campaign = SimpleNamespace(layout=Layout(tmp_path), stage_dir=Layout(tmp_path).stage,
+                               reactants=SimpleNamespace(anode="Li_bcc", electrolyte="Li2S"))
+    li, li2s = bulk("Li", "bcc", a=3.44, cubic=True), bulk("Li2S", "fluorite", a=5.7)
+    li.info["energy_per_atom"], li2s.info["energy_per_atom"] = -1.9, -3.0
+    frame = li.repeat((1, 1, 2)) + li.repeat((1, 1, 2))
+    frame.arrays["interface_side"] = np.array([1] * 4 + [0] * 4)
+    frame.info["energy"] = -20.0
+    name = pair_name("Li_bcc", (1, 0, 0), "Li2S", (1, 0, 0))
+    path = tmp_path / "sampling" / "somewhere" / f"{name}.extxyz"
+    provenance.write_extxyz(path, [frame], provenance.record("sampling"))
+    manifest = Layout(tmp_path).sampling_manifest
+    provenance.write_json(manifest, {"files": [{"kind": "interface", "path": f"somewhere/{name}.extxyz"}]},
+                          provenance.record("sampling"))
+    seed = sampling_seed(campaign, (1, 0, 0), (1, 0, 0), bulk={"Li_bcc": li, "Li2S": li2s})
+    assert seed is not None and seed.info["seed_file"] == str(path)
+    assert sampling_seed(campaign, (1, 1, 0), (1, 0, 0), bulk={"Li_bcc": li, "Li2S": li2s}) is None  # no such pair
+    path.write_text(path.read_text().replace("-20.0", "-21.0"))  # modified since sampling: not a hand-off any more
+    assert sampling_seed(campaign, (1, 0, 0), (1, 0, 0), bulk={"Li_bcc": li, "Li2S": li2s}) is None

@@ -43,13 +43,15 @@ def print_generations(result: dict) -> None:
     from rich.table import Table
 
     t = Table(title="active learning (γ of the exploration MD run with the previous generation's model)")
-    for col in ("gen", "fitted", "dataset", "cand.", "sel.", "prod. c/s", "E RMSE", "F RMSE", "F RMSE fixed", "loss", "γ max",
+    for col in ("gen", "fitted", "MD", "dataset", "cand.", "sel.", "prod. c/s", "E RMSE", "F RMSE", "F RMSE fixed", "loss", "γ max",
                 "γ mean", "γ>1 %", "γ>1 % after refit", "valid."):
         t.add_column(col)
     for g in result["generations"]:
         ex = g.get("explore_gamma") or {}
         ra = g.get("reassess_gamma") or {}
-        t.add_row(str(g["generation"]), str(g.get("training_generation") or "—"), _f(g.get("dataset_size"), "d"),
+        md = (g.get("explore_engine") or "—") + (f" {g['explore_interface_atoms']:,}" if g.get("explore_interface_atoms")
+                                                 else "")
+        t.add_row(str(g["generation"]), str(g.get("training_generation") or "—"), md, _f(g.get("dataset_size"), "d"),
                   _f(g.get("candidates"), "d"), _f(g.get("selected"), "d"),
                   f"{(g.get('candidates_per_source') or {}).get('production', 0)}/"
                   f"{(g.get('selected_per_source') or {}).get('production', 0)}" if g.get("harvest") else "—",
@@ -60,6 +62,6 @@ def print_generations(result: dict) -> None:
                   _f(None if ra.get("frac_gt_1") is None else 100 * ra["frac_gt_1"], ".1f"),
                   {True: "pass", False: "fail", None: "—"}[g.get("validation_passed")])
     t.caption = ("E/F RMSE: meV/atom, meV/Å on the training stage's test set (it grows with the data); F RMSE "
-                 "fixed: on the starting potential's test set; γ>1 %: share of atoms extrapolating; prod. c/s: "
+                 "fixed: on the starting potential's test set; MD: exploration engine and interface atoms; γ>1 %: share of atoms extrapolating; prod. c/s: "
                  "candidates / selected cut from a harvested production run")
     Console(width=150).print(t)

@@ -114,19 +114,9 @@ def explored_phases(campaign) -> list[str]:
 
 
 def _manifest_files(campaign, kind: str) -> list[Path]:
-    from seilab.sampling.pipeline import manifest_path
+    from seilab.sampling.pipeline import sampled_files
 
-    root = campaign.stage_dir("sampling")
-    out = []
-    if manifest_path(campaign).is_file():
-        for entry in provenance.read_json(manifest_path(campaign)).get("files", []):
-            if entry.get("kind") == kind:
-                out.append(root / entry["path"])
-    else:
-        sub = {"amorphous": "amorphous", "interface": "interfaces", "crystalline": "crystalline"}[kind]
-        if (root / sub).is_dir():
-            out = sorted((root / sub).glob("*.extxyz"))
-    return [p for p in out if provenance.is_valid_artifact(p)]
+    return sampled_files(campaign, kind)
 
 
 def _from_store(campaign, kind: str) -> dict:
@@ -147,9 +137,11 @@ def _from_store(campaign, kind: str) -> dict:
     return best
 
 
-def discover_sources(campaign, say: Callable[[str], None] = lambda m: None) -> tuple[dict, list[str]]:
-    """{'bulk': {phase: Atoms}, 'amorphous': {name: Atoms}, 'interface': {name: Atoms}} and notes."""
-    s = campaign.learning
+def discover_sources(campaign, say: Callable[[str], None] = lambda m: None,
+                     settings=None) -> tuple[dict, list[str]]:
+    """{'bulk': {phase: Atoms}, 'amorphous': {name: Atoms}, 'interface': {name: Atoms}} and notes, for the
+    batches of ``settings`` (default: the campaign's learning settings)."""
+    s = settings or campaign.learning
     found: dict = {"bulk": {}, "amorphous": {}, "interface": {}}
     notes: list[str] = []
     names = explored_phases(campaign)
@@ -224,11 +216,13 @@ def replicate_in_plane(atoms, target_atoms: int, normal_axis: int = 2, max_repea
     return big, best
 
 
-def build_jobs(campaign, sources: dict, generation: int) -> list[ExplorationJob]:
-    """Every exploration run of one generation (deterministic names and seeds)."""
+def build_jobs(campaign, sources: dict, generation: int, settings=None) -> list[ExplorationJob]:
+    """Every exploration run of one generation (deterministic names and seeds); ``settings``: the generation's
+    learning settings (default: the campaign's; a harvest generation's come from
+    :meth:`~seilab.learning.settings.LearningSettings.for_harvest`)."""
     from seilab.sampling.common import make_supercell, plain, seed_for
 
-    s = campaign.learning
+    s = settings or campaign.learning
     jobs: list[ExplorationJob] = []
     for phase, atoms in sorted(sources.get("bulk", {}).items()):
         cell = make_supercell(plain(atoms), s.bulk_target_atoms)

@@ -2,7 +2,8 @@
 
 Import-light on purpose (pydantic only). Units are in the names. Defaults are **demo scale** (two
 generations, a few hundred MD steps per run, a 2,000-atom interface, 24 labels per generation; the demo
-campaign itself explores 10,000-atom interfaces in LAMMPS); the
+campaign explores in ASE at that size, and its production round in LAMMPS at 10,000 atoms
+(``harvest_exploration``)); the
 description of each knob gives the paper's value (section 2.5-2.6: three generations, 1 < γ < 2.5,
 ~100-atom subcells with 0.5 Å of vacuum cut from >100,000-atom interface frames, convergence when the
 loss is below 0.2).
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from seilab._settings import Settings, distinct_names, distinct_temperatures
 
@@ -21,6 +22,27 @@ Batch = Literal["bulk", "amorphous", "interface"]
 #: fields read by the campaign runner, not by the stage (kept out of the stage's skip key)
 RUNNER_FIELDS = ("production_rounds",)
 ValidationGroup = Literal["metrics", "formation", "dimers", "eos", "rdf", "stability"]
+
+
+class HarvestExploration(Settings):
+    """How a generation that harvests a production trajectory explores (each field unset: as the loop's other
+    generations; the loop's settings with these in place are validated as a whole). Such a generation (the production round, or ``seilab learn --harvest``) comes after a production
+    run, so LAMMPS is there and the interfaces can be explored at the production run's scale."""
+
+    batches: list[Batch] | None = Field(
+        None, min_length=1, description="learning.batches of that generation (e.g. [interface]: only the interfaces)")
+    engine: Literal["auto", "lammps", "ase"] | None = Field(None, description="learning.engine of that generation")
+    interface_atoms: int | None = Field(
+        None, ge=10, le=50_000_000, description="learning.interface_atoms of that generation (e.g. 10,000 or more)")
+    interface_md_steps: int | None = Field(None, ge=1, description="learning.interface_md_steps of that generation")
+    interface_temperatures_K: list[float] | None = Field(
+        None, min_length=1, description="learning.interface_temperatures_K of that generation")
+    mpi_ranks: int | None = Field(None, ge=1, le=4096, description="learning.mpi_ranks of that generation")
+
+    @field_validator("interface_temperatures_K")
+    @classmethod
+    def _temperatures(cls, v):
+        return None if v is None else distinct_temperatures(v)
 
 
 class LearningSettings(Settings):
@@ -128,6 +150,10 @@ class LearningSettings(Settings):
                                 "validation (demo: 0.3 s a label against ~60 s + 90 s)")
     harvest_max_frames: int = Field(
         50, ge=1, description="frames read from one harvest source at most (evenly spread, always the last)")
+    harvest_exploration: HarvestExploration = Field(
+        default_factory=HarvestExploration,
+        description="how a harvest generation explores: engine, interface_atoms, interface_md_steps, "
+                    "interface_temperatures_K, mpi_ranks (unset: as every generation)")
 
     # --- selection and labelling ------------------------------------------------------------
     selection: Literal["d-optimal", "random"] = Field(
@@ -204,7 +230,20 @@ class LearningSettings(Settings):
         if self.md_sample_every > min(steps):
             raise ValueError(f"md_sample_every {self.md_sample_every} exceeds the MD steps {min(steps)}: "
                              "no frame would be kept")
+        if self.harvest_exploration.model_dump(exclude_none=True):  # a harvest generation's settings, checked now
+            try:
+                self.for_harvest()
+            except ValidationError as exc:
+                raise ValueError("harvest_exploration: " + exc.errors()[0]['msg'].removeprefix("Value error, ")) from None
         return self
+
+    def for_harvest(self) -> "LearningSettings":
+        """These settings with :attr:`harvest_exploration`'s fields in place of the loop's own (validated again:
+        e.g. md_sample_every against the harvest generation's interface_md_steps)."""
+        over = self.harvest_exploration.model_dump(exclude_none=True)
+        if not over:
+            return self
+        return type(self).model_validate({**self.model_dump(), **over, "harvest_exploration": {}})
 
     @property
     def centre_gamma(self) -> float:

@@ -159,9 +159,9 @@ def _aggregate(runs: list[dict]) -> dict:
 def _step_explore(ctx: _Ctx) -> dict:
     from seilab.learning.explore import build_jobs, discover_sources, exploration_engine, job_key, run_job
 
-    s = ctx.s
-    sources, notes = discover_sources(ctx.campaign)
-    jobs = build_jobs(ctx.campaign, sources, ctx.g)
+    s = ctx.s.for_harvest() if ctx.harvest else ctx.s
+    sources, notes = discover_sources(ctx.campaign, settings=s)
+    jobs = build_jobs(ctx.campaign, sources, ctx.g, s)
     engine = exploration_engine(s, ctx.base)
     key = _key("explore", ctx.base_sha, sorted(job_key(j, ctx.base_sha, s, engine) for j in jobs))
     path = ctx.dir / "explore" / "summary.json"
@@ -173,7 +173,8 @@ def _step_explore(ctx: _Ctx) -> dict:
         raise SeilabError("learning.batches: no structures to explore (run the chemistry and sampling stages)")
     ctx.say(f"gen{ctx.g:03d} explore: {len(jobs)} MD runs in {engine.upper() if engine == 'lammps' else 'ASE'}"
             + (f" ({s.mpi_ranks} MPI ranks each)" if engine == "lammps" and s.mpi_ranks > 1 else "")
-            + (" (learning.engine: auto)" if s.engine == "auto" else ""))
+            + (" (learning.engine: auto)" if s.engine == "auto" else "")
+            + (" (learning.harvest_exploration)" if s is not ctx.s else ""))
     runs = []
     t0 = time.perf_counter()
     for i, job in enumerate(jobs, 1):
@@ -190,6 +191,7 @@ def _step_explore(ctx: _Ctx) -> dict:
     batches = {b: _aggregate([r for r in runs if r["batch"] == b]) for b in s.batches}
     summary = {"key": key, "generation": ctx.g, "potential": ctx.base.as_dict(), "notes": notes, "runs": runs,
                "engine": engine, "seconds": round(time.perf_counter() - t0, 1),
+               "interface_atoms": max((r["n_atoms"] for r in runs if r["batch"] == "interface"), default=None),
                "batches": batches, "total": _aggregate(runs)}
     provenance.write_json(path, summary, provenance.record("learning.explore", settings=s.model_dump(mode="json")))
     return summary
@@ -298,6 +300,11 @@ def _step_candidates(ctx: _Ctx, explore: dict, harvest: dict | None = None) -> d
     cands, report = make_candidates(frames, s, cutoff, ctx.elements, pair_floors=floors)
     kinds = [source_kind(a) for a in cands]
     report["candidates_per_source"] = {EXPLORE: kinds.count(EXPLORE), PRODUCTION: kinds.count(PRODUCTION)}
+    per_batch: dict[str, int] = {}
+    for a, kind in zip(cands, kinds):
+        b = PRODUCTION if kind == PRODUCTION else str(a.info.get("batch", "?"))
+        per_batch[b] = per_batch.get(b, 0) + 1
+    report["candidates_per_batch"] = per_batch
     if cands:
         provenance.write_extxyz(xyz, cands, provenance.record("learning.candidates", key=key))
     ctx.say(f"gen{ctx.g:03d} candidates: {report['candidates']} ({report['candidates_whole']} whole frames, "
@@ -581,6 +588,8 @@ def _summary(g: int, steps: dict) -> dict:
         "explore_gamma": (ex or {}).get("total"),
         "explore_gamma_per_batch": (ex or {}).get("batches"),
         "explore_engine": (ex or {}).get("engine", "ase" if ex else None),
+        "explore_interface_atoms": (ex or {}).get("interface_atoms"),
+        "candidates_per_batch": (ca or {}).get("report", {}).get("candidates_per_batch"),
         "explore_seconds": (ex or {}).get("seconds"),
         "candidates": (ca or {}).get("report", {}).get("candidates"),
         "candidates_report": (ca or {}).get("report"),

@@ -251,9 +251,17 @@ def _verdict_rows(campaign) -> tuple[list, list]:
         n_cand = (g.get("candidates_per_source") or {}).get("production", 0)
         verdict = ("<span class='pass'>passed validation</span>" if g.get("validation_passed") else
                    "<span class='fail'>failed validation</span>" if g.get("validation_passed") is False else "not validated")
+        explored = ""
+        if g.get("explore_interface_atoms"):  # the round's own interface MD (learning.harvest_exploration)
+            n_if = (g.get("candidates_per_batch") or {}).get("interface", 0)
+            s_if = (g.get("selected_per_batch") or {}).get("interface", 0)
+            explored = (f"explored interfaces of {int(g['explore_interface_atoms']):,} atoms in "
+                        f"{html.escape(str(g.get('explore_engine') or '?')).upper()}: {s_if} of {n_if} interface "
+                        "candidates labelled; ")
         rows.append((f"production round: gen{int(g['generation']):03d}",
                      f"harvested {html.escape(str(prod[0].get('path')))} ({prod[0].get('kept', '?')} frames); "
-                     f"{n_sel} of {n_cand} production subcells labelled; {verdict}", _link(campaign, learning_path)))
+                     f"{n_sel} of {n_cand} production subcells labelled; {explored}{verdict}",
+                     _link(campaign, learning_path)))
     run_path = campaign.layout.simulation_latest
     run = _read(run_path)
     if run and run.get("status"):

@@ -118,6 +118,23 @@ def run_sampling(campaign, phases: dict | None = None, factory=None, progress: b
     return manifest
 
 
+#: each kind's folder under sampling/ (read when there is no manifest: a campaign sampled before it existed)
+KIND_FOLDERS = {"amorphous": "amorphous", "interface": "interfaces", "crystalline": "crystalline"}
+
+
+def sampled_files(campaign, kind: str) -> list[Path]:
+    """The sampling stage's files of one ``kind`` (``crystalline``, ``amorphous``, ``interface``, ...) in manifest
+    order, unmodified ones only (:func:`seilab.provenance.is_valid_artifact`): how later stages find them."""
+    root = campaign.stage_dir("sampling")
+    out = []
+    if manifest_path(campaign).is_file():
+        out = [root / e["path"] for e in provenance.read_json(manifest_path(campaign)).get("files", [])
+               if e.get("kind") == kind]
+    elif kind in KIND_FOLDERS and (root / KIND_FOLDERS[kind]).is_dir():
+        out = sorted((root / KIND_FOLDERS[kind]).glob("*.extxyz"))
+    return [p for p in out if provenance.is_valid_artifact(p)]
+
+
 def load_manifest(campaign) -> dict:
     path = manifest_path(campaign)
     if not path.is_file():

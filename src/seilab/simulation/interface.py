@@ -514,14 +514,13 @@ def sampling_seed(campaign, anode_miller, electrolyte_miller, calculator=None, b
     from ``calculator`` (or the stored ``energy_per_atom`` of the relaxed phases).
     """
     from seilab.provenance import read_extxyz
+    from seilab.sampling.interfaces import pair_name
+    from seilab.sampling.pipeline import sampled_files
 
-    try:
-        from seilab.sampling.interfaces import pair_name
-    except ImportError:
-        return None
     an, el = campaign.reactants.anode, campaign.reactants.electrolyte
-    path = campaign.stage_dir("sampling") / "interfaces" / f"{pair_name(an, anode_miller, el, electrolyte_miller)}.extxyz"
-    if not path.is_file():
+    name = pair_name(an, anode_miller, el, electrolyte_miller)
+    path = next((p for p in sampled_files(campaign, "interface") if p.stem == name), None)
+    if path is None:
         return None
     frames = read_extxyz(path)
     if not frames:
