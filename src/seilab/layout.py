@@ -78,6 +78,18 @@ class Layout:
     def training_generation(self, generation: str) -> Path:
         return self.path(TRAINING) / generation
 
+    def training_generations(self) -> list[Path]:
+        """Every ``training/gen*`` folder, oldest first."""
+        return sorted(self.path(TRAINING).glob("gen[0-9]*"))
+
+    def training_split(self, generation: str, split: str) -> Path:
+        """The ``train`` / ``test`` split a training generation was fitted / scored on (``FIXED_TEST`` is gen000's test)."""
+        return self.training_generation(generation) / "data" / f"{split}.pckl.gzip"
+
+    def validation_reports(self) -> list[Path]:
+        """Every ``validation/gen*/report.json``, oldest first."""
+        return sorted(self.path(VALIDATION).glob("gen[0-9]*/report.json"))
+
     def validation_report(self, generation: str) -> Path:
         return self.path(VALIDATION) / generation / "report.json"
 

@@ -105,8 +105,8 @@ def production_source(campaign, say: Callable[[str], None] = lambda m: None) -> 
 
     Reads ``<output>/simulation/latest.json`` (written by the simulation stage: ``run_dir``, ``status``,
     ``extrapolative``, ``max_gamma``, ``steps_done``)."""
-    folder = campaign.stage_dir("simulation")
-    latest = folder / "latest.json"
+    latest = campaign.layout.simulation_latest
+    folder = latest.parent
     if not latest.is_file():
         return None
     try:

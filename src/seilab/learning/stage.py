@@ -230,7 +230,7 @@ def _pair_floors(ctx: _Ctx) -> dict[str, float]:
     from seilab.training.stage import generation_name
 
     frac = ctx.s.min_pair_distance_fraction
-    train = ctx.campaign.stage_dir("training") / generation_name(0) / "data" / "train.pckl.gzip"
+    train = ctx.campaign.layout.training_split(generation_name(0), "train")
     if not frac or not train.is_file():
         return {}
     minima = pair_minima(pd.read_pickle(train, compression="gzip")["ase_atoms"])

@@ -153,7 +153,7 @@ def _shown_generation(campaign, gate):
     shown = (gate or {}).get("accepted") or (gate or {}).get("best")
     if shown and shown.get("report"):
         return shown.get("generation"), Path(shown["report"])
-    found = sorted(campaign.stage_dir("validation").glob("gen*/report.json"))
+    found = campaign.layout.validation_reports()
     return (found[-1].parent.name, found[-1]) if found else (None, None)
 
 
@@ -465,8 +465,8 @@ def _figures(campaign, ctx: dict, ran: dict) -> dict:
                            f"(<code>{html.escape(rel)}</code>): {html.escape(why)}</li>")
             records.append({"figure": fig.key, "label": fig.label, "path": rel, "present": False, "why": why})
     # figures the catalogue does not name (other RDFs, a newer stage's plots): shown with a plain caption
-    extra_dirs = {"validation": [campaign.stage_dir("validation") / ctx["vgen"]] if ctx.get("vgen") else [],
-                  "training": sorted(campaign.stage_dir("training").glob("gen*"))[-1:]}
+    extra_dirs = {"validation": [campaign.layout.validation_report(ctx["vgen"]).parent] if ctx.get("vgen") else [],
+                  "training": campaign.layout.training_generations()[-1:]}
     for stage, _, _ in SECTIONS:
         folder = campaign.layout.stage(stage)
         dirs = extra_dirs.get(stage, [folder])
@@ -513,7 +513,7 @@ def _stage_tables(stage: str, data: dict, ctx: dict, campaign) -> str:
                              + [("<b>total</b>", f"{data.get('structures')} ({data.get('atoms')} atoms)")])
     if stage == "training":
         rows = []
-        for p in sorted(campaign.stage_dir("training").glob("gen*/metrics.json")):
+        for p in [g / "metrics.json" for g in campaign.layout.training_generations() if (g / "metrics.json").is_file()]:
             m = _read(p) or {}
             tr, te = m.get("train") or {}, m.get("test") or {}
             g = lambda d, k: (d.get(k) or {}).get("rmse")  # noqa: E731
