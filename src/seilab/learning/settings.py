@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from seilab._settings import Settings, distinct_names, distinct_temperatures
+from seilab._settings import Settings, distinct_names, distinct_temperatures, format_validation_error
 
 Batch = Literal["bulk", "amorphous", "interface"]
 
@@ -234,7 +234,7 @@ class LearningSettings(Settings):
             try:
                 self.for_harvest()
             except ValidationError as exc:
-                raise ValueError("harvest_exploration: " + exc.errors()[0]['msg'].removeprefix("Value error, ")) from None
+                raise ValueError(format_validation_error(exc, section="harvest_exploration")) from None
         return self
 
     def for_harvest(self) -> "LearningSettings":
