@@ -214,8 +214,9 @@ class _ByteLines(_Lines):
 
     def take(self, n: int) -> _Skipped:
         """Skip ``n`` rows (fewer at the end of the file, the last one maybe without its newline) by counting
-        newlines in blocks (``bytes.count``), not row by row: ~10x faster on a 100,000-atom frame, which is
-        what indexing a paper-scale trajectory's 10^4 frames costs. Leaves the handle after the last row."""
+        newlines in blocks (``bytes.count``), not row by row: 2x faster (4 instead of 8 ms per 100,000-atom frame
+        of a dump on disk), and indexing is what a paper-scale trajectory's 10^4 frames cost before any
+        analysis starts. Leaves the handle after the last row."""
         f = self.fh
         start = f.tell()
         pos = start  # absolute offset of the block being scanned

@@ -43,8 +43,8 @@ def print_generations(result: dict) -> None:
     from rich.table import Table
 
     t = Table(title="active learning (γ of the exploration MD run with the previous generation's model)")
-    for col in ("gen", "fitted", "MD", "dataset", "cand.", "sel.", "prod. c/s", "E RMSE", "F RMSE", "F RMSE fixed", "loss", "γ max",
-                "γ mean", "γ>1 %", "γ>1 % after refit", "valid."):
+    for col in ("gen", "fitted", "MD", "dataset", "cand.", "sel.", "prod. c/s", "E RMSE", "F RMSE", "F RMSE fixed",
+                "loss", "γ max", "γ mean", "γ>1 %", "γ>1 % after refit", "valid."):
         t.add_column(col)
     for g in result["generations"]:
         ex = g.get("explore_gamma") or {}
@@ -62,6 +62,6 @@ def print_generations(result: dict) -> None:
                   _f(None if ra.get("frac_gt_1") is None else 100 * ra["frac_gt_1"], ".1f"),
                   {True: "pass", False: "fail", None: "—"}[g.get("validation_passed")])
     t.caption = ("E/F RMSE: meV/atom, meV/Å on the training stage's test set (it grows with the data); F RMSE "
-                 "fixed: on the starting potential's test set; MD: exploration engine and interface atoms; γ>1 %: share of atoms extrapolating; prod. c/s: "
-                 "candidates / selected cut from a harvested production run")
+                 "fixed: on the starting potential's test set; MD: exploration engine and interface atoms; γ>1 %: "
+                 "share of atoms extrapolating; prod. c/s: candidates / selected cut from a harvested production run")
     Console(width=150).print(t)

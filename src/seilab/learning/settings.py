@@ -26,8 +26,9 @@ ValidationGroup = Literal["metrics", "formation", "dimers", "eos", "rdf", "stabi
 
 class HarvestExploration(Settings):
     """How a generation that harvests a production trajectory explores (each field unset: as the loop's other
-    generations; the loop's settings with these in place are validated as a whole). Such a generation (the production round, or ``seilab learn --harvest``) comes after a production
-    run, so LAMMPS is there and the interfaces can be explored at the production run's scale."""
+    generations; the loop's settings with these in place are validated as a whole). Such a generation (the
+    production round, or ``seilab learn --harvest``) comes after a production run, so LAMMPS is there and the
+    interfaces can be explored at the production run's scale."""
 
     batches: list[Batch] | None = Field(
         None, min_length=1, description="learning.batches of that generation (e.g. [interface]: only the interfaces)")
@@ -152,7 +153,7 @@ class LearningSettings(Settings):
         50, ge=1, description="frames read from one harvest source at most (evenly spread, always the last)")
     harvest_exploration: HarvestExploration = Field(
         default_factory=HarvestExploration,
-        description="how a harvest generation explores: engine, interface_atoms, interface_md_steps, "
+        description="how a harvest generation explores: batches, engine, interface_atoms, interface_md_steps, "
                     "interface_temperatures_K, mpi_ranks (unset: as every generation)")
 
     # --- selection and labelling ------------------------------------------------------------
