@@ -105,7 +105,14 @@ def _campaign(tmp_path, verdict="two regimes", labels=None, n_frames=2):
     n_atoms = _dump(o / "simulation/run-x/dump.lammpstrj", n_frames)
     _write(o / "simulation/latest.json", {"status": "halted", "steps_done": 100, "max_gamma": 12.0, "engine": "lammps",
                                           "n_atoms": n_atoms, "trajectory": str(o / "simulation/run-x/dump.lammpstrj"),
-                                          "potential_gate": {"validated": False, "generation": "gen000"}})
+                                          "potential_gate": {"validated": False, "generation": "gen000"},
+                                          "halt_diagnosis": {
+                                              "step": 100, "max_gamma": 12.0, "threshold": 2.5, "shell_A": 3.0,
+                                              "n_above": 3, "above_by_element": {"P": 2, "Li": 1},
+                                              "above_by_region": {"interphase": 3},
+                                              "top": [{"index": 7, "element": "P", "gamma": 12.0,
+                                                       "region": "interphase", "distance_to_interface_A": 1.2,
+                                                       "neighbours": {"Li": 9, "P": 0, "S": 0}}]}})
     two = verdict == "two regimes"
     _write(o / "analysis/analysis.json", {
         "summary": {"n_frames": 2, "n_atoms": n_atoms, "time_range_ps": [0.0, 0.1], "final_thickness_A": 6.5,
@@ -154,6 +161,8 @@ def test_the_verdict_panel_comes_first_and_answers_the_questions(tmp_path):
     assert "L<sub>LiLi</sub> 0.37 ± 0.14" in panel and "not diffusive" in panel           # Onsager highlights
     assert "Li_bcc at 900 K: stayed crystalline (not amorphous)" in panel                 # transport phase failed
     assert "halted by the extrapolation grade γ" in panel                                 # production halted
+    assert ("γ &gt; 2.5 on 3 atoms (P 2, Li 1; interphase 3); the highest: P (γ 12, interphase, 1.2 Å from an "
+            "interface plane; within 3 Å: Li 9)") in panel                                  # and who stopped it
     assert "did NOT pass validation" in panel                                             # unvalidated
     # every row names its source file with a relative link
     rows = re.findall(r"<tr><th>.*?</tr>", panel)

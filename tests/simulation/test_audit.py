@@ -297,3 +297,38 @@ def test_audit_settings():
     SimulationSettings(audit=False, audit_top_gamma=0, audit_random=0)
     with pytest.raises(ValueError):
         SimulationSettings(audit_frames=0)
+
+
+def test_halt_diagnosis_names_the_atoms_that_stopped_the_run(tmp_path):
+    """The halting frame of an extrapolative dump: atoms above the window's upper end per element and region,
+    the highest first with its distance to the nearer interface plane and its neighbours within 3 Å."""
+    from seilab.md.dump import write_dump_frame
+    from seilab.simulation.audit import (REGIONS, cell_height, classify, describe_halt, halt_diagnosis,
+                                         interface_planes)
+
+    s = helpers.sandwich()
+    side = s.arrays["interface_side"]
+    h = cell_height(s)
+    planes = interface_planes(s.get_scaled_positions(wrap=True)[:, 2], side)
+    reg = np.array(REGIONS)[classify(s.get_scaled_positions(wrap=True)[:, 2], side, planes, h, 2.0)]
+    g = np.full(len(s), 0.5)
+    hot_s = int(np.flatnonzero((np.array(s.get_chemical_symbols()) == "S") & (reg == "interphase"))[0])
+    hot_li = int(np.flatnonzero((np.array(s.get_chemical_symbols()) == "Li") & (reg == "metal"))[0])
+    g[hot_s], g[hot_li] = 30.0, 3.0
+    dump = tmp_path / "extrapolative.dump"
+    with open(dump, "w") as fh:
+        for step, gg in ((100, np.full(len(s), 0.5)), (200, g)):  # the last frame is the halting one
+            write_dump_frame(fh, s, step, None, ["Li", "S"], extra={"f_pace_gamma": gg},
+                             columns=("id", "type", "element", "x", "y", "z"))
+    d = halt_diagnosis(dump, s, 2.5, 2.0)
+    assert d["step"] == 200 and d["max_gamma"] == 30.0 and d["n_above"] == 2
+    assert d["above_by_element"] == {"Li": 1, "S": 1} and d["above_by_region"] == {"interphase": 1, "metal": 1}
+    top = d["top"][0]
+    assert top["index"] == hot_s and top["element"] == "S" and top["region"] == "interphase"
+    assert top["distance_to_interface_A"] <= 2.0
+    from ase.neighborlist import neighbor_list
+
+    i, j = neighbor_list("ij", s, 3.0)
+    assert top["neighbours"]["Li"] == int(np.sum(np.array(s.get_chemical_symbols())[j[i == hot_s]] == "Li"))
+    assert "γ > 2.5 on 2 atoms" in describe_halt(d) and "the highest: S (γ 30" in describe_halt(d)
+    assert halt_diagnosis(tmp_path / "none.dump", s, 2.5, 2.0) is None

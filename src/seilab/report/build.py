@@ -271,6 +271,10 @@ def _verdict_rows(campaign) -> tuple[list, list]:
             what += f" with {html.escape(str(drove))}"
         if run["status"] == "halted":
             what = f"<span class='fail'>{what}</span> (the γ watch: the model extrapolates; see the audit)"
+            if run.get("halt_diagnosis"):  # which atoms, in which environment, stopped it
+                from seilab.simulation.audit import describe_halt
+
+                what += "; " + html.escape(describe_halt(run["halt_diagnosis"]))
             warn.append(f"production MD halted by the extrapolation grade γ at step {run.get('steps_done')} "
                         f"(max γ {run.get('max_gamma', float('nan')):.3g}): the trajectory is shorter than asked "
                         "and its end is where the potential is least trusted")

@@ -301,6 +301,60 @@ def classify(frac_z: np.ndarray, side: np.ndarray, planes: np.ndarray, height_A:
     return np.where(d <= half_width_A, REGIONS.index("interphase"), reg)
 
 
+def halt_diagnosis(dump: Path, interface, threshold: float, half_width_A: float, top: int = 5,
+                   shell_A: float = 3.0) -> dict | None:
+    """Which atoms stopped a run the γ watch halted: the last frame of its extrapolative ``dump`` (per-atom γ,
+    atoms in ``interface``'s order), the atoms above ``threshold`` (the γ window's upper end) counted per element
+    and region (:func:`classify` with the built ``interface``'s planes), and the ``top`` highest: element, γ,
+    region, z distance to the nearer interface plane (Å), and neighbours per element within ``shell_A``.
+    None when the dump has no complete frame or no γ column."""
+    from seilab.geometry import neighbour_list
+    from seilab.md.dump import dump_frame_spans, read_dump_frame
+
+    spans = list(dump_frame_spans(dump)) if Path(dump).is_file() else []
+    if not spans:
+        return None
+    frame = read_dump_frame(dump, spans[-1])
+    g = next((frame.arrays[k] for k in ("f_pace_gamma", "gamma", "c_pace_gamma") if k in frame.arrays), None)
+    side = np.asarray(interface.arrays["interface_side"]).astype(int)
+    if g is None or len(frame) != len(side):
+        return None
+    g = np.asarray(g, float)
+    planes = interface_planes(interface.get_scaled_positions(wrap=True)[:, 2], side)
+    frac_z = frame.get_scaled_positions(wrap=True)[:, 2]
+    height = cell_height(frame)
+    reg = np.array(REGIONS)[classify(frac_z, side, planes, height, half_width_A)]
+    dist = np.stack([np.abs((frac_z - p + 0.5) % 1.0 - 0.5) * height for p in planes]).min(axis=0)
+    sym = np.array(frame.get_chemical_symbols())
+    hot = g > threshold
+    order = np.argsort(-g, kind="stable")[:top]
+    i, j = neighbour_list("ij", frame, shell_A)
+    rows = []
+    for k in order:
+        nb = sym[j[i == k]]
+        rows.append({"index": int(k), "element": str(sym[k]), "gamma": round(float(g[k]), 3), "region": str(reg[k]),
+                     "distance_to_interface_A": round(float(dist[k]), 2),
+                     "neighbours": {str(e): int(np.sum(nb == e)) for e in sorted(set(sym))}})
+    count = lambda v: {str(x): int(n) for x, n in zip(*np.unique(v, return_counts=True))}  # noqa: E731
+    step = frame.info.get("timestep")
+    return {"step": None if step is None else int(step), "max_gamma": round(float(g.max()), 3), "threshold": threshold,
+            "shell_A": shell_A, "n_above": int(hot.sum()), "above_by_element": count(sym[hot]),
+            "above_by_region": count(reg[hot]), "top": rows}
+
+
+def describe_halt(d: dict) -> str:
+    """One line of :func:`halt_diagnosis`: how many atoms extrapolate, which, and the worst one's neighbours."""
+    el = ", ".join(f"{e} {n}" for e, n in sorted(d["above_by_element"].items(), key=lambda x: -x[1]))
+    rg = ", ".join(f"{r} {n}" for r, n in sorted(d["above_by_region"].items(), key=lambda x: -x[1]))
+    line = f"halting frame (step {d['step']}): γ > {d['threshold']:g} on {d['n_above']} atoms ({el}; {rg})"
+    if d["top"]:
+        t = d["top"][0]
+        nb = ", ".join(f"{e} {n}" for e, n in t["neighbours"].items() if n)
+        line += (f"; the highest: {t['element']} (γ {t['gamma']:.3g}, {t['region']}, {t['distance_to_interface_A']:.1f} Å "
+                 f"from an interface plane; within {d['shell_A']:g} Å: {nb or 'none'})")
+    return line
+
+
 def gamma_profile(z_A: np.ndarray, height_A: float, gamma: np.ndarray, bin_A: float) -> dict:
     """Max and mean γ per z bin (``z_A`` wrapped into [0, height_A)); empty bins give None."""
     nb = max(1, int(round(height_A / bin_A)))

@@ -112,8 +112,17 @@ def run_simulation(campaign, potential=None, progress: Callable[[str], None] | N
     if not ok:
         raise SeilabError(f"simulation.engine: {why}")
     result = engine.run(spec, run_dir, progress=say)
+    halt = None
+    if result.status == "halted" and result.extrapolative is not None:  # who stopped it: for the report
+        from seilab.simulation.audit import describe_halt, halt_diagnosis
+
+        halt = halt_diagnosis(result.extrapolative, atoms, campaign.learning.gamma_window[1],
+                              settings.audit_interphase_half_width_A)
+        if halt:
+            say(describe_halt(halt))
     provenance.write_json(campaign.layout.simulation_latest, {"run_dir": str(run_dir), "interface": str(ipath),
-                                                   **result.as_dict(), "potential_gate": gate},
+                                                   **result.as_dict(), "potential_gate": gate,
+                                                   "halt_diagnosis": halt},
                           provenance.record("simulation", inputs=[ipath], settings=settings.model_dump(mode="json"),
                                             engine_info=result.info))
     return result
