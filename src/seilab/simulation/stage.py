@@ -113,11 +113,14 @@ def run_simulation(campaign, potential=None, progress: Callable[[str], None] | N
         raise SeilabError(f"simulation.engine: {why}")
     result = engine.run(spec, run_dir, progress=say)
     halt = None
-    if result.status == "halted" and result.extrapolative is not None:  # who stopped it: for the report
+    if result.status == "halted" and result.extrapolative is not None and "interface_side" in atoms.arrays:
         from seilab.simulation.audit import describe_halt, halt_diagnosis
 
-        halt = halt_diagnosis(result.extrapolative, atoms, campaign.learning.gamma_window[1],
-                              settings.audit_interphase_half_width_A)
+        try:  # who stopped it, for the report; a diagnosis never fails a finished run
+            halt = halt_diagnosis(result.extrapolative, atoms, campaign.learning.gamma_window[1],
+                                  settings.audit_interphase_half_width_A)
+        except SeilabError as exc:
+            say(f"halt diagnosis skipped: {exc}")
         if halt:
             say(describe_halt(halt))
     provenance.write_json(campaign.layout.simulation_latest, {"run_dir": str(run_dir), "interface": str(ipath),
