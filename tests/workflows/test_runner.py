@@ -373,3 +373,19 @@ def test_production_rounds_are_not_part_of_any_stage_key(campaign):
     budget = campaign.model_copy(update={"learning": campaign.learning.model_copy(update={"harvest_budget": 48})})
     changed = [s.name for s in st.STAGES if st.stage_key(budget, s) != before[s.name]]
     assert changed == st.stage_names()[st.stage_names().index("learning"):]
+
+
+def test_the_report_reruns_when_a_hand_off_it_shows_changes(campaign):
+    """`seilab simulate` alone writes simulation/latest.json but no runner marker: the report's inputs include the
+    hand-offs it shows, so `seilab run --only report` notices (its inputs were the markers only)."""
+    from seilab import layout as L
+
+    report = next(s for s in st.STAGES if s.name == "report")
+    latest = campaign.layout.simulation_latest
+    latest.parent.mkdir(parents=True, exist_ok=True)
+    latest.write_text('{"status": "halted"}')
+    before = st.input_hashes(campaign, report)
+    assert before[L.SIMULATION_LATEST] == st.provenance.sha256_file(latest)
+    latest.write_text('{"status": "halted", "halt_diagnosis": {}}')
+    assert st.input_hashes(campaign, report)[L.SIMULATION_LATEST] != before[L.SIMULATION_LATEST]
+    assert {L.GATE, L.ANALYSIS, L.FLUXES, L.AUDIT} <= set(report.inputs)

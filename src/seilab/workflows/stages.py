@@ -94,7 +94,11 @@ STAGES: tuple[Stage, ...] = (
           (L.FLUXES,), inputs=(_after("analysis"), L.REACTION, L.GATE,
                                               L.ANALYSIS), owns=("transport",)),
     Stage("report", "seilab.workflows.runners:report", (), "HTML report + summary.json",
-          (L.REPORT_HTML, L.REPORT_SUMMARY), inputs=(f"{L.MARKERS}/*.json",), owns=("report",)),
+          (L.REPORT_HTML, L.REPORT_SUMMARY),
+          # the runner's markers, and the hand-offs it shows (a stage run alone, e.g. `seilab simulate`, writes
+          # no marker but changes its hand-off)
+          inputs=(f"{L.MARKERS}/*.json", L.GATE, L.LEARNING_SUMMARY, L.SIMULATION_LATEST, L.AUDIT, L.ANALYSIS,
+                  L.FLUXES, L.TRANSPORT_SUMMARY), owns=("report",)),
 )
 
 
