@@ -275,6 +275,15 @@ def _harvest_frames(ctx: _Ctx, harvest: dict | None):
         yield from iter_frames(ctx.dir / "harvest" / "frames.extxyz")
 
 
+def _per_batch(frames) -> dict[str, int]:
+    """How many of ``frames`` come from each batch (info ``batch``: bulk, amorphous, interface, production)."""
+    out: dict[str, int] = {}
+    for a in frames:
+        b = str(a.info.get("batch", "?"))
+        out[b] = out.get(b, 0) + 1
+    return out
+
+
 def _step_candidates(ctx: _Ctx, explore: dict, harvest: dict | None = None) -> dict:
     import itertools
 
@@ -300,11 +309,7 @@ def _step_candidates(ctx: _Ctx, explore: dict, harvest: dict | None = None) -> d
     cands, report = make_candidates(frames, s, cutoff, ctx.elements, pair_floors=floors)
     kinds = [source_kind(a) for a in cands]
     report["candidates_per_source"] = {EXPLORE: kinds.count(EXPLORE), PRODUCTION: kinds.count(PRODUCTION)}
-    per_batch: dict[str, int] = {}
-    for a, kind in zip(cands, kinds):
-        b = PRODUCTION if kind == PRODUCTION else str(a.info.get("batch", "?"))
-        per_batch[b] = per_batch.get(b, 0) + 1
-    report["candidates_per_batch"] = per_batch
+    report["candidates_per_batch"] = _per_batch(cands)
     if cands:
         provenance.write_extxyz(xyz, cands, provenance.record("learning.candidates", key=key))
     ctx.say(f"gen{ctx.g:03d} candidates: {report['candidates']} ({report['candidates_whole']} whole frames, "
@@ -342,10 +347,7 @@ def _step_select(ctx: _Ctx, cand: dict) -> dict:
         provenance.write_extxyz(xyz, selected, provenance.record("learning.select", key=key))
     from seilab.learning.harvest import EXPLORE, PRODUCTION, source_kind
 
-    batches: dict = {}
-    for a in selected:
-        b = str(a.info.get("batch", "?"))
-        batches[b] = batches.get(b, 0) + 1
+    batches = _per_batch(selected)
     kinds = [source_kind(a) for a in selected]
     rec = {"key": key, "generation": ctx.g, "method": s.selection, "pool": len(pool), "n_selected": len(selected),
            "per_batch": batches, "per_source": {EXPLORE: kinds.count(EXPLORE), PRODUCTION: kinds.count(PRODUCTION)}, "gamma_max": [float(a.info.get("gamma_max", np.nan)) for a in selected],
