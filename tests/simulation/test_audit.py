@@ -299,9 +299,11 @@ def test_audit_settings():
         SimulationSettings(audit_frames=0)
 
 
-def test_halt_diagnosis_names_the_atoms_that_stopped_the_run(tmp_path):
-    """The halting frame of an extrapolative dump: atoms above the window's upper end per element and region,
-    the highest first with its distance to the nearer interface plane and its neighbours within 3 Å."""
+@pytest.mark.parametrize("fmt", ["lammps-dump", "extxyz"])
+def test_halt_diagnosis_names_the_atoms_that_stopped_the_run(tmp_path, fmt):
+    """The halting frame of an extrapolative dump (LAMMPS' text dump, or the ASE engine's extxyz): atoms above
+    the window's upper end per element and region, the highest first with its distance to the nearer interface
+    plane and its neighbours within 3 Å."""
     from seilab.md.dump import write_dump_frame
     from seilab.simulation.audit import (REGIONS, cell_height, classify, describe_halt, halt_diagnosis,
                                          interface_planes)
@@ -315,11 +317,22 @@ def test_halt_diagnosis_names_the_atoms_that_stopped_the_run(tmp_path):
     hot_s = int(np.flatnonzero((np.array(s.get_chemical_symbols()) == "S") & (reg == "interphase"))[0])
     hot_li = int(np.flatnonzero((np.array(s.get_chemical_symbols()) == "Li") & (reg == "metal"))[0])
     g[hot_s], g[hot_li] = 30.0, 3.0
-    dump = tmp_path / "extrapolative.dump"
-    with open(dump, "w") as fh:
-        for step, gg in ((100, np.full(len(s), 0.5)), (200, g)):  # the last frame is the halting one
-            write_dump_frame(fh, s, step, None, ["Li", "S"], extra={"f_pace_gamma": gg},
-                             columns=("id", "type", "element", "x", "y", "z"))
+    frames = ((100, np.full(len(s), 0.5)), (200, g))  # the last frame is the halting one
+    if fmt == "lammps-dump":
+        dump = tmp_path / "extrapolative.dump"
+        with open(dump, "w") as fh:
+            for step, gg in frames:
+                write_dump_frame(fh, s, step, None, ["Li", "S"], extra={"f_pace_gamma": gg},
+                                 columns=("id", "type", "element", "x", "y", "z"))
+    else:  # as seilab.md.ase_engine writes it: per-atom array gamma, info step
+        from ase.io import write
+
+        dump = tmp_path / "extrapolative.extxyz"
+        for step, gg in frames:
+            fr = s.copy()
+            fr.arrays["gamma"] = gg
+            fr.info["step"] = step
+            write(dump, fr, format="extxyz", append=True)
     d = halt_diagnosis(dump, s, 2.5, 2.0)
     assert d["step"] == 200 and d["max_gamma"] == 30.0 and d["n_above"] == 2
     assert d["above_by_element"] == {"Li": 1, "S": 1} and d["above_by_region"] == {"interphase": 1, "metal": 1}

@@ -304,17 +304,28 @@ def classify(frac_z: np.ndarray, side: np.ndarray, planes: np.ndarray, height_A:
 def halt_diagnosis(dump: Path, interface, threshold: float, half_width_A: float, top: int = 5,
                    shell_A: float = 3.0) -> dict | None:
     """Which atoms stopped a run the γ watch halted: the last frame of its extrapolative ``dump`` (per-atom γ,
-    atoms in ``interface``'s order), the atoms above ``threshold`` (the γ window's upper end) counted per element
+    atoms in ``interface``'s order; LAMMPS' text dump, or the ASE engine's ``.extxyz``), the atoms above ``threshold`` (the γ window's upper end) counted per element
     and region (:func:`classify` with the built ``interface``'s planes), and the ``top`` highest: element, γ,
     region, z distance to the nearer interface plane (Å), and neighbours per element within ``shell_A``.
     None when the dump has no complete frame or no γ column."""
     from seilab.geometry import neighbour_list
     from seilab.md.dump import dump_frame_spans, read_dump_frame
 
-    spans = list(dump_frame_spans(dump)) if Path(dump).is_file() else []
-    if not spans:
+    if not Path(dump).is_file() or Path(dump).stat().st_size == 0:
         return None
-    frame = read_dump_frame(dump, spans[-1])
+    if Path(dump).suffix == ".extxyz":
+        from seilab.dynamics import read_frames
+
+        frames = read_frames(dump)
+        if not frames:
+            return None
+        frame = frames[-1]
+        frame.info.setdefault("timestep", frame.info.get("step"))
+    else:
+        spans = list(dump_frame_spans(dump))
+        if not spans:
+            return None
+        frame = read_dump_frame(dump, spans[-1])
     g = next((frame.arrays[k] for k in ("f_pace_gamma", "gamma", "c_pace_gamma") if k in frame.arrays), None)
     side = np.asarray(interface.arrays["interface_side"]).astype(int)
     if g is None or len(frame) != len(side):
