@@ -113,12 +113,6 @@ def explored_phases(campaign) -> list[str]:
     return list(names)
 
 
-def _manifest_files(campaign, kind: str) -> list[Path]:
-    from seilab.sampling.pipeline import sampled_files
-
-    return sampled_files(campaign, kind)
-
-
 def _from_store(campaign, kind: str) -> dict:
     from seilab.reference.store import DatasetStore
 
@@ -141,6 +135,8 @@ def discover_sources(campaign, say: Callable[[str], None] = lambda m: None,
                      settings=None) -> tuple[dict, list[str]]:
     """{'bulk': {phase: Atoms}, 'amorphous': {name: Atoms}, 'interface': {name: Atoms}} and notes, for the
     batches of ``settings`` (default: the campaign's learning settings)."""
+    from seilab.sampling.pipeline import sampled_files
+
     s = settings or campaign.learning
     found: dict = {"bulk": {}, "amorphous": {}, "interface": {}}
     notes: list[str] = []
@@ -154,7 +150,7 @@ def discover_sources(campaign, say: Callable[[str], None] = lambda m: None,
             except SeilabError as exc:
                 notes.append(f"bulk {n}: {exc}")
         if not found["bulk"]:
-            for path in _manifest_files(campaign, "crystalline"):
+            for path in sampled_files(campaign, "crystalline"):
                 a = provenance.read_extxyz(path, index=0)
                 ph = str(a.info.get("phase") or path.stem)
                 if ph in names:
@@ -162,7 +158,7 @@ def discover_sources(campaign, say: Callable[[str], None] = lambda m: None,
             if found["bulk"]:
                 notes.append("bulk: crystals from the sampling stage (no chemistry outputs)")
     if "amorphous" in s.batches:
-        for path in _manifest_files(campaign, "amorphous"):
+        for path in sampled_files(campaign, "amorphous"):
             a = provenance.read_extxyz(path, index=-1)
             ph = str(a.info.get("phase") or path.stem)
             if ph in names:
@@ -173,7 +169,7 @@ def discover_sources(campaign, say: Callable[[str], None] = lambda m: None,
                 notes.append("amorphous: largest labelled amorphous cells of the dataset store")
     if "interface" in s.batches:
         frames = []
-        for path in _manifest_files(campaign, "interface"):
+        for path in sampled_files(campaign, "interface"):
             for k, a in enumerate(provenance.read_extxyz(path)):
                 frames.append((f"{path.stem}-{k}", a, k))
         # one interface per plane pair first, then the next ones
