@@ -43,7 +43,7 @@ from seilab.analysis.interface import composition_profile  # noqa: E402
 from seilab.analysis.neighbors import NeighborSearch  # noqa: E402
 from seilab.analysis.phases import lip_clusters  # noqa: E402
 from seilab.analysis.pipeline import InterphaseAnalysis  # noqa: E402
-from seilab.analysis.settings import AnalysisSettings  # noqa: E402
+from seilab.settings.analysis import AnalysisSettings  # noqa: E402
 from seilab.analysis.synthetic import layered_frame  # noqa: E402
 from seilab.analysis.trajectory import Frame, iter_frames, write_lammps_dump  # noqa: E402
 

@@ -49,7 +49,7 @@ import numpy as np  # noqa: E402
 
 from seilab.analysis.parallel import dask_client  # noqa: E402
 from seilab.analysis.pipeline import analyze_trajectory  # noqa: E402
-from seilab.analysis.settings import AnalysisSettings  # noqa: E402
+from seilab.settings.analysis import AnalysisSettings  # noqa: E402
 from seilab.analysis.synthetic import layered_frame  # noqa: E402
 from seilab.analysis.trajectory import write_lammps_dump  # noqa: E402
 

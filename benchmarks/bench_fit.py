@@ -45,7 +45,7 @@ def main(argv=None) -> int:
 
     from seilab.training.backend import TrainingData
     from seilab.training.backends import get_backend
-    from seilab.training.settings import TrainingSettings
+    from seilab.settings.training import TrainingSettings
     from seilab.training.stage import evaluate, load_dataframe
     from seilab.training.data import write_split
     from fixtures.training import demo_campaign, write_demo_store

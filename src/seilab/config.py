@@ -12,21 +12,21 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from seilab._settings import Settings, format_validation_error, read_yaml
-from seilab.analysis.settings import AnalysisSettings
-from seilab.cluster import ClusterSettings
-from seilab.transport.settings import TransportSettings
 from seilab.errors import SeilabError
-from seilab.learning.settings import LearningSettings
-from seilab.reference.settings import ReferenceSettings
-from seilab.sampling.settings import SamplingSettings
-from seilab.simulation.settings import SimulationSettings
-from seilab.training.settings import TrainingSettings
-from seilab.validation.settings import GateSettings, ValidationSettings
+from seilab.settings.analysis import AnalysisSettings
+from seilab.settings.base import Settings, format_validation_error, read_yaml
+from seilab.settings.chemistry import ChemistrySettings
+from seilab.settings.cluster import ClusterSettings
+from seilab.settings.learning import LearningSettings
+from seilab.settings.reference import ReferenceSettings
+from seilab.settings.sampling import SamplingSettings
+from seilab.settings.simulation import SimulationSettings
+from seilab.settings.training import TrainingSettings
+from seilab.settings.transport import TransportSettings
+from seilab.settings.validation import GateSettings, ValidationSettings
 
 _ELEMENTS = None
 
@@ -84,20 +84,6 @@ class Reactants(Settings):
 
     anode: str
     electrolyte: str
-
-
-class ChemistrySettings(Settings):
-    cif_dir: Path | None = Field(None, description="folder of user CIFs named <phase name>.cif")
-    materials_project: Literal["auto", "never"] = Field(
-        "auto", description="'auto': query mp-api for phases not found locally when MP_API_KEY is set")
-    relax_fmax_eV_per_A: float = Field(0.05, gt=0)
-    relax_max_steps: int = Field(300, ge=1)
-    relax_cell: bool = True
-    min_distance_A: float = Field(1.5, gt=0, description="reject structures with closer atoms")
-    predict_candidates: int = Field(4, ge=1, description="PyXtal candidates per predicted phase")
-    predict_prescreen_steps: int = Field(60, ge=0, description="cheap relaxation steps per candidate")
-    predict_seed: int = 0
-    predict_max_atoms: int = Field(64, ge=1, description="largest cell tried for a predicted phase")
 
 
 class Campaign(Settings):

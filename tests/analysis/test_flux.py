@@ -8,7 +8,7 @@ import pytest
 from seilab.analysis.flux import IonicFlux
 from seilab.analysis.interface import InterfaceReference, find_interface
 from seilab.analysis.pipeline import analyze_trajectory
-from seilab.analysis.settings import AnalysisSettings
+from seilab.settings.analysis import AnalysisSettings
 from seilab.analysis.trajectory import Frame, write_lammps_dump
 
 L = np.array([12.0, 12.0, 40.0])

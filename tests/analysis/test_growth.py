@@ -7,7 +7,7 @@ import pytest
 
 from seilab.analysis.growth import fit_two_regimes
 from seilab.analysis.pipeline import analyze_frames
-from seilab.analysis.settings import AnalysisSettings
+from seilab.settings.analysis import AnalysisSettings
 from seilab.analysis.synthetic import layered_frame
 
 LI, LI2S, SSE = {"Li": 1}, {"Li": 2, "S": 1}, {"Li": 7, "P": 3, "S": 11}

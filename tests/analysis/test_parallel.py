@@ -29,7 +29,7 @@ import psutil
 import pytest
 
 from seilab.analysis.pipeline import analyze_trajectory
-from seilab.analysis.settings import AnalysisSettings
+from seilab.settings.analysis import AnalysisSettings
 from seilab.analysis.synthetic import layered_frame
 from seilab.analysis.trajectory import write_lammps_dump
 from seilab.errors import SeilabError

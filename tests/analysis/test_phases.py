@@ -11,7 +11,7 @@ from seilab.analysis.coordination import coordination_numbers, split_pair
 from seilab.analysis.neighbors import NeighborSearch
 from seilab.analysis.phases import Layer, PhaseClassifier, layer_rdfs, layer_sequence, lip_clusters
 from seilab.analysis.pipeline import analyze_frames
-from seilab.analysis.settings import DEFAULT_FIXED_CUTOFFS_A, AnalysisSettings, default_phase_references
+from seilab.settings.analysis import DEFAULT_FIXED_CUTOFFS_A, AnalysisSettings, default_phase_references
 from seilab.analysis.synthetic import layered_frame
 from seilab.analysis.trajectory import Frame
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from seilab.cli.analysis import analyze, load_analysis_settings
 from seilab.analysis.pipeline import analyze_trajectory
-from seilab.analysis.settings import AnalysisSettings
+from seilab.settings.analysis import AnalysisSettings
 from seilab.analysis.synthetic import layered_frame
 from seilab.analysis.trajectory import write_lammps_dump
 from seilab.errors import SeilabError
@@ -149,7 +149,7 @@ def test_settings_file_and_validation(tmp_path):
 
 def test_settings_module_is_import_light():
     code = (
-        "import sys, seilab.analysis.settings, seilab.analysis; "
+        "import sys, seilab.settings.analysis, seilab.analysis; "
         "print(any(m in sys.modules for m in ('numpy', 'scipy', 'matplotlib')))"
     )
     out = subprocess.run(

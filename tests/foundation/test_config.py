@@ -123,8 +123,8 @@ def test_one_formatter_for_every_settings_error():
     """The campaign loader, `seilab simulate` overrides and analysis settings files share one message form."""
     from pydantic import ValidationError
 
-    from seilab._settings import format_validation_error
-    from seilab.simulation.settings import SimulationSettings
+    from seilab.settings.base import format_validation_error
+    from seilab.settings.simulation import SimulationSettings
 
     with pytest.raises(ValidationError) as bad:
         SimulationSettings(n_atoms=-5, bogus=1)

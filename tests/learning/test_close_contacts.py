@@ -5,7 +5,7 @@ from ase import Atoms
 
 from seilab.geometry import pair_minima
 from seilab.learning.select import make_candidates, too_close
-from seilab.learning.settings import LearningSettings
+from seilab.settings.learning import LearningSettings
 
 
 def _frame(s_s_distance: float) -> Atoms:

@@ -126,7 +126,7 @@ def test_engine_setting(fitted_campaign, tmp_path, monkeypatch):
 
     from seilab.errors import SeilabError
     from seilab.learning.explore import exploration_engine
-    from seilab.learning.settings import LearningSettings
+    from seilab.settings.learning import LearningSettings
     from seilab.training import latest_potential
 
     pot = latest_potential(load_config(fitted_campaign / "campaign.yaml"))

@@ -66,7 +66,7 @@ def test_production_stages_refuse_a_potential_that_failed_validation(campaign_co
 
 def test_best_accepted_generation_is_handed_on_not_the_last():
     from seilab.validation.gate import _best, score
-    from seilab.validation.settings import GateSettings, ValidationSettings
+    from seilab.settings.validation import GateSettings, ValidationSettings
 
     class C:  # only the thresholds are read
         validation = ValidationSettings()
@@ -85,7 +85,7 @@ def test_best_accepted_generation_is_handed_on_not_the_last():
 
 def test_a_newer_generation_within_noise_of_the_best_is_handed_on():
     from seilab.validation.gate import _best
-    from seilab.validation.settings import GateSettings, ValidationSettings
+    from seilab.settings.validation import GateSettings, ValidationSettings
 
     class C:
         validation = ValidationSettings()
@@ -106,7 +106,7 @@ def test_a_newer_generation_within_noise_of_the_best_is_handed_on():
 
 
 def test_a_refit_worse_on_the_fixed_test_set_has_regressed():
-    from seilab.learning.settings import LearningSettings
+    from seilab.settings.learning import LearningSettings
     from seilab.learning.stage import _converged, regressed
 
     s = LearningSettings(max_fixed_test_regression=0.1, loss_threshold=None, require_validation_pass=False,

@@ -241,7 +241,7 @@ def test_settings_validation(tmp_path):
     from pydantic import ValidationError
 
     from seilab.errors import SeilabError
-    from seilab.learning.settings import LearningSettings
+    from seilab.settings.learning import LearningSettings
 
     s = LearningSettings()
     assert s.gamma_window == (1.0, 2.5) and s.gamma_halt == 25 and s.max_generations == 2

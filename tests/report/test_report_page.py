@@ -68,7 +68,7 @@ def _phases_of(dump, **settings):
     """``phases``, ``bins`` and ``trajectory`` of analysis.json as the analysis stage writes them for ``dump``
     (the toy cell has no room for the S-sublattice crystal search: it is skipped)."""
     from seilab.analysis.pipeline import analyze_trajectory
-    from seilab.analysis.settings import AnalysisSettings
+    from seilab.settings.analysis import AnalysisSettings
 
     d = analyze_trajectory(dump, AnalysisSettings(figures=False, crystal_species="Na", **settings)).to_dict()
     return {k: d[k] for k in ("phases", "bins", "trajectory")}

@@ -6,7 +6,7 @@ from ase.calculators.calculator import Calculator
 from ase.calculators.lj import LennardJones
 
 from seilab.config import Campaign
-from seilab.sampling.settings import SamplingSettings
+from seilab.settings.sampling import SamplingSettings
 
 #: Small, fast settings: two plane pairs, a few MD steps, small cells.
 SMALL = dict(

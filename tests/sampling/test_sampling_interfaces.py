@@ -51,7 +51,7 @@ def test_close_contacts_are_rejected_not_kept(bulks):
 
 def test_every_paper_plane_pair_gives_interfaces(tmp_path):
     """Default settings: Li (100),(110) x Li7P3S11 (100),(101),(010), every termination."""
-    from seilab.sampling.settings import SamplingSettings
+    from seilab.settings.sampling import SamplingSettings
 
     s = SamplingSettings()
     out = generate_interfaces("Li_bcc", bundled_atoms("Li_bcc"), "Li7P3S11", bundled_atoms("Li7P3S11"), s, tmp_path)

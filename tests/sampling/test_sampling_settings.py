@@ -5,7 +5,7 @@ from pydantic import ValidationError
 
 from seilab.config import load_config
 from seilab.errors import SeilabError
-from seilab.sampling.settings import SamplingSettings
+from seilab.settings.sampling import SamplingSettings
 
 BASE = """\
 name: t

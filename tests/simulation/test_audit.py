@@ -284,7 +284,7 @@ def test_trajectory_reads_dump_and_extxyz_alike(audited, tmp_path):
 
 
 def test_audit_settings():
-    from seilab.simulation.settings import SimulationSettings
+    from seilab.settings.simulation import SimulationSettings
 
     s = SimulationSettings()
     assert s.audit is True and s.audit_frames == 4 and s.audit_top_gamma == 2 and s.audit_random == 2

@@ -109,7 +109,7 @@ def test_stage_uses_lowest_energy_sampling_interface(tmp_path, bulk, demo_pot):
     from seilab import provenance
     from seilab.sampling.interfaces import pair_name
     from seilab.md.ase_engine import ace_calculator
-    from seilab.simulation.settings import SimulationSettings
+    from seilab.settings.simulation import SimulationSettings
     from seilab.simulation.stage import interface_structure
     from fixtures.training import demo_campaign
 

@@ -10,7 +10,7 @@ import yaml
 
 from seilab.errors import SeilabError
 from seilab.md.engine import MDSpec, Potential
-from seilab.simulation.settings import SimulationSettings
+from seilab.settings.simulation import SimulationSettings
 
 
 def _campaign_yaml(tmp_path: Path, simulation: dict) -> Path:

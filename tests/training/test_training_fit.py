@@ -254,7 +254,7 @@ def test_resume_plan_adds_up_iterations_over_attempts(tmp_path):
 
     from seilab import provenance
     from seilab.training.pacemaker import ATTEMPTS, PacemakerBackend, _resume_plan
-    from seilab.training.settings import TrainingSettings
+    from seilab.settings.training import TrainingSettings
 
     settings = TrainingSettings(functions_per_element=4, ladder=False, kappa_stages=[0.9], maxiter=[10])
     conf = construct_bbasisconfiguration(PacemakerBackend.potential_section(settings, ["Li", "S"]))

@@ -68,7 +68,7 @@ def test_energy_weight_trades_force_error_for_energy_error(shared_base, tmp_path
     from seilab.training.data import write_split
     from seilab.training.backend import TrainingData
     from seilab.training.linear import LinearACEBackend
-    from seilab.training.settings import TrainingSettings
+    from seilab.settings.training import TrainingSettings
     from seilab.training.stage import load_dataframe
     from fixtures.training import shared_campaign
 

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 from seilab.training.data import split_names
 from seilab.training.metrics import error_metrics
 from seilab.training.pacemaker import PacemakerBackend
-from seilab.training.settings import TrainingSettings
+from seilab.settings.training import TrainingSettings
 
 
 def test_defaults_follow_the_paper():

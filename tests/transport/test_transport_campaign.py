@@ -9,7 +9,7 @@ from ase.calculators.emt import EMT
 
 from seilab.transport.campaign import (Phase, count_complete_frames, run_campaign,
                                                 supercell_repeats)
-from seilab.transport.settings import TransportSettings
+from seilab.settings.transport import TransportSettings
 from seilab.transport.trajectory import load_trajectory
 from seilab.errors import SeilabError
 from seilab.provenance import is_valid_artifact

@@ -13,7 +13,7 @@ from ase.constraints import FixCom
 
 from seilab.transport.campaign import (NotAmorphous, Phase, bragg_order, count_complete_frames,
                                                 crystal_supercell, run_campaign)
-from seilab.transport.settings import TransportSettings
+from seilab.settings.transport import TransportSettings
 from seilab.transport.trajectory import load_trajectory
 from seilab.errors import SeilabError
 from seilab.provenance import read_extxyz, read_json, sidecar_path

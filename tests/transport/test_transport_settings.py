@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from seilab.transport.settings import TransportSettings
+from seilab.settings.transport import TransportSettings
 
 
 def test_defaults():

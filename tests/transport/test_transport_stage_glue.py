@@ -114,7 +114,7 @@ def test_transport_runs_are_keyed_by_the_potential_and_the_md_protocol(tmp_path)
     """A changed thermostat (MD-defining) gets a new runs folder; a longer run (n_steps) reuses the folder."""
     from types import SimpleNamespace
 
-    from seilab.transport.settings import TransportSettings
+    from seilab.settings.transport import TransportSettings
     from seilab.transport.stage import run_tag
 
     yaml = tmp_path / "gen003" / "potential.yaml"

@@ -10,7 +10,7 @@ from ase.calculators.lj import LennardJones
 
 from seilab.chemistry.reaction import hull_table, interface_kinks, make_entries, phase_diagram
 from seilab.validation.formation import formation_group, plot_formation
-from seilab.validation.settings import ValidationSettings
+from seilab.settings.validation import ValidationSettings
 
 
 class Offset(Calculator):

@@ -9,7 +9,7 @@ from ase.calculators.emt import EMT
 from ase.md.velocitydistribution import thermalize_momenta
 
 from seilab.validation.eos import equations_of_state
-from seilab.validation.settings import ValidationSettings
+from seilab.settings.validation import ValidationSettings
 from seilab.validation.stability import screen
 
 

@@ -11,7 +11,7 @@ from seilab.validation.dimers import evaluate_pair, spurious_drop
 from seilab.validation.eos import EV_PER_A3_TO_GPA, birch_murnaghan, fit_birch_murnaghan
 from seilab.validation.rdf import compare, rdf, similarity, supercell
 from seilab.validation.report import ReferenceCache, check, failed_checks, mark_advisory, summarize
-from seilab.validation.settings import ValidationSettings
+from seilab.settings.validation import ValidationSettings
 from seilab.validation.stability import composition_spread, largest_empty_sphere, screen
 
 

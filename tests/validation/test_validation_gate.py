@@ -33,7 +33,7 @@ def structures(reference):
 
 
 def _validate(fit, structures, reference):
-    from seilab.validation.settings import ValidationSettings
+    from seilab.settings.validation import ValidationSettings
     from seilab.validation.stage import run_validation
 
     campaign, result = fit

@@ -9,54 +9,29 @@ Entry points: :func:`run_analysis` (the campaign's production trajectory → ``a
 :func:`analyze_trajectory` (file → result + outputs), :class:`InterphaseAnalysis`
 (streaming, frame by frame), :func:`iter_frames` / :class:`TrajectoryReader`.
 
-Exports are loaded lazily so that ``from seilab.analysis.settings import AnalysisSettings`` (the
-config loader) does not pull in numpy/scipy.
+The settings are :mod:`seilab.settings.analysis` (re-exported here).
 """
 
-from __future__ import annotations
+from seilab.analysis.coordination import (
+    auto_cutoffs, coordination_numbers, CoordinationProfile, first_minimum, partial_rdf,
+)
+from seilab.analysis.figures import write_figures
+from seilab.analysis.flux import IonicFlux
+from seilab.analysis.growth import fit_two_regimes, interphase_boundaries, RegimeFit
+from seilab.analysis.interface import find_interface, InterfaceReference, ZBins
+from seilab.analysis.nanocrystals import Nanocrystals
+from seilab.analysis.neighbors import NeighborSearch
+from seilab.analysis.phases import layer_rdfs, layer_sequence, lip_clusters, PhaseClassifier
+from seilab.analysis.pipeline import AnalysisResult, analyze_frames, analyze_trajectory, InterphaseAnalysis
+from seilab.analysis.stage import run_analysis
+from seilab.analysis.trajectory import Frame, frame_from_atoms, iter_frames, TrajectoryReader, write_lammps_dump
+from seilab.settings.analysis import AnalysisSettings, PhaseReference
 
-
-from seilab._lazy import lazy_getattr
-
-_EXPORTS = {
-    "run_analysis": "seilab.analysis.stage",
-    "AnalysisSettings": "seilab.analysis.settings",
-    "PhaseReference": "seilab.analysis.settings",
-    "Frame": "seilab.analysis.trajectory",
-    "TrajectoryReader": "seilab.analysis.trajectory",
-    "iter_frames": "seilab.analysis.trajectory",
-    "frame_from_atoms": "seilab.analysis.trajectory",
-    "write_lammps_dump": "seilab.analysis.trajectory",
-    "NeighborSearch": "seilab.analysis.neighbors",
-    "InterfaceReference": "seilab.analysis.interface",
-    "find_interface": "seilab.analysis.interface",
-    "ZBins": "seilab.analysis.interface",
-    "partial_rdf": "seilab.analysis.coordination",
-    "first_minimum": "seilab.analysis.coordination",
-    "auto_cutoffs": "seilab.analysis.coordination",
-    "coordination_numbers": "seilab.analysis.coordination",
-    "CoordinationProfile": "seilab.analysis.coordination",
-    "interphase_boundaries": "seilab.analysis.growth",
-    "fit_two_regimes": "seilab.analysis.growth",
-    "RegimeFit": "seilab.analysis.growth",
-    "IonicFlux": "seilab.analysis.flux",
-    "PhaseClassifier": "seilab.analysis.phases",
-    "layer_sequence": "seilab.analysis.phases",
-    "lip_clusters": "seilab.analysis.phases",
-    "layer_rdfs": "seilab.analysis.phases",
-    "Nanocrystals": "seilab.analysis.nanocrystals",
-    "InterphaseAnalysis": "seilab.analysis.pipeline",
-    "AnalysisResult": "seilab.analysis.pipeline",
-    "analyze_frames": "seilab.analysis.pipeline",
-    "analyze_trajectory": "seilab.analysis.pipeline",
-    "write_figures": "seilab.analysis.figures",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__all__ = [
+    'AnalysisResult', 'AnalysisSettings', 'CoordinationProfile', 'Frame', 'InterfaceReference',
+    'InterphaseAnalysis', 'IonicFlux', 'Nanocrystals', 'NeighborSearch', 'PhaseClassifier', 'PhaseReference',
+    'RegimeFit', 'TrajectoryReader', 'ZBins', 'analyze_frames', 'analyze_trajectory', 'auto_cutoffs',
+    'coordination_numbers', 'find_interface', 'first_minimum', 'fit_two_regimes', 'frame_from_atoms',
+    'interphase_boundaries', 'iter_frames', 'layer_rdfs', 'layer_sequence', 'lip_clusters', 'partial_rdf',
+    'run_analysis', 'write_figures', 'write_lammps_dump',
+]

@@ -37,9 +37,9 @@ from seilab.errors import SeilabError
 
 if TYPE_CHECKING:  # pragma: no cover
     from seilab.analysis.pipeline import InterphaseAnalysis
-    from seilab.analysis.settings import AnalysisSettings
+    from seilab.settings.analysis import AnalysisSettings
     from seilab.analysis.trajectory import Frame, TrajectoryReader
-    from seilab.cluster import StageResources
+    from seilab.settings.cluster import StageResources
 
 __all__ = ["analyse_on_cluster", "dask_client", "slurm_cluster_options"]
 

@@ -7,7 +7,7 @@ reference species plus mean coordination numbers of the reference pairs. Distanc
 
 where the mean runs over pairs defined both for the region (it has centre atoms) and for the
 reference. The region gets the nearest reference's label. Reference values are in
-:func:`seilab.analysis.settings.default_phase_references`.
+:func:`seilab.settings.analysis.default_phase_references`.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class PhaseClassifier:
     """Configure with reference phases, then ``classify`` fingerprints.
 
     references: objects with ``name``, ``composition`` (dict), ``coordination`` (dict) — e.g.
-    :class:`seilab.analysis.settings.PhaseReference`. species: species order of the composition
+    :class:`seilab.settings.analysis.PhaseReference`. species: species order of the composition
     arrays passed to :meth:`classify`.
     """
 

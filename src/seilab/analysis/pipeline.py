@@ -39,7 +39,7 @@ from seilab.analysis.phases import (
     layer_sequence,
     lip_clusters,
 )
-from seilab.analysis.settings import AnalysisSettings
+from seilab.settings.analysis import AnalysisSettings
 from seilab.analysis.trajectory import Frame, TrajectoryReader
 from seilab.errors import SeilabError
 
@@ -600,7 +600,7 @@ def analyze_trajectory(
 
     With ``settings.workers > 1`` or ``settings.cluster`` other than 'local' the frames are analysed
     on a Dask cluster (:mod:`seilab.analysis.parallel`; ``resources``: the analysis stage's
-    :class:`~seilab.cluster.StageResources`, which size Slurm worker jobs), with the same numbers.
+    :class:`~seilab.settings.cluster.StageResources`, which size Slurm worker jobs), with the same numbers.
 
     ``analysis.json`` carries a provenance record (stage 'analysis', the trajectory's hash, the
     settings). Figures (PNG): thickness.png, flux.png, coordination.png, phase_map.png, layers.png,

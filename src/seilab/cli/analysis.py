@@ -33,8 +33,8 @@ def load_analysis_settings(path: Path | None = None, **overrides):
     non-None ``overrides``; every problem is a one-line :class:`SeilabError` naming file and field."""
     from pydantic import ValidationError
 
-    from seilab._settings import read_yaml
-    from seilab.analysis.settings import AnalysisSettings
+    from seilab.settings.base import read_yaml
+    from seilab.settings.analysis import AnalysisSettings
 
     data: dict = {}
     source = "analysis settings"
@@ -51,20 +51,20 @@ def load_analysis_settings(path: Path | None = None, **overrides):
     try:
         return AnalysisSettings(**data)
     except ValidationError as exc:
-        from seilab._settings import format_validation_error
+        from seilab.settings.base import format_validation_error
 
         raise SeilabError(format_validation_error(exc, source, section="analysis")) from None
 
 
 def load_analysis_resources(path: Path | None):
-    """The analysis stage's :class:`~seilab.cluster.StageResources` from a campaign file's ``cluster:``
+    """The analysis stage's :class:`~seilab.settings.cluster.StageResources` from a campaign file's ``cluster:``
     section (None for a bare settings mapping, whose ``cluster`` key is the analysis field)."""
     if path is None:
         return None
     from pydantic import ValidationError
 
-    from seilab._settings import format_validation_error, read_yaml
-    from seilab.cluster import ClusterSettings
+    from seilab.settings.base import format_validation_error, read_yaml
+    from seilab.settings.cluster import ClusterSettings
 
     raw = read_yaml(Path(path)) or {}
     if not isinstance(raw, dict) or "analysis" not in raw or not isinstance(raw.get("cluster"), dict):

@@ -29,7 +29,7 @@ def simulate(
 
     from seilab.config import load_config
     from seilab.errors import SeilabError
-    from seilab.simulation.settings import SimulationSettings
+    from seilab.settings.simulation import SimulationSettings
     from seilab.simulation.stage import run_simulation
 
     campaign = load_config(config)
@@ -44,7 +44,7 @@ def simulate(
         try:
             settings = SimulationSettings(**{**settings.model_dump(), **overrides})
         except ValidationError as exc:
-            from seilab._settings import format_validation_error
+            from seilab.settings.base import format_validation_error
 
             raise SeilabError(format_validation_error(exc, section="simulation")) from None
     result = run_simulation(campaign, potential=potential, progress=typer.echo, settings=settings)

@@ -80,7 +80,7 @@ def with_analysis_execution(campaign, workers: int | None, cluster: str | None, 
     one-line SeilabError naming the field)."""
     from pydantic import ValidationError
 
-    from seilab._settings import format_validation_error
+    from seilab.settings.base import format_validation_error
     from seilab.errors import SeilabError
 
     update = {k: v for k, v in (("workers", workers), ("cluster", cluster)) if v is not None}

@@ -1,6 +1,6 @@
 """seilab.learning: the active-learning loop (paper sections 2.5-2.6).
 
-Public API (imported lazily, so ``seilab.config`` can import the settings without TensorFlow):
+Public API:
 
 * :func:`run_learning` (stage function: explore [+ harvest] → subcells → select → label → refit →
   validate, generation by generation, resumable), :func:`learn` (typer command)
@@ -14,34 +14,19 @@ Public API (imported lazily, so ``seilab.config`` can import the settings withou
   :func:`harvest_frames`
 """
 
-from __future__ import annotations
+from seilab.learning.explore import (
+    discover_sources, exploration_engine, replicate_in_plane, run_lammps_gamma, run_md_gamma,
+)
+from seilab.learning.gamma import gamma_stats, model_calculator, per_atom_gamma, potential_cutoff
+from seilab.learning.harvest import harvest_frames, resolve_sources
+from seilab.learning.select import d_optimal, make_candidates, random_subset
+from seilab.learning.stage import run_learning
+from seilab.learning.subcells import cut_subcells, deduplicate, PaddedFrame, Subcell
+from seilab.settings.learning import LearningSettings
 
-from seilab._lazy import lazy_getattr
-
-_EXPORTS = {
-    "run_learning": "seilab.learning.stage",
-    "LearningSettings": "seilab.learning.settings",
-    "model_calculator": "seilab.learning.gamma",
-    "per_atom_gamma": "seilab.learning.gamma",
-    "gamma_stats": "seilab.learning.gamma",
-    "potential_cutoff": "seilab.learning.gamma",
-    "cut_subcells": "seilab.learning.subcells",
-    "PaddedFrame": "seilab.learning.subcells",
-    "Subcell": "seilab.learning.subcells",
-    "deduplicate": "seilab.learning.subcells",
-    "make_candidates": "seilab.learning.select",
-    "d_optimal": "seilab.learning.select",
-    "random_subset": "seilab.learning.select",
-    "run_md_gamma": "seilab.learning.explore",
-    "run_lammps_gamma": "seilab.learning.explore",
-    "exploration_engine": "seilab.learning.explore",
-    "replicate_in_plane": "seilab.learning.explore",
-    "discover_sources": "seilab.learning.explore",
-    "resolve_sources": "seilab.learning.harvest",
-    "harvest_frames": "seilab.learning.harvest",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())
+__all__ = [
+    'LearningSettings', 'PaddedFrame', 'Subcell', 'cut_subcells', 'd_optimal', 'deduplicate',
+    'discover_sources', 'exploration_engine', 'gamma_stats', 'harvest_frames', 'make_candidates',
+    'model_calculator', 'per_atom_gamma', 'potential_cutoff', 'random_subset', 'replicate_in_plane',
+    'resolve_sources', 'run_lammps_gamma', 'run_learning', 'run_md_gamma',
+]

@@ -215,7 +215,7 @@ def replicate_in_plane(atoms, target_atoms: int, normal_axis: int = 2, max_repea
 def build_jobs(campaign, sources: dict, generation: int, settings=None) -> list[ExplorationJob]:
     """Every exploration run of one generation (deterministic names and seeds); ``settings``: the generation's
     learning settings (default: the campaign's; a harvest generation's come from
-    :meth:`~seilab.learning.settings.LearningSettings.for_harvest`)."""
+    :meth:`~seilab.settings.learning.LearningSettings.for_harvest`)."""
     from seilab.sampling.common import make_supercell, plain, seed_for
 
     s = settings or campaign.learning

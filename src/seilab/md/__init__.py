@@ -4,7 +4,7 @@ Learning (exploration) and simulation (production) both run their MD through it;
 shared leaves and :mod:`seilab.dynamics` (``.importlinter``: below :mod:`seilab.reference`, above
 ``seilab.dynamics | seilab.geometry``).
 
-Public API (imported lazily, so importing the package costs nothing):
+Public API:
 
 * :class:`MDSpec`, :class:`MDResult`, :class:`Potential`, :class:`MDEngine` (:mod:`.engine`)
 * :func:`get_engine`, :func:`run_md` (resumable), :func:`engine_for` ("auto" → lammps when a binary is
@@ -15,32 +15,16 @@ Public API (imported lazily, so importing the package costs nothing):
 * :func:`write_lammps_data`, :func:`read_lammps_data`
 """
 
-from __future__ import annotations
+from seilab.md.ase_engine import AseEngine
+from seilab.md.dump import (
+    dump_frame_index, dump_frame_spans, dump_steps, read_dump_frame, truncate_dump, write_dump_frame,
+)
+from seilab.md.engine import MDEngine, MDResult, MDSpec, Potential, read_lammps_data, write_lammps_data
+from seilab.md.engines import engine_for, get_engine, run_md
+from seilab.md.lammps import find_lmp, LammpsEngine
 
-from seilab._lazy import lazy_getattr
-
-_EXPORTS = {
-    "MDSpec": "seilab.md.engine",
-    "MDResult": "seilab.md.engine",
-    "MDEngine": "seilab.md.engine",
-    "Potential": "seilab.md.engine",
-    "write_lammps_data": "seilab.md.engine",
-    "read_lammps_data": "seilab.md.engine",
-    "get_engine": "seilab.md.engines",
-    "run_md": "seilab.md.engines",
-    "engine_for": "seilab.md.engines",
-    "LammpsEngine": "seilab.md.lammps",
-    "find_lmp": "seilab.md.lammps",
-    "AseEngine": "seilab.md.ase_engine",
-    "dump_frame_index": "seilab.md.dump",
-    "dump_frame_spans": "seilab.md.dump",
-    "dump_steps": "seilab.md.dump",
-    "read_dump_frame": "seilab.md.dump",
-    "truncate_dump": "seilab.md.dump",
-    "write_dump_frame": "seilab.md.dump",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())
+__all__ = [
+    'AseEngine', 'LammpsEngine', 'MDEngine', 'MDResult', 'MDSpec', 'Potential', 'dump_frame_index',
+    'dump_frame_spans', 'dump_steps', 'engine_for', 'find_lmp', 'get_engine', 'read_dump_frame',
+    'read_lammps_data', 'run_md', 'truncate_dump', 'write_dump_frame', 'write_lammps_data',
+]

@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ase import Atoms
     from ase.calculators.calculator import Calculator
 
-    from seilab.reference.settings import ReferenceSettings
+    from seilab.settings.reference import ReferenceSettings
 
 RY_TO_EV = 13.605693122994
 

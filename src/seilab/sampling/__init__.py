@@ -15,6 +15,6 @@ One module per generator, each writing extxyz files with provenance under ``<out
 """
 
 from seilab.sampling.pipeline import load_manifest, run_sampling, sampled_frames
-from seilab.sampling.settings import SamplingSettings
+from seilab.settings.sampling import SamplingSettings
 
 __all__ = ["SamplingSettings", "load_manifest", "run_sampling", "sampled_frames"]

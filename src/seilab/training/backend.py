@@ -22,7 +22,7 @@ from seilab.md.engine import Potential
 if TYPE_CHECKING:  # pragma: no cover
     from ase.calculators.calculator import Calculator
 
-    from seilab.training.settings import TrainingSettings
+    from seilab.settings.training import TrainingSettings
 
 
 @dataclass(frozen=True)

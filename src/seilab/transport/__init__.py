@@ -12,49 +12,23 @@
 * :mod:`.settings` — :class:`TransportSettings` (the ``transport:`` YAML section);
 * the ``seilab transport`` command is :mod:`seilab.cli.transport`; the stage function :func:`.stage.run_transport`.
 
-Exports are loaded lazily, so ``from seilab.transport.settings import
-TransportSettings`` (the config loader) imports pydantic only, not numpy/ase/matplotlib.
+The settings are :mod:`seilab.settings.transport` (re-exported here).
 """
 
-from __future__ import annotations
+from seilab.settings.transport import TransportSettings
+from seilab.transport.campaign import build_cell, CampaignEntry, Phase, run_campaign
+from seilab.transport.figures import p_coefficient_table, plot_correlations, plot_fluxes, plot_p_coefficients
+from seilab.transport.fluxes import compare_fluxes, driving_forces, flux_table, FluxResult, J_TO_SI, predict_fluxes
+from seilab.transport.onsager import (
+    choose_fit_window, KB_EV_PER_K, L_TO_MOLAR_SI, L_TO_SI, L_UNIT, Onsager, onsager_coefficients,
+    OnsagerResult,
+)
+from seilab.transport.trajectory import load_trajectory, Trajectory, unwrap_positions
 
-
-from seilab._lazy import lazy_getattr
-
-_EXPORTS = {
-    "TransportSettings": "settings",
-    "Onsager": "onsager",
-    "OnsagerResult": "onsager",
-    "onsager_coefficients": "onsager",
-    "choose_fit_window": "onsager",
-    "KB_EV_PER_K": "onsager",
-    "L_TO_SI": "onsager",
-    "L_TO_MOLAR_SI": "onsager",
-    "L_UNIT": "onsager",
-    "Trajectory": "trajectory",
-    "load_trajectory": "trajectory",
-    "unwrap_positions": "trajectory",
-    "Phase": "campaign",
-    "CampaignEntry": "campaign",
-    "build_cell": "campaign",
-    "run_campaign": "campaign",
-    "FluxResult": "fluxes",
-    "predict_fluxes": "fluxes",
-    "driving_forces": "fluxes",
-    "flux_table": "fluxes",
-    "compare_fluxes": "fluxes",
-    "J_TO_SI": "fluxes",
-    "plot_correlations": "figures",
-    "plot_fluxes": "figures",
-    "plot_p_coefficients": "figures",
-    "p_coefficient_table": "figures",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-__getattr__ = lazy_getattr(__name__, _EXPORTS, globals(), prefix=f"{__name__}.")
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__all__ = [
+    'CampaignEntry', 'FluxResult', 'J_TO_SI', 'KB_EV_PER_K', 'L_TO_MOLAR_SI', 'L_TO_SI', 'L_UNIT', 'Onsager',
+    'OnsagerResult', 'Phase', 'Trajectory', 'TransportSettings', 'build_cell', 'choose_fit_window',
+    'compare_fluxes', 'driving_forces', 'flux_table', 'load_trajectory', 'onsager_coefficients',
+    'p_coefficient_table', 'plot_correlations', 'plot_fluxes', 'plot_p_coefficients', 'predict_fluxes',
+    'run_campaign', 'unwrap_positions',
+]

@@ -1,7 +1,7 @@
 """Transport campaign: amorphous cells → NpT to ⟨P⟩ = 0 → NVT MD at each temperature → Onsager L per phase.
 
 For every phase (a name and a starting structure, ASE Atoms) and every temperature of
-:class:`~seilab.transport.settings.TransportSettings`:
+:class:`~seilab.settings.transport.TransportSettings`:
 
 1. **cell** — repeat the structure to about ``target_atoms`` atoms (near-cubic supercell),
    scale its volume by ``volume_scale``, rattle it and melt it with Langevin dynamics at
@@ -75,7 +75,7 @@ from seilab.errors import SeilabError
 from seilab.provenance import load_json, read_json
 
 from .onsager import Onsager, OnsagerResult
-from .settings import TransportSettings
+from seilab.settings.transport import TransportSettings
 
 log = logging.getLogger("seilab.transport")
 

@@ -82,7 +82,7 @@ from ase.units import create_units
 
 from seilab.errors import SeilabError
 
-from .settings import MIN_FRAMES
+from seilab.settings.transport import MIN_FRAMES
 
 # CODATA 2018 (exact SI values) from ase.units; ase's default set is CODATA 2014
 _CODATA = create_units("2018")

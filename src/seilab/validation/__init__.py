@@ -1,21 +1,13 @@
 """seilab.validation: check a potential against the reference (paper section 3.1).
 
-Public API (imported lazily): :func:`run_validation` (all check groups + report.json),
+Public API: :func:`run_validation` (all check groups + report.json),
 :func:`discover_structures`, and the building blocks in :mod:`.dimers`, :mod:`.eos`, :mod:`.rdf`,
 :mod:`.stability`, :mod:`.md`.
 """
 
-from __future__ import annotations
+from seilab.settings.validation import ValidationSettings
+from seilab.validation.stage import discover_structures, run_validation
 
-from seilab._lazy import lazy_getattr
-
-_EXPORTS = {
-    "run_validation": "seilab.validation.stage",
-    "discover_structures": "seilab.validation.stage",
-    "ValidationSettings": "seilab.validation.settings",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())
+__all__ = [
+    'ValidationSettings', 'discover_structures', 'run_validation',
+]

@@ -2,7 +2,7 @@
 
 Locally the flow runs with ``jobflow.run_locally``; on a cluster :func:`submit_campaign` (``seilab submit
 CONFIG --project P --worker W``) puts the same flow in jobflow-remote's queue, each stage's job carrying
-the resources of the campaign's ``cluster:`` section (:mod:`seilab.cluster`), and jobflow-remote's runner
+the resources of the campaign's ``cluster:`` section (:mod:`seilab.settings.cluster`), and jobflow-remote's runner
 (the ``jf runner`` daemon) submits them to the worker's batch system. Jobs take the config *path* (a
 string), so each runs anywhere the campaign's output folder is visible, and they share results through the
 files every stage writes, exactly like ``seilab run``. Labelling fans out: the labelling job replaces itself

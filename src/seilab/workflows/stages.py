@@ -127,8 +127,8 @@ def _not_in_key() -> dict[str, tuple[str, ...]]:
     whether the runner runs learning and simulation again after a halted production run, each run's
     result unchanged); left out of the key, so changing them neither reruns a stage nor invalidates the
     markers written before they existed."""
-    from seilab.analysis.settings import EXECUTION_FIELDS
-    from seilab.learning.settings import RUNNER_FIELDS
+    from seilab.settings.analysis import EXECUTION_FIELDS
+    from seilab.settings.learning import RUNNER_FIELDS
 
     return {"analysis": EXECUTION_FIELDS, "learning": RUNNER_FIELDS}
 

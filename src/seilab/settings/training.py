@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from seilab._settings import Settings
+from seilab.settings.base import Settings
 
 
 class TrainingSettings(Settings):

@@ -21,7 +21,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from seilab._settings import Settings
+from seilab.settings.base import Settings
 
 CheckGroup = Literal["metrics", "formation", "dimers", "eos", "rdf", "stability"]
 

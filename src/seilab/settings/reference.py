@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from seilab._settings import Settings
+from seilab.settings.base import Settings
 
 
 class ReferenceSettings(Settings):

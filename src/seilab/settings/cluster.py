@@ -10,7 +10,7 @@ that an analysis on a Slurm Dask cluster (``analysis.cluster: slurm``) sizes its
 stage's entry (:mod:`seilab.analysis.parallel`).
 
 Import-light on purpose (pydantic only): a shared leaf below the campaign model (:mod:`seilab.config`),
-like :mod:`seilab._settings`. Stage names are checked when the flow is built (``seilab.workflows``).
+like :mod:`seilab.settings.base`. Stage names are checked when the flow is built (``seilab.workflows``).
 
 Example::
 
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from seilab._settings import Settings
+from seilab.settings.base import Settings
 
 
 class StageResources(Settings):

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from seilab._settings import Settings, distinct_names, distinct_temperatures, format_validation_error
+from seilab.settings.base import Settings, distinct_names, distinct_temperatures, format_validation_error
 
 Batch = Literal["bulk", "amorphous", "interface"]
 

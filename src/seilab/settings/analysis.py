@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from seilab._settings import Settings
+from seilab.settings.base import Settings
 
 #: Pair keys are "A-B": centre species A, neighbour species B (CN of A counts B atoms).
 DEFAULT_PAIRS = ["P-Li", "S-Li", "Li-P", "P-P", "P-S"]

@@ -9,7 +9,7 @@ from typing import Literal, Optional, Tuple
 
 from pydantic import Field, field_validator, model_validator
 
-from seilab._settings import Settings
+from seilab.settings.base import Settings
 
 #: fewest frames of a run the Onsager estimator accepts (with error_method 'blocks' also >= 4 per block)
 MIN_FRAMES = 8
