@@ -2,9 +2,8 @@
 
 One module per section of the campaign YAML, named like the stage it configures
 (:mod:`.chemistry`, :mod:`.reference`, :mod:`.sampling`, :mod:`.training`, :mod:`.validation` (with the
-gate), :mod:`.learning`, :mod:`.simulation`, :mod:`.analysis`, :mod:`.transport`, :mod:`.cluster`), plus
-:mod:`.md`, the one MD settings model every stage that runs molecular dynamics embeds, and :mod:`.base`
-(the strict base class, the YAML reader and the one pydantic error formatter). The campaign model that
+gate), :mod:`.learning`, :mod:`.simulation`, :mod:`.analysis`, :mod:`.transport`, :mod:`.cluster`), and
+:mod:`.base` (the strict base class, the YAML reader and the one pydantic error formatter). The campaign model that
 holds them all is :class:`seilab.config.Campaign`.
 
 Nothing here imports a stage, so reading and checking a campaign never loads TensorFlow, LAMMPS or
