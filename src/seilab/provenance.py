@@ -204,6 +204,21 @@ def load_json(path: str | os.PathLike) -> Any | None:
         return None
 
 
+def digest(parts: Any, length: int | None = None) -> str:
+    """The resume key of a stage step: SHA-256 hex of ``parts`` as sorted-key JSON (values JSON cannot
+    write are written as ``str``), cut to ``length`` characters. Every resume key in seilab is built here, so
+    two steps given the same settings get the same key wherever they run."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def record_for(path: str | os.PathLike, key: str) -> dict | None:
+    """The JSON record at ``path`` if it was written for ``key`` (its ``"key"`` field), else None (also when the
+    file is missing or unreadable): the check a resumable step makes before it skips its work."""
+    rec = load_json(path)
+    return rec if isinstance(rec, dict) and rec.get("key") == key else None
+
+
 def sidecar_path(path: str | os.PathLike) -> Path:
     path = Path(path)
     return path.with_name(path.name + ".json")

@@ -39,8 +39,6 @@ matches.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import shutil
 import time
@@ -418,7 +416,7 @@ def job_key(job: ExplorationJob, potential_sha: str, settings, engine: str = "as
              "halt": settings.gamma_halt, "keep": settings.halt_keep_frames}
     if engine != "ase":  # (ASE runs keep the key they always had)
         parts.update(engine=engine, gamma_lower=settings.gamma_window[0])
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
+    return provenance.digest(parts, 24)
 
 
 def run_job(job: ExplorationJob, calc, settings, folder: Path, potential_sha: str, engine: str = "ase",

@@ -59,7 +59,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import shutil
 import time
 from pathlib import Path
@@ -86,7 +85,7 @@ def gen_dir(campaign, g: int) -> Path:
 
 
 def _key(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    return provenance.digest(parts, 24)
 
 
 def _read(path: Path) -> dict:
@@ -94,8 +93,7 @@ def _read(path: Path) -> dict:
 
 
 def _done(path: Path, key: str) -> dict | None:
-    rec = _read(path)
-    return rec if rec.get("key") == key else None
+    return provenance.record_for(path, key)
 
 
 def potential_sha(pot) -> str:

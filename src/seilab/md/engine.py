@@ -282,7 +282,7 @@ class MDSpec:
         if self.minimize_steps or self.equilibration_steps:  # absent when unused: older runs keep their key
             parts["prep"] = [self.minimize_steps, self.minimize_fmax_eV_per_A, self.equilibration_steps,
                              self.equilibration_start_K, self.equilibration_damp_fs]
-        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+        return provenance.digest(parts, 16)
 
     def describe(self) -> dict:
         """JSON-able summary of the spec (for provenance)."""

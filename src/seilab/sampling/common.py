@@ -143,15 +143,12 @@ def fingerprint(settings: dict, files: Iterable = (), structures: Iterable = ())
     Outputs record it in their provenance; :func:`up_to_date` compares it, so a changed setting or
     input regenerates an output instead of silently reusing a stale one. MD checkpoints carry it too.
     """
-    import hashlib
-    import json
-
-    from seilab.provenance import sha256_file
+    from seilab.provenance import digest, sha256_file
     from seilab.reference.store import structure_hash
 
     payload = {"settings": settings, "files": [sha256_file(f) for f in files],
                "structures": [structure_hash(a) for a in structures]}
-    return "fp-" + hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    return "fp-" + digest(payload, 24)
 
 
 def up_to_date(path: str | Path, fp: str) -> bool:

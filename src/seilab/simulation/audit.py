@@ -62,7 +62,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
-import json
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -542,12 +541,12 @@ def _settings_of(s) -> dict:
 
 
 def _key(parts: dict) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    return provenance.digest(parts, 20)
 
 
 def _cached(out_json: Path, key: str) -> dict | None:
-    data = provenance.load_json(out_json)  # None when missing or unreadable
-    if data is None or data.get("key") != key:
+    data = provenance.record_for(out_json, key)
+    if data is None:
         return None
     sub = out_json.parent / AUDIT_DIR / SUBCELLS
     if data.get("n_subcells") and not provenance.is_valid_artifact(sub):

@@ -19,8 +19,6 @@ warm-started from the newest finished one when ``training.warm_start`` is true.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,7 +140,7 @@ def signature(settings, data_sig: str, ref_energies: dict, init_from: Potential 
     parts = {"settings": settings.model_dump(mode="json", exclude={"threads", "timeout_s", "display_step", "callbacks"}),
              "data": data_sig, "reference_energies": ref_energies,
              "init_from": provenance.sha256_file(init_from.yaml) if init_from is not None else None}
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+    return provenance.digest(parts)
 
 
 def run_training(campaign, generation: int | None = None, init_from: Potential | None | str = "auto",

@@ -115,14 +115,12 @@ def run_tag(potential, settings) -> str:
     step, ...), gets its own folder instead of meeting the campaign's "made with different settings"
     error; raising ``n_steps`` (not MD-defining) extends the existing trajectories.
     """
-    import hashlib
-    import json
 
     from seilab import provenance
     from seilab.transport.campaign import _CELL_KEYS, _MD_KEYS
 
     md = {k: getattr(settings, k) for k in sorted(set(_MD_KEYS) | set(_CELL_KEYS))}
-    md_sha = hashlib.sha256(json.dumps(md, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    md_sha = provenance.digest(md, 8)
     return f"{potential.generation or potential.directory.name}-{provenance.sha256_file(potential.yaml)[:10]}-{md_sha}"
 
 

@@ -21,10 +21,8 @@ runs never write one campaign at once.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import inspect
-import json
 import shutil
 import time
 import uuid
@@ -144,7 +142,7 @@ def stage_key(campaign, stage: Stage) -> str:
         parts.append({k: data.get(k) for k in s.sections})
         if s.name == stage.name:
             break
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+    return provenance.digest(parts, 16)
 
 
 def missing_outputs(campaign, stage: Stage) -> list[str]:
