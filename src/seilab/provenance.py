@@ -206,8 +206,9 @@ def load_json(path: str | os.PathLike) -> Any | None:
 
 def digest(parts: Any, length: int | None = None) -> str:
     """The resume key of a stage step: SHA-256 hex of ``parts`` as sorted-key JSON (values JSON cannot
-    write are written as ``str``), cut to ``length`` characters. Every resume key in seilab is built here, so
-    two steps given the same settings get the same key wherever they run."""
+    write are written as ``str``), cut to ``length`` characters. The stages' resume keys of settings and parts
+    are built here (the few that hash a file's bytes or a prepared string, e.g. chemistry's phase key and the
+    dataset store's reference key, hash those themselves)."""
     text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
