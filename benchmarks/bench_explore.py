@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--atoms", type=int, default=10000, help="interface size of the throughput comparison")
     ap.add_argument("--lammps-steps", type=int, default=100)
     ap.add_argument("--ase-steps", type=int, default=5, help="(pyace's neighbour list grows ~ N^2: keep it short)")
-    ap.add_argument("--sample-every", type=int, default=20, help="LAMMPS γ interval (learning.md_sample_every)")
+    ap.add_argument("--sample-every", type=int, default=20, help="LAMMPS γ interval (learning.md.sample_every)")
     ap.add_argument("--ranks", type=int, default=1)
     ap.add_argument("--cut-sizes", default="100000,1000000")
     ap.add_argument("--subcells", type=int, default=6, help="subcells cut per frame (learning.subcells_per_frame)")

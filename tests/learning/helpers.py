@@ -33,8 +33,7 @@ learning:
   bulk_target_atoms: 40
   interface_atoms: 450
   interface_max_structures: 1
-  md_steps: 30
-  md_sample_every: 10
+  md: {steps: 30, sample_every: 10}
   subcell_atoms: 50
   subcells_per_frame: 3
   min_distance_A: 1.7

@@ -56,7 +56,7 @@ def test_lammps_frames_have_what_selection_needs_and_the_ase_gamma(fitted_campai
 
     path = folder / f"{job.name}.extxyz"
     frames = list(iter_frames(path))
-    assert [f.info["md_step"] for f in frames] == [10, 20, 30, 40] == list(range(10, 41, s.md_sample_every))
+    assert [f.info["md_step"] for f in frames] == [10, 20, 30, 40] == list(range(10, 41, s.md.sample_every))
     for f in frames:  # the fields the candidates / selection / reassess read
         assert f.arrays["gamma"].shape == (len(big),) and f.info["max_gamma"] == pytest.approx(f.arrays["gamma"].max())
         assert f.info["max_gamma"] > s.gamma_window[0] and 100 < f.info["md_T_K"] < 2000
@@ -175,11 +175,11 @@ def test_sigkill_during_a_lammps_exploration_run_then_rerun(campaign_copy):
 
     cfg = Path(campaign_copy)
     text = cfg.read_text().replace("  engine: ase ", "  engine: lammps ")
-    text = text.replace("  md_sample_every: 10\n", "  md_sample_every: 30\n  interface_md_steps: 3000\n"
+    text = text.replace("  md: {steps: 30, sample_every: 10}\n", "  md: {steps: 30, sample_every: 30}\n  interface_md_steps: 3000\n"
                                                    "  gamma_window: [0.05, 2.5]\n")
     cfg.write_text(text)
     campaign = load_config(cfg)
-    assert campaign.learning.engine == "lammps"
+    assert campaign.learning.engine == "lammps" and campaign.learning.md.sample_every == 30
     n0 = len(store_for(campaign))
     explore = campaign.stage_dir("learning") / "gen001" / "explore"
     here = str(Path(__file__).parent)

@@ -381,10 +381,10 @@ def test_a_harvest_generation_explores_with_harvest_exploration(campaign_copy, m
 
 def test_harvest_exploration_is_checked_with_the_loop_settings_when_loaded():
     """A harvest generation's settings are validated as a whole when the campaign is loaded: one line naming
-    harvest_exploration (here its 5 interface steps, fewer than md_sample_every)."""
+    harvest_exploration (here its 5 interface steps, fewer than md.sample_every)."""
     from seilab.settings.learning import LearningSettings
 
-    with pytest.raises(ValueError, match="harvest_exploration: md_sample_every 20 exceeds the MD steps 5"):
+    with pytest.raises(ValueError, match="harvest_exploration: md.sample_every 20 exceeds interface_md_steps 5"):
         LearningSettings(harvest_exploration={"interface_md_steps": 5})
     with pytest.raises(ValueError, match="interface_atom"):
         LearningSettings(harvest_exploration={"interface_atom": 10_000})

@@ -247,7 +247,7 @@ def test_settings_validation(tmp_path):
     assert s.gamma_window == (1.0, 2.5) and s.gamma_halt == 25 and s.max_generations == 2
     assert s.subcell_atoms == 100 and s.subcell_vacuum_A == 0.5 and s.centre_gamma == 1.0
     for bad in ({"gamma_window": (2.5, 1.0)}, {"gamma_halt": 2.0}, {"min_generations": 3},
-                {"md_sample_every": 500}, {"bulk_lattice_scales": [2.0]}, {"bulk_temperatures_K": [-5]},
+                {"md": {"sample_every": 500}}, {"md": {"damp_fs": 50.0}}, {"md_steps": 20, "md": {"steps": 30}}, {"bulk_lattice_scales": [2.0]}, {"bulk_temperatures_K": [-5]},
                 {"batches": ["bulk", "bulk"]}, {"budget_per_generation": 0}):
         with pytest.raises(ValidationError):
             LearningSettings(**bad)

@@ -27,10 +27,16 @@ def _with_chemistry(cfg, **transport):
         "chemical_potential_distance": {"mu_anode_eV": {"Li": 0.0, "S": -4.0},
                                         "mu_electrolyte_eV": {"Li": -2.0, "S": -1.0}}})
     # the crystals as they are (melt_steps 0, no NpT, no amorphisation check): this tests the stage, not the protocol
-    settings = dict(phases="all", temperatures_K=[900.0], n_steps=40, sample_every=2, n_equil_steps=0, npt_steps=0,
+    from seilab.settings.transport import TransportMD
+
+    md = {"temperatures_K": [900.0], "steps": 40, "sample_every": 2, "equilibration_steps": 0}
+    md.update({k: transport.pop(k) for k in list(transport) if k in TransportMD.model_fields})
+    settings = dict(phases="all", npt_steps=0,
                     amorphous_max_order=None,
                     target_atoms=16, melt_steps=0, n_blocks=2, flush_every=10)
     settings.update(transport)
+    # model_copy (not validated, on purpose): the blow-up test below asks for a 40 fs step
+    settings["md"] = campaign.transport.md.model_copy(update=md)
     return campaign.model_copy(update={"transport": campaign.transport.model_copy(update=settings)})
 
 
@@ -57,7 +63,7 @@ def test_transport_stage_runs_per_potential_and_fails_only_when_every_phase_blew
     # a 40 fs step at 5000 K throws atoms across the cell: every phase blows up -> the stage fails,
     # naming the potential and where the failures are recorded; each phase has its failed.json
     assert fluxes["potential_gate"]["validated"] is False and fluxes["potential_gate"]["generation"] == "gen000"
-    hot = _with_chemistry(campaign_copy, timestep_fs=40.0, temperatures_K=[5000.0], n_steps=200)
+    hot = _with_chemistry(campaign_copy, timestep_fs=40.0, temperatures_K=[5000.0], steps=200)
     hot = allowing_unvalidated(hot)
     shutil.rmtree(out / "runs")
     with pytest.raises(SeilabError, match=r"every phase's MD blew up .*failed\.json"):

@@ -10,7 +10,7 @@ from seilab.settings.sampling import SamplingSettings
 
 #: Small, fast settings: two plane pairs, a few MD steps, small cells.
 SMALL = dict(
-    target_atoms=48, amorphous_target_atoms=24, md_steps=6, md_stride=3, amorphous_eos_steps=4,
+    target_atoms=48, amorphous_target_atoms=24, md={"steps": 6, "sample_every": 3}, amorphous_eos_steps=4,
     amorphous_production_steps=6, rattle_copies=1, strain_volume_fractions=[-0.08, 0.08],
     anisotropic_strain_copies=1, interface_anode_millers=[(1, 1, 0)],
     interface_electrolyte_millers=[(1, 0, 1), (1, 0, 0)], interface_rattle_copies=1,
@@ -59,10 +59,15 @@ def bundled_atoms(name: str):
     return AseAtomsAdaptor.get_atoms(build_bundled(name))
 
 
+def _merged(kw: dict) -> dict:
+    """SMALL updated with ``kw``; an ``md`` block updates SMALL's MD block (it does not replace it)."""
+    return {**SMALL, **kw, "md": {**SMALL["md"], **kw.get("md", {})}}
+
+
 def small_settings(**kw) -> SamplingSettings:
-    return SamplingSettings(**{**SMALL, **kw})
+    return SamplingSettings(**_merged(kw))
 
 
 def small_campaign(output, phases=("Li_bcc", "Li7P3S11", "Li2S"), **sampling) -> Campaign:
     return Campaign(name="test", output=output, reactants={"anode": "Li_bcc", "electrolyte": "Li7P3S11"},
-                    phases=[{"name": n} for n in phases], sampling={**SMALL, **sampling})
+                    phases=[{"name": n} for n in phases], sampling=_merged(sampling))

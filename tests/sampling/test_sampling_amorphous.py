@@ -142,7 +142,7 @@ def test_amorphous_job_lj_density_distance_and_resume(tmp_path):
     out = tmp_path / "amorphous" / "Li2S.extxyz"
     assert provenance.is_valid_artifact(out)
     frames = provenance.read_extxyz(out)
-    assert len(frames) == s.amorphous_production_steps // s.md_stride == summary["frames"]
+    assert len(frames) == s.amorphous_production_steps // s.md.sample_every == summary["frames"]
     crystal = provenance.read_extxyz(xtal, index=0)
     rho_x = len(crystal) / crystal.get_volume()
     for f in frames:
@@ -202,7 +202,7 @@ def test_amorphous_with_chgnet_is_within_15_percent_of_the_crystal(tmp_path):
     from seilab.config import ReferenceSettings
     from seilab.reference.calculators import get_calculator
 
-    s = small_settings(amorphous_target_atoms=18, amorphous_eos_steps=4, amorphous_production_steps=3, md_stride=3)
+    s = small_settings(amorphous_target_atoms=18, amorphous_eos_steps=4, amorphous_production_steps=3, md={"sample_every": 3})
     crystal = make_supercell(bundled_atoms("Li2S"), 12)
     xtal = generate_crystalline({"Li2S": crystal}, s.model_copy(update={"target_atoms": 12}), tmp_path)["Li2S"]
     summary = amorphous_job(get_calculator(ReferenceSettings()), "Li2S", str(xtal), s, str(tmp_path))

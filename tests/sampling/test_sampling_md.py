@@ -14,7 +14,7 @@ def cell():
 
 @pytest.mark.parametrize("thermostat", ["langevin", "bussi", "nose_hoover"])
 def test_frames_every_stride(cell, thermostat):
-    s = small_settings(md_thermostat=thermostat)
+    s = small_settings(md={"thermostat": thermostat})
     frames = run_nvt(cell, CountingLJ(), s, 900.0, steps=12, stride=4, seed=1)
     assert [f.info["md_step"] for f in frames] == [4, 8, 12]
     assert all(f.info["md_target_T_K"] == 900.0 and f.info["md_T_K"] > 0 for f in frames)

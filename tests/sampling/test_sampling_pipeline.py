@@ -36,7 +36,7 @@ def test_every_kind_phase_and_temperature_is_covered(sampled):
     temps = {(f.info["phase"], f.info["temperature_K"]) for f in by_kind["hot_md"]}
     assert temps == {(p, t) for p in PHASES for t in (300.0, 900.0, 1500.0)}
     s = campaign.sampling
-    assert len(by_kind["hot_md"]) == len(PHASES) * 3 * (s.md_steps // s.md_stride)
+    assert len(by_kind["hot_md"]) == len(PHASES) * 3 * (s.md.steps // s.md.sample_every)
     assert len({f.info["phase"] for f in by_kind["interface"]}) == 2
     assert manifest["interface_pairs"] and all(c["kept"] >= 1 for c in manifest["interface_pairs"].values())
     # interface MD: the smallest interface of each plane pair (both fit under interface_md_max_atoms) x 2 temperatures
@@ -106,8 +106,8 @@ def test_commands_run_from_a_config(tmp_path, monkeypatch, capsys):
     cfg.write_text(
         "name: t\noutput: out\nreactants: {anode: Li_bcc, electrolyte: Li7P3S11}\n"
         "phases: [{name: Li_bcc}, {name: Li7P3S11}, {name: Li2S}]\n"
-        "sampling:\n  phases: [Li2S]\n  target_atoms: 24\n  amorphous_target_atoms: 12\n  md_steps: 2\n"
-        "  md_stride: 2\n  md_temperatures_K: [900]\n  amorphous_eos_steps: 2\n  amorphous_production_steps: 2\n"
+        "sampling:\n  phases: [Li2S]\n  target_atoms: 24\n  amorphous_target_atoms: 12\n  md: {steps: 2, sample_every: 2, "
+        "temperatures_K: [900]}\n  amorphous_eos_steps: 2\n  amorphous_production_steps: 2\n"
         "  interface_anode_millers: [[1, 1, 0]]\n  interface_electrolyte_millers: [[1, 0, 1]]\n")
     with pytest.raises(SeilabError, match="chemistry.*missing"):
         sample(cfg)
@@ -136,7 +136,7 @@ def test_md_jobs_in_two_spawned_processes_match_serial(tmp_path):
     from seilab.sampling.crystalline import generate_crystalline
     from seilab.sampling.hot_md import hot_md_jobs
 
-    s = small_settings(target_atoms=24, md_temperatures_K=[300, 1500])
+    s = small_settings(target_atoms=24, md={"temperatures_K": [300, 1500]})
     out = {}
     for workers, sub in ((1, "serial"), (2, "parallel")):
         cryst = generate_crystalline({"Li2S": bundled_atoms("Li2S")}, s, tmp_path / sub)
@@ -147,7 +147,7 @@ def test_md_jobs_in_two_spawned_processes_match_serial(tmp_path):
         out[sub] = [provenance.read_extxyz(tmp_path / sub / "hot_md" / f"Li2S_{t}K.extxyz") for t in (300, 1500)]
         assert hot_md_jobs(cryst, s, tmp_path / sub) == []  # finished runs are not jobs any more
     for a, b in zip(out["serial"], out["parallel"]):
-        assert len(a) == len(b) == s.md_steps // s.md_stride
+        assert len(a) == len(b) == s.md.steps // s.md.sample_every
         for fa, fb in zip(a, b):
             assert np.allclose(fa.positions, fb.positions)
 
@@ -161,14 +161,14 @@ def test_changed_settings_regenerate_outputs(tmp_path):
     from seilab.sampling.hot_md import hot_md_jobs, hot_md_path
     from seilab.sampling.perturbations import generate_perturbations
 
-    s = small_settings(target_atoms=24, md_temperatures_K=[900])
+    s = small_settings(target_atoms=24, md={"temperatures_K": [900]})
     cryst = generate_crystalline({"Li2S": bundled_atoms("Li2S")}, s, tmp_path)
     run_jobs(hot_md_jobs(cryst, s, tmp_path), lj, 1, progress=False)
     generate_perturbations(cryst, [], s, tmp_path)
     out = hot_md_path(tmp_path, "Li2S", 900)
     assert len(provenance.read_extxyz(out)) == 2
-    longer = s.model_copy(update={"md_steps": 9})
-    assert len(hot_md_jobs(cryst, longer, tmp_path)) == 1  # stale: md_steps changed
+    longer = s.model_copy(update={"md": s.md.model_copy(update={"steps": 9})})
+    assert len(hot_md_jobs(cryst, longer, tmp_path)) == 1  # stale: md.steps changed
     assert hot_md_jobs(cryst, s, tmp_path) == []
     run_jobs(hot_md_jobs(cryst, longer, tmp_path), lj, 1, progress=False)
     assert len(provenance.read_extxyz(out)) == 3

@@ -17,20 +17,23 @@ phases: [{name: Li_bcc}, {name: Li7P3S11}]
 
 def test_defaults_follow_the_brief_and_paper():
     s = SamplingSettings()
-    assert s.md_temperatures_K == [300.0, 900.0, 1500.0]
+    assert s.md.temperatures_K == [300.0, 900.0, 1500.0]
     assert s.interface_gap_A == 1.5 and s.max_atoms == 400 and s.min_distance_A == 1.2
     assert s.interface_max_area_A2 == 400 and s.interface_max_length_tol == 0.05
     assert s.interface_anode_millers == [(1, 0, 0), (1, 1, 0)]
     assert s.interface_electrolyte_millers == [(1, 0, 0), (1, 0, 1), (0, 1, 0)]
-    assert s.md_stride <= s.md_steps and s.workers == 1
+    assert s.md.sample_every <= s.md.steps and s.workers == 1
     assert s.interface_md_temperatures_K == [300.0, 900.0] and s.interface_md_stride <= s.interface_md_steps
     assert s.interface_md_max_structures == 2 and s.interface_md_max_atoms == 200
 
 
 @pytest.mark.parametrize("bad", [
-    {"md_stride": 50, "md_steps": 20},
-    {"md_temperatures_K": []},
-    {"md_temperatures_K": [300, 300]},
+    {"md": {"sample_every": 50, "steps": 20}},
+    {"md": {"temperatures_K": []}},
+    {"md": {"temperatures_K": [300, 300]}},
+    {"md": {"equilibration_steps": 10}},
+    {"md": {"thermostat": "nve"}},
+    {"md_steps": 10, "md": {"steps": 20}},
     {"amorphous_volume_scales": [0.9, 1.0, 1.1]},
     {"interface_anode_millers": [(0, 0, 0)]},
     {"interface_min_atoms": 500, "max_atoms": 400},
@@ -52,11 +55,11 @@ def test_invalid_settings_are_rejected(bad):
 
 def test_config_errors_are_one_line_and_name_the_field(tmp_path):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(BASE + "sampling:\n  md_temperatures_K: [300, -5]\n")
+    cfg.write_text(BASE + "sampling:\n  md:\n    temperatures_K: [300, -5]\n")
     with pytest.raises(SeilabError) as err:
         load_config(cfg)
     msg = str(err.value)
-    assert "sampling.md_temperatures_K" in msg and "\n" not in msg
+    assert "sampling.md.temperatures_K" in msg and "\n" not in msg
     cfg.write_text(BASE + "sampling:\n  rattle_sigma: 0.1\n")
     with pytest.raises(SeilabError, match=r"sampling\.rattle_sigma: unknown key"):
         load_config(cfg)
@@ -64,7 +67,7 @@ def test_config_errors_are_one_line_and_name_the_field(tmp_path):
 
 def test_demo_section_loads(tmp_path):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(BASE + "sampling:\n  workers: 2\n  target_atoms: 64\n  md_steps: 20\n  md_stride: 5\n"
+    cfg.write_text(BASE + "sampling:\n  workers: 2\n  target_atoms: 64\n  md: {steps: 20, sample_every: 5}\n"
                           "  interface_electrolyte_millers: [[1, 0, 1]]\n")
     c = load_config(cfg)
     assert c.sampling.workers == 2 and c.sampling.interface_electrolyte_millers == [(1, 0, 1)]

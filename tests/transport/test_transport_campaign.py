@@ -9,7 +9,7 @@ from ase.calculators.emt import EMT
 
 from seilab.transport.campaign import (Phase, count_complete_frames, run_campaign,
                                                 supercell_repeats)
-from seilab.settings.transport import TransportSettings
+from seilab.settings.transport import TransportMD, TransportSettings
 from seilab.transport.trajectory import load_trajectory
 from seilab.errors import SeilabError
 from seilab.provenance import is_valid_artifact
@@ -40,11 +40,12 @@ def cuau():
 def small(**kw):
     # npt_steps 0 and no amorphisation check: these tests count force calls of the melt, equilibration and
     # production (the NpT stage and the check have their own tests below)
-    base = dict(temperatures_K=[900, 1200], n_steps=200, sample_every=2, n_equil_steps=20, npt_steps=0,
+    base = dict(temperatures_K=[900, 1200], steps=200, sample_every=2, equilibration_steps=20, npt_steps=0,
                 amorphous_max_order=None,
                 target_atoms=16, melt_steps=30, melt_temperature_K=2500, n_blocks=2, flush_every=20)
     base.update(kw)
-    return TransportSettings(**base)
+    md = {k: base.pop(k) for k in list(base) if k in TransportMD.model_fields}  # the MD block's keys
+    return TransportSettings(**base, md=md)
 
 
 def test_campaign_runs_writes_files_and_rerun_skips(tmp_path):
@@ -80,7 +81,7 @@ def test_campaign_runs_writes_files_and_rerun_skips(tmp_path):
 
 
 def test_campaign_resumes_after_a_crash_and_extends(tmp_path):
-    s = small(temperatures_K=[900], n_steps=100, flush_every=10)
+    s = small(temperatures_K=[900], steps=100, flush_every=10)
     with pytest.raises(RuntimeError, match="simulated crash"):
         run_campaign([("CuAu", cuau())], CountingEMT(fail_after=130), tmp_path, s)
     part = tmp_path / "CuAu" / "T0900K" / "trajectory.part.extxyz"
@@ -95,9 +96,9 @@ def test_campaign_resumes_after_a_crash_and_extends(tmp_path):
     assert tr.n_frames == 51
     assert np.allclose(np.diff(tr.times_ps), s.timestep_ps)
 
-    # raising n_steps extends the finished trajectory instead of starting over
+    # raising md.steps extends the finished trajectory instead of starting over
     calc = CountingEMT()
-    (entry,) = run_campaign([("CuAu", cuau())], calc, tmp_path, small(temperatures_K=[900], n_steps=160,
+    (entry,) = run_campaign([("CuAu", cuau())], calc, tmp_path, small(temperatures_K=[900], steps=160,
                                                                         flush_every=10))
     assert entry.md_steps == 60 and calc.calls <= 63
     assert load_trajectory(entry.trajectory).n_frames == 81
@@ -112,11 +113,11 @@ def test_partial_last_frame_is_cut(tmp_path):
 
 
 def test_changed_md_settings_for_an_existing_folder_is_an_error(tmp_path):
-    s = small(temperatures_K=[900], n_steps=20, melt_steps=0, n_equil_steps=0)
+    s = small(temperatures_K=[900], steps=20, melt_steps=0, equilibration_steps=0)
     run_campaign([cuau()], CountingEMT(), tmp_path, s)
     with pytest.raises(SeilabError, match="timestep_fs"):
-        run_campaign([cuau()], CountingEMT(), tmp_path, small(temperatures_K=[900], n_steps=20, melt_steps=0,
-                                                              n_equil_steps=0, timestep_fs=2.0))
+        run_campaign([cuau()], CountingEMT(), tmp_path, small(temperatures_K=[900], steps=20, melt_steps=0,
+                                                              equilibration_steps=0, timestep_fs=2.0))
 
 
 def test_bad_campaign_input(tmp_path):
@@ -151,7 +152,7 @@ class ExplodingEMT(CountingEMT):
 
 
 def test_a_blown_up_phase_is_recorded_and_the_others_go_on(tmp_path):
-    s = small(temperatures_K=[900], n_steps=60, melt_steps=0, n_equil_steps=0, flush_every=5)
+    s = small(temperatures_K=[900], steps=60, melt_steps=0, equilibration_steps=0, flush_every=5)
     cu = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((2, 1, 1))
     phases = [Phase("CuAu", cuau().repeat((2, 1, 1))), Phase("Cu", cu)]
     # the library default stops at the blow-up, naming phase, temperature and step
@@ -186,7 +187,7 @@ def test_on_error_must_be_raise_or_record(tmp_path):
 @pytest.mark.parametrize("kill_after", [67, 104, 141])
 def test_sigkill_mid_run_then_rerun_loses_at_most_one_flush_and_duplicates_nothing(tmp_path, kill_after):
     rc = killed_transport_run(tmp_path, kill_after, dict(
-        temperatures_K=[900], n_steps=100, sample_every=2, n_equil_steps=20, target_atoms=16, melt_steps=30,
+        temperatures_K=[900], steps=100, sample_every=2, equilibration_steps=20, target_atoms=16, melt_steps=30,
         melt_temperature_K=2500, n_blocks=2, flush_every=10, npt_steps=0, amorphous_max_order=None),
         name="CuAu", lattice_A=3.7, gold_every=2)
     assert rc == -9
@@ -194,7 +195,7 @@ def test_sigkill_mid_run_then_rerun_loses_at_most_one_flush_and_duplicates_nothi
     kept = count_complete_frames(part) if part.is_file() else 0
     produced = max(0, (kill_after - 50) // 2)  # frames the killed run had computed (after melt + equilibration)
     assert produced - kept <= 10  # at most one flush (flush_every=10 frames) is lost
-    s = small(temperatures_K=[900], n_steps=100, flush_every=10)
+    s = small(temperatures_K=[900], steps=100, flush_every=10)
     calc = CountingEMT()
     (entry,) = run_campaign([("CuAu", cuau())], calc, tmp_path, s)
     assert entry.status == "computed"

@@ -13,7 +13,7 @@ from ase.constraints import FixCom
 
 from seilab.transport.campaign import (NotAmorphous, Phase, bragg_order, count_complete_frames,
                                                 crystal_supercell, run_campaign)
-from seilab.settings.transport import TransportSettings
+from seilab.settings.transport import TransportMD, TransportSettings
 from seilab.transport.trajectory import load_trajectory
 from seilab.errors import SeilabError
 from seilab.provenance import read_extxyz, read_json, sidecar_path
@@ -25,10 +25,11 @@ def compressed_cu():
 
 
 def settings(**kw):
-    base = dict(temperatures_K=[900], n_steps=40, sample_every=2, n_equil_steps=100, npt_steps=300,
+    base = dict(temperatures_K=[900], steps=40, sample_every=2, equilibration_steps=100, npt_steps=300,
                 target_atoms=32, melt_steps=0, n_blocks=2, flush_every=10, amorphous_max_order=None)
     base.update(kw)
-    return TransportSettings(**base)
+    md = {k: base.pop(k) for k in list(base) if k in TransportMD.model_fields}  # the MD block's keys
+    return TransportSettings(**base, md=md)
 
 
 def pressure_GPa(atoms) -> float:
@@ -74,7 +75,7 @@ def test_production_runs_at_the_volume_where_the_mean_pressure_is_zero(tmp_path)
 
 
 def test_a_cell_that_was_not_melted_is_flagged_and_a_melted_one_passes(tmp_path):
-    s = settings(temperatures_K=[1600], npt_steps=0, n_equil_steps=50, amorphous_max_order=0.3)
+    s = settings(temperatures_K=[1600], npt_steps=0, equilibration_steps=50, amorphous_max_order=0.3)
     # not melted: the crystal enters "production" -> stopped by default, recorded with on_error="record"
     with pytest.raises(NotAmorphous, match=r"Cu 1600 K: still crystalline before production: Bragg order"):
         run_campaign([Phase("Cu", bulk("Cu", "fcc", a=3.61, cubic=True))], EMT(), tmp_path / "raise", s)
@@ -93,7 +94,7 @@ def test_a_cell_that_was_not_melted_is_flagged_and_a_melted_one_passes(tmp_path)
     assert again.status == "not_amorphous" and again.md_steps == 0
     (on,) = run_campaign([Phase("Cu", bulk("Cu", "fcc", a=3.61, cubic=True))], EMT(), out,
                          s.model_copy(update={"amorphous_max_order": None}))
-    assert on.status == "computed" and on.md_steps == s.n_steps
+    assert on.status == "computed" and on.md_steps == s.md.steps
 
     # melted at 3000 K (in a 25 % expanded cell: a 32-atom fcc cell at its own volume superheats, even
     # 300 steps at 4000 K leave it crystalline, which the check catches), then NpT at 1600 K: passes
@@ -124,10 +125,10 @@ def test_production_thermostat_is_global_by_default_and_stated(tmp_path, thermos
     """Every stored step must obey velocity Verlet up to ONE momentum scale factor (Bussi): p(t+dt) −
     dt/2 (F(t) + F(t+dt)) = α p(t) for all atoms. A per-atom Langevin friction + noise breaks that."""
     kw = {} if thermostat == "default" else {"thermostat": "langevin"}
-    s = settings(n_steps=12, sample_every=1, npt_steps=0, n_equil_steps=20, n_blocks=1, **kw)
+    s = settings(steps=12, sample_every=1, npt_steps=0, equilibration_steps=20, n_blocks=1, **kw)
     (entry,) = run_campaign([Phase("Cu", bulk("Cu", "fcc", a=3.61, cubic=True))], EMT(), tmp_path, s)
     frames = read_extxyz(entry.trajectory, index=":")
-    dt = s.timestep_fs * units.fs
+    dt = s.md.timestep_fs * units.fs
     forces = []
     for f in frames:
         a = f.copy()
@@ -155,7 +156,7 @@ def test_production_thermostat_is_global_by_default_and_stated(tmp_path, thermos
 @pytest.mark.parametrize("kill_after", [40, 150])  # in the NpT stage; in production
 def test_sigkill_with_the_npt_stage_then_rerun_keeps_the_production_cell_and_duplicates_nothing(tmp_path,
                                                                                                  kill_after):
-    kw = dict(n_steps=200, npt_steps=50, n_equil_steps=20, flush_every=10)
+    kw = dict(steps=200, npt_steps=50, equilibration_steps=20, flush_every=10)
     s = settings(**kw)
     rc = killed_transport_run(tmp_path, kill_after, kw | dict(
         temperatures_K=[900], sample_every=2, target_atoms=32, melt_steps=0, n_blocks=2, amorphous_max_order=None))
@@ -177,15 +178,18 @@ def test_sigkill_with_the_npt_stage_then_rerun_keeps_the_production_cell_and_dup
 
 
 def test_changing_the_thermostat_or_the_npt_stage_for_an_existing_folder_is_an_error(tmp_path):
-    s = settings(npt_steps=0, n_equil_steps=0, n_steps=20)
+    s = settings(npt_steps=0, equilibration_steps=0, steps=20)
     run_campaign([compressed_cu()], EMT(), tmp_path, s)
-    for change in ({"thermostat": "langevin"}, {"thermostat_taut_fs": 200.0}, {"npt_steps": 50}):
-        with pytest.raises(SeilabError, match=next(iter(change))):
-            run_campaign([compressed_cu()], EMT(), tmp_path, s.model_copy(update=change))
+    for change in ({"thermostat": "langevin"}, {"damp_fs": 200.0}, {"npt_steps": 50}):
+        key = next(iter(change))
+        changed = (s.model_copy(update={"md": s.md.model_copy(update=change)}) if key in type(s.md).model_fields
+                   else s.model_copy(update=change))
+        with pytest.raises(SeilabError, match=key):
+            run_campaign([compressed_cu()], EMT(), tmp_path, changed)
 
 
 def test_bad_protocol_settings_name_the_field():
-    for kw, field in [({"thermostat": "berendsen"}, "thermostat"), ({"thermostat_taut_fs": 0}, "thermostat_taut_fs"),
+    for kw, field in [({"md": {"thermostat": "berendsen"}}, "thermostat"), ({"md": {"damp_fs": 0}}, "damp_fs"),
                       ({"npt_steps": -1}, "npt_steps"), ({"npt_steps": 5}, "npt_steps"),
                       ({"npt_compressibility_per_GPa": 0}, "npt_compressibility_per_GPa"),
                       ({"amorphous_max_order": 1.5}, "amorphous_max_order"),

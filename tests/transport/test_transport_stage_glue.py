@@ -111,7 +111,7 @@ def test_flux_row_signs_and_host_frame():
 
 
 def test_transport_runs_are_keyed_by_the_potential_and_the_md_protocol(tmp_path):
-    """A changed thermostat (MD-defining) gets a new runs folder; a longer run (n_steps) reuses the folder."""
+    """A changed thermostat (MD-defining) gets a new runs folder; a longer run (md.steps) reuses the folder."""
     from types import SimpleNamespace
 
     from seilab.settings.transport import TransportSettings
@@ -124,8 +124,9 @@ def test_transport_runs_are_keyed_by_the_potential_and_the_md_protocol(tmp_path)
     base = TransportSettings()
     tag = run_tag(pot, base)
     assert tag.startswith("gen003-")
-    assert run_tag(pot, base.model_copy(update={"n_steps": 2 * base.n_steps})) == tag
-    assert run_tag(pot, base.model_copy(update={"thermostat": "langevin"})) != tag
+    md = base.md
+    assert run_tag(pot, base.model_copy(update={"md": md.model_copy(update={"steps": 2 * md.steps})})) == tag
+    assert run_tag(pot, base.model_copy(update={"md": md.model_copy(update={"thermostat": "langevin"})})) != tag
     assert run_tag(pot, base.model_copy(update={"npt_steps": 10})) != tag
     yaml.write_text("elements: [Li, S]\n")  # another potential
     assert run_tag(pot, base) != tag

@@ -14,7 +14,8 @@ from seilab.validation.stability import screen
 
 
 def _settings(**kw):
-    return ValidationSettings(**{"stability_steps": 100, "stability_sample_every": 10, **kw})
+    md = {"steps": 100, "sample_every": 10, **kw.pop("stability_md", {})}
+    return ValidationSettings(**kw, stability_md=md)
 
 
 def _hot_copper():
@@ -59,7 +60,7 @@ def test_hot_start_with_a_good_model_passes(ensemble):
     assert "after" in out["checks"][0]["message"] and "equilibration" in out["checks"][0]["message"]
 
     # without minimisation and thermalisation the released strain energy heats the 300 K run past 900 K
-    raw = screen("cu", hot, EMT(), ensemble, _settings(stability_minimize_steps=0, stability_equilibration_steps=0))
+    raw = screen("cu", hot, EMT(), ensemble, _settings(stability_minimize_steps=0, stability_md={"equilibration_steps": 0}))
     assert not raw["checks"][0]["passed"] and "temperature exploded" in raw["checks"][0]["message"]
 
 

@@ -19,7 +19,7 @@ def test_settings_defaults_and_validation():
     s = ValidationSettings()
     assert s.dimer_r_min_A == 0.8 and s.dimer_r_max_A == 6.0
     assert s.eos_volume_min == 0.75 and s.eos_volume_max == 1.25
-    assert s.rdf_temperature_K == 300.0
+    assert s.rdf_md.temperature_K == 300.0
     assert set(s.checks) == {"metrics", "formation", "dimers", "eos", "rdf", "stability"}
     # the gate's defaults are the fidelity targets of a potential that may drive the production run
     assert (s.max_test_energy_rmse_meV_per_atom, s.max_test_energy_rmse_crystalline_meV_per_atom,
@@ -135,8 +135,9 @@ class KickCalculator(Calculator):
 
 
 def _screen_settings(**kw):
-    base = dict(stability_steps=40, stability_sample_every=10, void_grid_A=0.5, max_temperature_factor=3.0)
+    base = dict(void_grid_A=0.5, max_temperature_factor=3.0)
     base.update(kw)
+    base["stability_md"] = {"steps": 40, "sample_every": 10, **kw.get("stability_md", {})}
     return ValidationSettings(**base)
 
 
@@ -154,7 +155,7 @@ def test_screen_passes_a_stable_solid():
     ar = bulk("Ar", "fcc", a=5.26, cubic=True).repeat((2, 2, 2))
     calc = LennardJones(sigma=3.4, epsilon=0.0104, rc=8.0, smooth=True)
     for ens in ("nvt", "npt"):
-        out = screen("argon", ar, calc, ens, _screen_settings(stability_temperature_K=40.0,
+        out = screen("argon", ar, calc, ens, _screen_settings(stability_md={"temperature_K": 40.0},
                                                                stability_bulk_modulus_GPa=3.0))
         assert all(c["passed"] for c in out["checks"]), out["checks"]
         assert out["numbers"]["void_radius_end_A"] < 3.0

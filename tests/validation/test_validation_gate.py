@@ -9,8 +9,8 @@ pytestmark = pytest.mark.slow
 
 # Demo-scale runs; the energy threshold sits between what the small fit reaches (~100-250 meV/atom on
 # this tiny, strongly perturbed dataset) and what the one-iteration fit gives (~1000).
-TINY = dict(dimer_points=12, eos_points=7, rdf_equilibration_steps=20, rdf_steps=60, rdf_sample_every=10,
-            rdf_min_atoms=12, rdf_phases=["Li2S"], stability_steps=150, stability_sample_every=25,
+TINY = dict(dimer_points=12, eos_points=7, rdf_md={"equilibration_steps": 20, "steps": 60, "sample_every": 10},
+            rdf_min_atoms=12, rdf_phases=["Li2S"], stability_md={"steps": 150, "sample_every": 25},
             stability_max_structures=1, max_test_energy_rmse_meV_per_atom=500.0,
             checks=["metrics", "dimers", "eos", "rdf", "stability"])   # no chemistry stage here: no formation
 

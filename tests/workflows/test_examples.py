@@ -34,9 +34,9 @@ def test_paper_scale_campaign_loads(tmp_path):
     assert c.learning.engine == "lammps" and c.learning.interface_atoms >= 100_000
     assert c.learning.subcell_atoms == 100 and c.learning.subcell_vacuum_A == 0.5
     assert c.training.backend == "pacemaker" and c.training.functions_per_element == 350 and c.training.cutoff_A == 6.0
-    assert c.sampling.md_temperatures_K == [300.0, 900.0, 1500.0] and c.sampling.md_stride == 50
+    assert c.sampling.md.temperatures_K == [300.0, 900.0, 1500.0] and c.sampling.md.sample_every == 50
     assert c.simulation.n_atoms == 500_000 and c.simulation.steps == 10_000_000
-    assert c.transport.temperatures_K == [900.0, 1200.0]
+    assert c.transport.md.temperatures_K == [900.0, 1200.0]
     assert stage_resources(c, "learning")["mpi_ranks"] == c.learning.mpi_ranks == 64
     assert stage_resources(c, "simulation")["mpi_ranks"] == c.simulation.mpi_ranks
     bad = tmp_path / "bad.yaml"

@@ -46,8 +46,8 @@ output: out
 reactants: {anode: Li_bcc, electrolyte: Li2S}
 phases: [{name: Li_bcc}, {name: Li2S}, {name: S_alpha}]
 chemistry: {relax_max_steps: 20, relax_fmax_eV_per_A: 0.2}
-sampling: {phases: [Li_bcc, Li2S], md_temperatures_K: [600], interface_md_temperatures_K: [600], target_atoms: 16,
-           amorphous_target_atoms: 12, md_steps: 4, md_stride: 2, amorphous_eos_steps: 2,
+sampling: {phases: [Li_bcc, Li2S], md: {temperatures_K: [600], steps: 4, sample_every: 2},
+           interface_md_temperatures_K: [600], target_atoms: 16, amorphous_target_atoms: 12, amorphous_eos_steps: 2,
            amorphous_production_steps: 2, rattle_copies: 1, strain_volume_fractions: [-0.08],
            anisotropic_strain_copies: 0, interface_anode_millers: [[1, 0, 0]],
            interface_electrolyte_millers: [[1, 0, 0]], interface_rattle_copies: 0}

@@ -160,7 +160,7 @@ name: fanout
 output: out
 reactants: {anode: Li_bcc, electrolyte: Li2S}
 phases: [{name: Li_bcc}, {name: Li2S}]
-sampling: {target_atoms: 16, amorphous_target_atoms: 12, md_steps: 4, md_stride: 2, amorphous_eos_steps: 2,
+sampling: {target_atoms: 16, amorphous_target_atoms: 12, md: {steps: 4, sample_every: 2}, amorphous_eos_steps: 2,
            amorphous_production_steps: 2, rattle_copies: 1, strain_volume_fractions: [-0.08],
            anisotropic_strain_copies: 0, interface_anode_millers: [[1, 0, 0]],
            interface_electrolyte_millers: [[1, 0, 0]], interface_rattle_copies: 0}

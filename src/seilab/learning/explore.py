@@ -7,24 +7,24 @@
   (the interface normal is the cell's third axis, as pymatgen builds them), at
   ``interface_temperatures_K``.
 
-Each run is NVT Langevin MD (friction ``md_friction_per_fs``, centre of mass fixed) with the model, on
+Each run is NVT Langevin MD (friction ``md.friction_per_fs``, centre of mass fixed) with the model, on
 the engine ``learning.engine`` names (:func:`exploration_engine`; ``auto``: LAMMPS when
 :func:`seilab.md.find_lmp` finds a binary, else ASE; the run record's ``engine`` says which ran):
 
 * **LAMMPS** (:func:`run_lammps_gamma`, through the MD layer :func:`seilab.md.run_md`, so with its
   restarts, resume and MPI launch, ``learning.mpi_ranks``): ``pair_style pace/extrapolation`` with the
-  potential's ``.yaml`` + ``.asi``; γ per atom every ``md_sample_every`` steps (``fix pair``); the frames
+  potential's ``.yaml`` + ``.asi``; γ per atom every ``md.sample_every`` steps (``fix pair``); the frames
   whose max γ exceeds the lower end of ``gamma_window`` are dumped with their per-atom γ; the run stops
   (``fix halt``) when max γ exceeds ``gamma_halt``, keeping the halting frame; ``fix langevin`` damping
-  = 1 / ``md_friction_per_fs``. A killed run (``kill -9``) continues from its newest restart file (one
-  every ``md_sample_every`` steps) in ``explore/<run>.md/``; the dump is cut there first, so no frame is
+  = 1 / ``md.friction_per_fs``. A killed run (``kill -9``) continues from its newest restart file (one
+  every ``md.sample_every`` steps) in ``explore/<run>.md/``; the dump is cut there first, so no frame is
   duplicated. Frames are read from the dump with numpy (:func:`seilab.md.dump.read_dump_frame`) and put
   back into the structure's own cell orientation. A LAMMPS error (atoms lost in a blow-up between two γ
   checks) ends the run like a halt, with the frames dumped until then. Frames below the γ window are
   not kept, so the run's γ statistics are over the frames above it (every graded step's max γ is in
   ``explore/<run>.md/gamma.csv``).
 * **ASE** (:func:`run_md_gamma`, the ASE engine's γ runner; in-process, the pyace calculator returns γ
-  with every force call): a frame is kept every ``md_sample_every`` steps; when the largest γ exceeds
+  with every force call): a frame is kept every ``md.sample_every`` steps; when the largest γ exceeds
   ``gamma_halt`` (or energy/positions are non-finite) the run stops, keeping the halting frame and up to
   ``halt_keep_frames`` frames from just before it. While it runs, its kept frames (with momenta) are
   checkpointed in ``explore/<run>.partial.extxyz``, so a killed run continues from its last kept frame.
@@ -225,19 +225,19 @@ def build_jobs(campaign, sources: dict, generation: int, settings=None) -> list[
             a.set_cell(a.cell.array * scale, scale_atoms=True)
             for T in s.bulk_temperatures_K:
                 name = safe_name(f"bulk_{phase}_x{scale:g}_T{T:g}")
-                jobs.append(ExplorationJob(name, "bulk", phase, a, T, s.md_steps,
+                jobs.append(ExplorationJob(name, "bulk", phase, a, T, s.md.steps,
                                            seed_for(s.seed, generation, name), scale))
     for phase, atoms in sorted(sources.get("amorphous", {}).items()):
         for T in s.amorphous_temperatures_K:
             name = safe_name(f"amorphous_{phase}_T{T:g}")
-            jobs.append(ExplorationJob(name, "amorphous", phase, plain(atoms), T, s.md_steps,
+            jobs.append(ExplorationJob(name, "amorphous", phase, plain(atoms), T, s.md.steps,
                                        seed_for(s.seed, generation, name)))
     for iname, atoms in sorted(sources.get("interface", {}).items()):
         big, reps = replicate_in_plane(plain(atoms), s.interface_atoms)
         phase = str(atoms.info.get("phase") or iname)
         for T in s.interface_temperatures_K:
             name = safe_name(f"interface_{iname}_{reps[0]}x{reps[1]}_T{T:g}")
-            jobs.append(ExplorationJob(name, "interface", phase, big, T, s.interface_md_steps or s.md_steps,
+            jobs.append(ExplorationJob(name, "interface", phase, big, T, s.interface_md_steps or s.md.steps,
                                        seed_for(s.seed, generation, name)))
     return jobs
 
@@ -411,8 +411,8 @@ def _clean_md_folder(folder: Path) -> None:
 
 def job_key(job: ExplorationJob, potential_sha: str, settings, engine: str = "ase") -> str:
     parts = {"potential": potential_sha, "structure": structure_key(job.atoms), "T": job.temperature_K,
-             "steps": job.steps, "seed": job.seed, "dt": settings.md_timestep_fs,
-             "friction": settings.md_friction_per_fs, "every": settings.md_sample_every,
+             "steps": job.steps, "seed": job.seed, "dt": settings.md.timestep_fs,
+             "friction": settings.md.friction_per_fs, "every": settings.md.sample_every,
              "halt": settings.gamma_halt, "keep": settings.halt_keep_frames}
     if engine != "ase":  # (ASE runs keep the key they always had)
         parts.update(engine=engine, gamma_lower=settings.gamma_window[0])
@@ -449,12 +449,12 @@ def run_job(job: ExplorationJob, calc, settings, folder: Path, potential_sha: st
         if potential is None or not elements:
             raise SeilabError("learning: a LAMMPS exploration run needs the potential and its elements")
         frames, info = run_lammps_gamma(job.atoms, potential, elements, job.temperature_K, job.steps,
-                                        settings.md_timestep_fs, settings.md_friction_per_fs,
-                                        settings.md_sample_every, settings.gamma_window[0], settings.gamma_halt,
+                                        settings.md.timestep_fs, settings.md.friction_per_fs,
+                                        settings.md.sample_every, settings.gamma_window[0], settings.gamma_halt,
                                         job.seed, md_dir, mpi_ranks=settings.mpi_ranks)
     elif engine == "ase":
-        frames, info = run_md_gamma(job.atoms, calc, job.temperature_K, job.steps, settings.md_timestep_fs,
-                                    settings.md_friction_per_fs, settings.md_sample_every, settings.gamma_halt,
+        frames, info = run_md_gamma(job.atoms, calc, job.temperature_K, job.steps, settings.md.timestep_fs,
+                                    settings.md.friction_per_fs, settings.md.sample_every, settings.gamma_halt,
                                     settings.halt_keep_frames, job.seed, checkpoint=partial)
     else:
         raise SeilabError(f"learning.engine: unknown engine {engine!r} (known: lammps, ase)")
@@ -468,9 +468,8 @@ def run_job(job: ExplorationJob, calc, settings, folder: Path, potential_sha: st
            "atom_steps_per_s": round(len(job.atoms) * (info["steps_run"] - (info["resumed_from_step"] or 0))
                                      / max(seconds, 1e-9), 1),
            "engine": engine, "gamma": stats, **info}
-    rec = provenance.record("learning.explore", settings={k: getattr(settings, k) for k in (
-        "md_timestep_fs", "md_friction_per_fs", "md_sample_every", "gamma_halt", "gamma_window", "halt_keep_frames",
-        "engine", "mpi_ranks")},
+    rec = provenance.record("learning.explore", settings={"md": settings.md.model_dump(), **{k: getattr(settings, k) for k in (
+        "gamma_halt", "gamma_window", "halt_keep_frames", "engine", "mpi_ranks")}},
         key=key, run=run)
     if frames:
         provenance.write_extxyz(path, frames, rec)

@@ -92,10 +92,6 @@ def _read(path: Path) -> dict:
     return provenance.load_json(path) or {}
 
 
-def _done(path: Path, key: str) -> dict | None:
-    return provenance.record_for(path, key)
-
-
 def potential_sha(pot) -> str:
     h = provenance.sha256_file(pot.yaml)
     if pot.asi is not None and Path(pot.asi).is_file():
@@ -163,7 +159,7 @@ def _step_explore(ctx: _Ctx) -> dict:
     engine = exploration_engine(s, ctx.base)
     key = _key("explore", ctx.base_sha, sorted(job_key(j, ctx.base_sha, s, engine) for j in jobs))
     path = ctx.dir / "explore" / "summary.json"
-    done = _done(path, key)
+    done = provenance.record_for(path, key)
     if done:
         ctx.say(f"gen{ctx.g:03d} explore: {len(done['runs'])} runs done earlier, skipped")
         return done
@@ -248,7 +244,7 @@ def _step_harvest(ctx: _Ctx, request: dict) -> dict:
         s, "gamma_window", "subcell_min_gamma", "gamma_halt", "harvest_max_frames", "min_distance_A"))
     folder = ctx.dir / "harvest"
     path, xyz = folder / "harvest.json", folder / "frames.extxyz"
-    done = _done(path, key)
+    done = provenance.record_for(path, key)
     if done and (done["frames"] == 0 or provenance.is_valid_artifact(xyz)):
         ctx.say(f"gen{ctx.g:03d} harvest: {done['frames']} frames harvested earlier, skipped")
         return done
@@ -299,7 +295,7 @@ def _step_candidates(ctx: _Ctx, explore: dict, harvest: dict | None = None) -> d
     key = _key(*parts)
     path = ctx.dir / "candidates.json"
     xyz = ctx.dir / "candidates.extxyz"
-    done = _done(path, key)
+    done = provenance.record_for(path, key)
     if done and (done["report"]["candidates"] == 0 or provenance.is_valid_artifact(xyz)):
         ctx.say(f"gen{ctx.g:03d} candidates: {done['report']['candidates']} found earlier, skipped")
         return done
@@ -327,7 +323,7 @@ def _step_select(ctx: _Ctx, cand: dict) -> dict:
     key = _key("select", cand["key"], ctx.base_sha, s.selection, budget, s.max_candidates, s.seed)
     path = ctx.dir / "select" / "selection.json"
     xyz = ctx.dir / "select" / "selected.extxyz"
-    done = _done(path, key)
+    done = provenance.record_for(path, key)
     if done and (done["n_selected"] == 0 or provenance.is_valid_artifact(xyz)):
         ctx.say(f"gen{ctx.g:03d} select: {done['n_selected']} selected earlier, skipped")
         return done
@@ -362,7 +358,7 @@ def _step_label(ctx: _Ctx, sel: dict) -> dict:
     key = _key("label", sel["key"])
     path = ctx.dir / "labels.json"
     store = store_for(ctx.campaign)
-    done = _done(path, key)
+    done = provenance.record_for(path, key)
     if done and all(h in store for h in done["hashes"] if h not in set(done.get("failed_hashes", []))):
         ctx.say(f"gen{ctx.g:03d} label: {len(done['hashes'])} structures labelled earlier, skipped")
         return done
@@ -438,7 +434,7 @@ def _step_fit(ctx: _Ctx, labels: dict) -> dict:
     key = _key("fit", labels["key"], ctx.base_sha, refit.model_dump(
         mode="json", exclude={"threads", "timeout_s", "display_step"}))
     path = ctx.dir / "fit.json"
-    done = _done(path, key)
+    done = provenance.record_for(path, key)
     if done:
         pot = Potential.from_dict(done["potential"])
         if finished_record(pot.yaml.parent) is not None and pot.yaml.is_file() \
@@ -473,7 +469,7 @@ def _step_validate(ctx: _Ctx, fit: dict) -> dict | None:
     checks = list(s.validation_checks) if s.validation_checks is not None else list(ctx.campaign.validation.checks)
     key = _key("validate", fit["yaml_sha256"], checks, ctx.campaign.validation.model_dump(mode="json"))
     path = ctx.dir / "validation.json"
-    done = _done(path, key)
+    done = provenance.record_for(path, key)
     gen = fit["potential"].get("generation")
     if done and gen and not report_path(ctx.campaign, gen).is_file():
         done = None  # the report was moved aside (seilab run --force validation): the gate needs it again
@@ -524,7 +520,7 @@ def _step_reassess(ctx: _Ctx, explore: dict, fit: dict) -> dict | None:
     pot = Potential.from_dict(fit["potential"])
     key = _key("reassess", explore["key"], potential_sha(pot))
     path = ctx.dir / "reassess.json"
-    done = _done(path, key)
+    done = provenance.record_for(path, key)
     if done:
         return done
     calc = model_calculator(pot, ctx.backend, gamma=True)

@@ -21,7 +21,7 @@ Per phase:
    an energy minimum is kept inside the sampled range. When both fits fail, the lowest-energy
    volume is used. The method used is recorded;
 4. a production NVT run at that volume, from the EOS run closest to it, keeping every
-   ``md_stride``-th frame.
+   ``md.sample_every``-th frame.
 
 Outputs: ``amorphous/<phase>.extxyz`` (production frames) with the EOS data in its provenance and
 in ``amorphous/<phase>.eos.json``. Intermediate results (packing, each EOS run, the production
@@ -39,6 +39,7 @@ import numpy as np
 
 from seilab import provenance
 from seilab.sampling.common import fingerprint, seed_for, split_by_floor, tag, up_to_date
+from seilab.settings.base import settings_values
 from seilab.sampling.md import run_nvt
 from seilab.sampling.packing import pack
 
@@ -157,13 +158,13 @@ def fit_equilibrium_volume(volumes, energies, v_crystal: float, settings, pressu
 
 _SETTINGS = ("amorphous_target_atoms", "amorphous_temperature_K", "amorphous_volume_scales", "amorphous_eos_steps",
              "amorphous_production_steps", "amorphous_packer", "amorphous_pack_tolerance_A",
-             "amorphous_max_density_deviation", "amorphous_volume_criterion", "md_timestep_fs", "md_stride", "md_thermostat", "md_friction_per_fs",
-             "md_tdamp_fs", "seed", "min_distance_A")
+             "amorphous_max_density_deviation", "amorphous_volume_criterion", "md.timestep_fs", "md.sample_every", "md.thermostat",
+             "md.friction_per_fs", "md.damp_fs", "seed", "min_distance_A")
 _PACK_SETTINGS = ("amorphous_target_atoms", "amorphous_packer", "amorphous_pack_tolerance_A", "seed", "min_distance_A")
 
 
 def _fingerprint(settings, phase: str, crystal_file, keys=_SETTINGS) -> str:
-    return fingerprint({**{k: getattr(settings, k) for k in keys}, "phase": phase}, files=[crystal_file])
+    return fingerprint({**settings_values(settings, keys), "phase": phase}, files=[crystal_file])
 
 
 def amorphous_job(calc, phase: str, crystal_file: str, settings, out_dir: str) -> dict:
@@ -216,7 +217,7 @@ def amorphous_job(calc, phase: str, crystal_file: str, settings, out_dir: str) -
     start.set_cell(nearest.cell * (eos["v0_A3"] / nearest.get_volume()) ** (1 / 3), scale_atoms=True)
 
     # 4. production run
-    run = run_nvt(start, calc, settings, T, settings.amorphous_production_steps, settings.md_stride,
+    run = run_nvt(start, calc, settings, T, settings.amorphous_production_steps, settings.md.sample_every,
                   seed_for(settings.seed, KIND, phase, "production"),
                   checkpoint=work / f"{phase}.production.partial.extxyz", key=f"{fp}-production")
     tagged = [tag(f, KIND, phase, f"{KIND}:{phase}:{T:g}K:step{f.info['md_step']}",
@@ -230,7 +231,7 @@ def amorphous_job(calc, phase: str, crystal_file: str, settings, out_dir: str) -
     provenance.write_json(out.parent / f"{phase}.eos.json", summary,
                           provenance.record("sampling.amorphous.eos", inputs=[crystal_file]))
     rec = provenance.record("sampling.amorphous", inputs=[crystal_file, packed_file],
-                            settings={k: getattr(settings, k) for k in _SETTINGS}, summary=summary, fingerprint=fp)
+                            settings=settings_values(settings, _SETTINGS), summary=summary, fingerprint=fp)
     provenance.write_extxyz(out, kept, rec)
     return summary
 

@@ -21,12 +21,13 @@ from pathlib import Path
 
 from seilab import provenance
 from seilab.sampling.common import fingerprint, up_to_date
+from seilab.settings.base import settings_values
 from seilab.sampling.md import md_job
 
 KIND = "interface_md"
 
-_SETTINGS = ("md_timestep_fs", "interface_md_steps", "interface_md_stride", "md_thermostat", "md_friction_per_fs",
-             "md_tdamp_fs", "seed", "min_distance_A")
+_SETTINGS = ("md.timestep_fs", "interface_md_steps", "interface_md_stride", "md.thermostat", "md.friction_per_fs",
+             "md.damp_fs", "seed", "min_distance_A")
 
 #: Carried from the start interface to every frame.
 _KEEP_INFO = ("termination", "film_miller", "substrate_miller", "n_atoms")
@@ -59,7 +60,7 @@ def interface_md_starts(interface_files, settings) -> list[dict]:
 
 
 def _fingerprint(settings, name: str, start_index: int, temperature_K: float, start_file) -> str:
-    return fingerprint({**{k: getattr(settings, k) for k in _SETTINGS}, "interface": name, "index": int(start_index),
+    return fingerprint({**settings_values(settings, _SETTINGS), "interface": name, "index": int(start_index),
                         "T": float(temperature_K)}, files=[start_file])
 
 
@@ -69,7 +70,7 @@ def interface_md_job(calc, name: str, phase: str, start_file: str, start_index: 
     out = interface_md_path(Path(out_dir), name, temperature_K)
     return md_job(calc, kind=KIND, name=name, phase=phase, start_file=start_file, start_index=start_index,
                   temperature_K=temperature_K, steps=settings.interface_md_steps, stride=settings.interface_md_stride,
-                  settings=settings, settings_rec={k: getattr(settings, k) for k in _SETTINGS}, out=out,
+                  settings=settings, settings_rec=settings_values(settings, _SETTINGS), out=out,
                   fp=_fingerprint(settings, name, start_index, temperature_K, start_file),
                   keep_arrays=_KEEP_ARRAYS, keep_info=_KEEP_INFO,
                   summary_extra={"interface": name, "start_index": int(start_index), "n_atoms": int(n_atoms)})

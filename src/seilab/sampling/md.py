@@ -1,7 +1,7 @@
 """NVT molecular dynamics with the reference calculator, checkpointed so a killed run resumes.
 
 The paper's AIMD is NVT with a Nosé–Hoover thermostat at 2 fs; here any ASE calculator drives ASE's
-Langevin, Bussi or Nosé–Hoover-chain integrator (``sampling.md_thermostat``).
+Langevin, Bussi or Nosé–Hoover-chain integrator (``sampling.md.thermostat``).
 
 Checkpoints: every kept frame (positions, momenta, step, energy) is appended to a checkpoint
 extxyz (:func:`seilab.dynamics.append_frames`; a partial last frame is cut off on reading), so a kill
@@ -23,10 +23,9 @@ from seilab.errors import SeilabError
 
 def _make_dynamics(atoms, settings, temperature_K: float, rng):
     """The sampling thermostat (:func:`seilab.dynamics.nvt`): Langevin with the centre of mass fixed, or
-    Bussi / a Nosé–Hoover chain with ``md_tdamp_fs``."""
-    kind = settings.md_thermostat
-    return nvt(atoms, kind, temperature_K=temperature_K, timestep_fs=settings.md_timestep_fs, rng=rng,
-               friction_per_fs=settings.md_friction_per_fs, taut_fs=settings.md_tdamp_fs, fix_com=kind == "langevin")
+    Bussi / a Nosé–Hoover chain with ``md.damp_fs``."""
+    md = settings.md
+    return nvt(atoms, temperature_K=temperature_K, rng=rng, fix_com=md.thermostat == "langevin", **md.nvt_kwargs())
 
 
 def read_checkpoint(path: Path) -> list:
@@ -96,7 +95,7 @@ def run_nvt(atoms, calc, settings, temperature_K: float, steps: int, stride: int
         energy = work.get_potential_energy()
         if not np.isfinite(energy) or not np.all(np.isfinite(work.positions)):
             raise SeilabError(f"MD at {temperature_K:g} K: non-finite energy or positions at step {step} "
-                              f"({work.get_chemical_formula()}); lower sampling.md_timestep_fs")
+                              f"({work.get_chemical_formula()}); lower sampling.md.timestep_fs")
 
     def keep(step: int) -> None:
         frames.append(_snapshot(work, step, temperature_K))

@@ -101,7 +101,7 @@ def run_sampling(campaign, phases: dict | None = None, factory=None, progress: b
         amorphous[n] = {k: eos.get(k) for k in ("n_atoms", "packer", "v0_A3", "v_crystal_A3", "density_ratio",
                                                    "method", "frames", "energy_v0_A3", "pressure_fit",
                                                    "production_pressure_GPa")}
-        for temperature in settings.md_temperatures_K:
+        for temperature in settings.md.temperatures_K:
             add("hot_md", hot_md_path(out_dir, n, temperature))
     for path in interface_md_outputs(istarts, settings, out_dir):
         add("interface_md", path)

@@ -3,7 +3,8 @@
 One module per section of the campaign YAML, named like the stage it configures
 (:mod:`.chemistry`, :mod:`.reference`, :mod:`.sampling`, :mod:`.training`, :mod:`.validation` (with the
 gate), :mod:`.learning`, :mod:`.simulation`, :mod:`.analysis`, :mod:`.transport`, :mod:`.cluster`), and
-:mod:`.base` (the strict base class, the YAML reader and the one pydantic error formatter). The campaign model that
+:mod:`.md` (the one MD vocabulary every stage that runs MD embeds) and :mod:`.base` (the strict base class, the YAML
+reader and the one pydantic error formatter). The campaign model that
 holds them all is :class:`seilab.config.Campaign`.
 
 Nothing here imports a stage, so reading and checking a campaign never loads TensorFlow, LAMMPS or

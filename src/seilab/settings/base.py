@@ -1,5 +1,6 @@
 """Base class for every settings model (the campaign YAML is made of these), and the YAML reader."""
 
+from operator import attrgetter
 from pathlib import Path
 
 import yaml
@@ -12,6 +13,12 @@ class Settings(BaseModel):
     """Strict settings: unknown keys are errors, values are validated on assignment."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def settings_values(settings: BaseModel, keys) -> dict:
+    """``{key: value}`` of ``settings`` for dotted keys (``md.timestep_fs`` reads ``settings.md.timestep_fs``):
+    what a stage's fingerprints and provenance record of the settings an output depends on."""
+    return {k: attrgetter(k)(settings) for k in keys}
 
 
 def distinct_names(v):

@@ -11,17 +11,40 @@ loss is below 0.2).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from seilab.settings.base import Settings, distinct_names, distinct_temperatures, format_validation_error
+from seilab.settings.md import MDProtocol, move_flat_keys
 
 Batch = Literal["bulk", "amorphous", "interface"]
 
 #: fields read by the campaign runner, not by the stage (kept out of the stage's skip key)
 RUNNER_FIELDS = ("production_rounds",)
 ValidationGroup = Literal["metrics", "formation", "dimers", "eos", "rdf", "stability"]
+
+
+class LearningMD(MDProtocol):
+    """The exploration MD of active learning (``learning.md``): Langevin NVT with the model, per batch
+    temperature (``bulk_temperatures_K``, ...); ASE's Langevin or LAMMPS ``fix langevin``."""
+
+    unused: ClassVar[frozenset[str]] = frozenset({"equilibration_steps", "damp_fs"})
+
+    timestep_fs: float = Field(1.0, gt=0, le=5.0, description="MD time step, fs")
+    steps: int = Field(200, ge=1, description="MD steps per exploration run (demo: 200)")
+    sample_every: int = Field(
+        20, ge=1, description="steps between kept frames: ASE keeps a frame every n steps; LAMMPS computes γ "
+                              "(pace/extrapolation) every n steps, keeps those frames whose max γ is above the lower "
+                              "end of gamma_window, and checks gamma_halt then")
+    thermostat: Literal["langevin"] = Field("langevin", description="Langevin only (both engines)")
+    friction_per_fs: float = Field(
+        0.02, gt=0, le=1, description="Langevin friction (1/fs; LAMMPS fix langevin damping = 1 / friction fs)")
+
+
+#: flat keys before seilab.settings.md, moved into ``learning.md`` with a FutureWarning
+_OLD_MD_KEYS = {"md_timestep_fs": "timestep_fs", "md_steps": "steps", "md_sample_every": "sample_every",
+                "md_friction_per_fs": "friction_per_fs"}
 
 
 class HarvestExploration(Settings):
@@ -83,25 +106,18 @@ class LearningSettings(Settings):
     interface_max_structures: int = Field(2, ge=1, description="sampled interfaces explored per generation")
     engine: Literal["auto", "lammps", "ase"] = Field(
         "auto", description="MD engine of the exploration runs (seilab.md): 'lammps' (ML-PACE, pace/extrapolation γ "
-                            "every md_sample_every steps, MPI ranks from mpi_ranks), 'ase' (in-process, pyace γ every "
+                            "every md.sample_every steps, MPI ranks from mpi_ranks), 'ase' (in-process, pyace γ every "
                             "step; small systems only: its neighbour list grows faster than the atom count), 'auto' "
                             "(lammps when a LAMMPS binary with ML-PACE is found, else ase); the run record says which ran")
     mpi_ranks: int = Field(
         1, ge=1, le=4096, description="MPI ranks of each LAMMPS exploration run (mpirun -np; as "
                                            "simulation.mpi_ranks); the ASE engine runs in this process")
-    md_timestep_fs: float = Field(1.0, gt=0, le=5.0, description="MD time step")
-    md_steps: int = Field(200, ge=1, description="MD steps per exploration run (demo: 200)")
+    md: LearningMD = Field(default_factory=LearningMD, description="the exploration MD (Langevin NVT)")
     interface_md_steps: int | None = Field(
-        None, ge=1, description="MD steps of interface runs (default: md_steps)")
-    md_sample_every: int = Field(
-        20, ge=1, description="steps between kept frames: ASE keeps a frame every n steps; LAMMPS computes γ "
-                              "(pace/extrapolation) every n steps, keeps those frames whose max γ is above the lower "
-                              "end of gamma_window, and checks gamma_halt then")
-    md_friction_per_fs: float = Field(
-        0.02, gt=0, le=1, description="Langevin friction (1/fs; LAMMPS fix langevin damping = 1 / friction fs)")
+        None, ge=1, description="MD steps of interface runs (default: md.steps)")
     halt_keep_frames: int = Field(
         2, ge=0, le=50, description="ASE: on a γ halt, also keep this many frames from just before the halt (taken "
-                                    "every md_sample_every/4 steps); LAMMPS keeps every graded frame above the window "
+                                    "every md.sample_every/4 steps); LAMMPS keeps every graded frame above the window "
                                     "anyway, so it needs no buffer")
 
     # --- subcells (interface frames) --------------------------------------------------------
@@ -220,6 +236,11 @@ class LearningSettings(Settings):
     def _phases(cls, v):
         return distinct_names(v)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _old_keys(cls, data):
+        return move_flat_keys(data, "learning", "md", _OLD_MD_KEYS)
+
     @model_validator(mode="after")
     def _consistent(self):
         if self.gamma_halt <= self.gamma_window[1]:
@@ -227,10 +248,9 @@ class LearningSettings(Settings):
                              f"{self.gamma_window[1]}")
         if self.min_generations > self.max_generations:
             raise ValueError(f"min_generations {self.min_generations} exceeds max_generations {self.max_generations}")
-        steps = [self.md_steps] + ([self.interface_md_steps] if self.interface_md_steps else [])
-        if self.md_sample_every > min(steps):
-            raise ValueError(f"md_sample_every {self.md_sample_every} exceeds the MD steps {min(steps)}: "
-                             "no frame would be kept")
+        if self.interface_md_steps and self.md.sample_every > self.interface_md_steps:
+            raise ValueError(f"md.sample_every {self.md.sample_every} exceeds interface_md_steps "
+                             f"{self.interface_md_steps}: no frame would be kept")
         if self.harvest_exploration.model_dump(exclude_none=True):  # a harvest generation's settings, checked now
             try:
                 self.for_harvest()
@@ -240,7 +260,7 @@ class LearningSettings(Settings):
 
     def for_harvest(self) -> "LearningSettings":
         """These settings with :attr:`harvest_exploration`'s fields in place of the loop's own (validated again:
-        e.g. md_sample_every against the harvest generation's interface_md_steps)."""
+        e.g. md.sample_every against the harvest generation's interface_md_steps)."""
         over = self.harvest_exploration.model_dump(exclude_none=True)
         if not over:
             return self

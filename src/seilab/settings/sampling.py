@@ -9,11 +9,12 @@ the interface structures, so ``interface_md_steps`` quotes the bulk runs' 20 ps.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from seilab.settings.base import Settings, distinct_names, distinct_temperatures
+from seilab.settings.md import MDScan, move_flat_keys
 
 Miller = tuple[int, int, int]
 
@@ -27,6 +28,28 @@ def _check_miller(v: list[Miller], name: str) -> list[Miller]:
     if len(set(v)) != len(v):
         raise ValueError(f"{name}: repeated Miller index")
     return [tuple(int(i) for i in hkl) for hkl in v]
+
+
+class SamplingMD(MDScan):
+    """The reference MD of the sampling stage (``sampling.md``); defaults are demo scale."""
+
+    unused: ClassVar[frozenset[str]] = frozenset({"equilibration_steps"})
+
+    temperatures_K: list[float] = Field(
+        default_factory=lambda: [300.0, 900.0, 1500.0], description="NVT temperatures (paper: 300, 900, 1500 K)")
+    timestep_fs: float = Field(2.0, gt=0, le=10, description="MD time step (paper: 2 fs)")
+    steps: int = Field(20, ge=1, description="steps per run (paper: 10,000 = 20 ps at 2 fs; demo: 20)")
+    sample_every: int = Field(5, ge=1, description="keep every n-th frame (paper: 50; demo: 5)")
+    thermostat: Literal["langevin", "bussi", "nose_hoover"] = Field(
+        "langevin", description="NVT thermostat (paper: Nose-Hoover; Langevin thermalises short runs fastest)")
+    friction_per_fs: float = Field(0.02, gt=0, le=1, description="Langevin friction, 1/fs")
+    damp_fs: float = Field(50.0, gt=0, description="Bussi / Nose-Hoover time constant, fs")
+
+
+#: the flat keys of sampling's MD before seilab.settings.md (moved into ``sampling.md`` with a FutureWarning)
+_OLD_MD_KEYS = {"md_temperatures_K": "temperatures_K", "md_timestep_fs": "timestep_fs", "md_steps": "steps",
+                "md_stride": "sample_every", "md_thermostat": "thermostat", "md_friction_per_fs": "friction_per_fs",
+                "md_tdamp_fs": "damp_fs"}
 
 
 class SamplingSettings(Settings):
@@ -55,15 +78,10 @@ class SamplingSettings(Settings):
     interface_rattle_copies: int = Field(1, ge=0, le=100, description="rattled copies per interface")
 
     # --- reference MD (the paper's AIMD) ----------------------------------------------------
-    md_temperatures_K: list[float] = Field(
-        default_factory=lambda: [300.0, 900.0, 1500.0], description="NVT temperatures (paper: 300, 900, 1500 K)")
-    md_timestep_fs: float = Field(2.0, gt=0, le=10, description="MD time step (paper: 2 fs)")
-    md_steps: int = Field(20, ge=1, description="steps per run (paper: 10,000 = 20 ps at 2 fs; demo: 20)")
-    md_stride: int = Field(5, ge=1, description="keep every n-th frame (paper: 50; demo: 5)")
-    md_thermostat: Literal["langevin", "bussi", "nose_hoover"] = Field(
-        "langevin", description="NVT thermostat (paper: Nose-Hoover; Langevin thermalises short runs fastest)")
-    md_friction_per_fs: float = Field(0.02, gt=0, le=1, description="Langevin friction")
-    md_tdamp_fs: float = Field(50.0, gt=0, description="Bussi / Nose-Hoover time constant")
+    md: SamplingMD = Field(
+        default_factory=SamplingMD,
+        description="NVT reference MD of the crystalline phases (one run per temperature), and the time step, "
+                    "thermostat and sample interval of the amorphous production and of the interface runs")
 
     # --- amorphous (MPMorph-like) -----------------------------------------------------------
     amorphous_target_atoms: int = Field(100, ge=2, le=2000, description="atoms per amorphous cell (whole formula units)")
@@ -106,7 +124,7 @@ class SamplingSettings(Settings):
         description="NVT temperatures of the interface runs, 300 K and above (the paper perturbs its interfaces "
                     "with AIMD without giving temperatures; 900 K speeds the reaction up); []: no interface MD")
     interface_md_steps: int = Field(
-        20, ge=1, description="steps per interface run at md_timestep_fs (paper scale: 10,000 = 20 ps, as its bulk "
+        20, ge=1, description="steps per interface run at md.timestep_fs (paper scale: 10,000 = 20 ps, as its bulk "
                               "AIMD; demo: 20)")
     interface_md_stride: int = Field(
         5, ge=1, description="keep every n-th frame of an interface run (paper: 50; demo: 5)")
@@ -115,13 +133,6 @@ class SamplingSettings(Settings):
                                       "the Miller lists, up to this many (0: none)")
     interface_md_max_atoms: int = Field(
         200, ge=2, description="interfaces with more atoms than this get no MD (reference cost grows with size)")
-
-    @field_validator("md_temperatures_K")
-    @classmethod
-    def _temperatures(cls, v: list[float]) -> list[float]:
-        if not v:
-            raise ValueError("give at least one temperature")
-        return distinct_temperatures(v)
 
     @field_validator("interface_md_temperatures_K")
     @classmethod
@@ -159,12 +170,15 @@ class SamplingSettings(Settings):
     def _phases(cls, v):
         return distinct_names(v)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _old_keys(cls, data):
+        return move_flat_keys(data, "sampling", "md", _OLD_MD_KEYS)
+
     @model_validator(mode="after")
     def _consistent(self):
-        if self.md_stride > self.md_steps:
-            raise ValueError(f"md_stride {self.md_stride} exceeds md_steps {self.md_steps}: no frame would be kept")
-        if self.md_stride > self.amorphous_production_steps:
-            raise ValueError(f"md_stride {self.md_stride} exceeds amorphous_production_steps "
+        if self.md.sample_every > self.amorphous_production_steps:
+            raise ValueError(f"md.sample_every {self.md.sample_every} exceeds amorphous_production_steps "
                              f"{self.amorphous_production_steps}: no amorphous frame would be kept")
         if self.interface_md_stride > self.interface_md_steps:
             raise ValueError(f"interface_md_stride {self.interface_md_stride} exceeds interface_md_steps "

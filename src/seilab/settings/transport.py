@@ -10,9 +10,49 @@ from typing import Literal, Optional, Tuple
 from pydantic import Field, field_validator, model_validator
 
 from seilab.settings.base import Settings
+from seilab.settings.md import MDScan, move_flat_keys
 
 #: fewest frames of a run the Onsager estimator accepts (with error_method 'blocks' also >= 4 per block)
 MIN_FRAMES = 8
+
+
+class TransportMD(MDScan):
+    """The Onsager runs' MD (``transport.md``): per temperature, ``equilibration_steps`` of NVT at the
+    production volume (not written; their mean pressure is the one reported), then ``steps`` of production
+    keeping every ``sample_every``-th frame, both under ``thermostat``. ``friction_per_fs`` is also the melt's."""
+
+    temperatures_K: list[float] = Field(default_factory=lambda: [900.0, 1200.0],
+                                        description="run temperatures, K (paper: 900 and 1200 K)")
+    timestep_fs: float = Field(1.0, gt=0, le=10, description="MD time step, fs")
+    steps: int = Field(20000, ge=1, description="production steps per phase and temperature")
+    sample_every: int = Field(10, ge=1, description="keep one frame every this many steps")
+    equilibration_steps: int = Field(2000, ge=0, description="NVT steps at the production volume before production")
+    thermostat: Literal["bussi", "langevin", "nve"] = Field(
+        "bussi", description="thermostat of the NVT equilibration and the production: 'bussi' (global stochastic "
+                             "velocity rescaling, ase.md.bussi.Bussi, coupling time damp_fs; does not damp the atoms' "
+                             "relative motion, so the distinct correlations of L_ij are kept), 'langevin' "
+                             "(friction_per_fs on every atom) or 'nve' (velocity Verlet)")
+    damp_fs: float = Field(100.0, gt=0, description="coupling time of the Bussi thermostat, fs")
+    friction_per_fs: float = Field(0.01, gt=0, le=1, description="Langevin friction of the melt (and of equilibration "
+                                                                 "and production with thermostat 'langevin'), 1/fs")
+
+    @field_validator("temperatures_K")
+    @classmethod
+    def _temperatures(cls, v: list[float]) -> list[float]:
+        if not v:
+            raise ValueError("give at least one temperature")
+        bad = [t for t in v if not (t > 0 and t < 1e5)]
+        if bad:
+            raise ValueError(f"temperatures must be in (0, 1e5) K, got {bad}")
+        if len(set(v)) != len(v):
+            raise ValueError("duplicated temperature")
+        return [float(t) for t in v]
+
+
+#: flat keys before seilab.settings.md, moved into ``transport.md`` with a FutureWarning
+_OLD_MD_KEYS = {"temperatures_K": "temperatures_K", "timestep_fs": "timestep_fs", "n_steps": "steps",
+                "sample_every": "sample_every", "n_equil_steps": "equilibration_steps", "thermostat": "thermostat",
+                "thermostat_taut_fs": "damp_fs", "friction_per_fs": "friction_per_fs"}
 
 
 class TransportSettings(Settings):
@@ -20,11 +60,11 @@ class TransportSettings(Settings):
 
     MD: every phase is made into a ~``target_atoms`` supercell and melted (Langevin) at
     ``melt_temperature_K`` for ``melt_steps`` steps; then, for each temperature in
-    ``temperatures_K``: ``npt_steps`` of isotropic NpT at P = 0 (Berendsen barostat), the cell
-    rescaled to the mean volume of the second half of them, ``n_equil_steps`` of NVT at that volume,
-    an amorphisation check (``amorphous_max_order``), and ``n_steps`` production steps of
-    ``timestep_fs`` under ``thermostat`` (global Bussi CSVR by default), keeping every
-    ``sample_every``-th frame.
+    ``md.temperatures_K``: ``npt_steps`` of isotropic NpT at P = 0 (Berendsen barostat), the cell
+    rescaled to the mean volume of the second half of them, ``md.equilibration_steps`` of NVT at that
+    volume, an amorphisation check (``amorphous_max_order``), and ``md.steps`` production steps of
+    ``md.timestep_fs`` under ``md.thermostat`` (global Bussi CSVR by default), keeping every
+    ``md.sample_every``-th frame.
 
     Estimator: ``fit_window`` (lag times in ps) fixes the range over which the slope of the
     displacement correlations is fitted; ``None`` lets the estimator pick the diffusive window on
@@ -46,11 +86,8 @@ class TransportSettings(Settings):
                                 "is one and this value only as the fallback (fluxes.json says which)")
 
     # --- MD -----------------------------------------------------------------------------
-    temperatures_K: list[float] = Field(default_factory=lambda: [900.0, 1200.0],
-                                        description="run temperatures, K (paper: 900 and 1200 K)")
-    timestep_fs: float = Field(1.0, description="MD time step, fs")
-    n_steps: int = Field(20000, description="production steps per phase and temperature")
-    sample_every: int = Field(10, description="keep one frame every this many steps")
+    md: TransportMD = Field(default_factory=TransportMD,
+                            description="temperatures, time step, NVT equilibration and production of the Onsager runs")
     npt_steps: int = Field(
         2000, description="NpT steps at P = 0 and the run temperature before the NVT equilibration (isotropic "
                           "Berendsen barostat, ase.md.nptberendsen.NPTBerendsen); the production cell is rescaled "
@@ -65,20 +102,9 @@ class TransportSettings(Settings):
         0.05, description="compressibility the Berendsen barostat assumes, 1/GPa (0.05: bulk modulus 20 GPa; the "
                           "volume relaxes in about npt_taup_fs * true / assumed compressibility, the end point does "
                           "not depend on it)")
-    n_equil_steps: int = Field(2000, description="NVT steps at the production volume before production (not written; "
-                                                 "their mean pressure is the one reported)")
     target_atoms: int = Field(100, description="aim for supercells of about this many atoms")
     melt_temperature_K: float = Field(2000.0, description="melting temperature that amorphises the supercell, K")
-    melt_steps: int = Field(2000, description="melting steps (Langevin, friction_per_fs; 0: keep the crystal)")
-    thermostat: Literal["bussi", "langevin", "nve"] = Field(
-        "bussi", description="thermostat of the NVT equilibration and the production: 'bussi' (global stochastic "
-                             "velocity rescaling, ase.md.bussi.Bussi, coupling time thermostat_taut_fs; does not damp "
-                             "the atoms' relative motion, so the distinct correlations of L_ij are kept), 'langevin' "
-                             "(friction_per_fs on every atom) or 'nve' (velocity Verlet)")
-    thermostat_taut_fs: float = Field(
-        100.0, description="coupling time of the Bussi thermostat (NVT equilibration and production), fs")
-    friction_per_fs: float = Field(0.01, description="Langevin friction of the melt (and of equilibration and "
-                                                     "production with thermostat 'langevin'), 1/fs")
+    melt_steps: int = Field(2000, description="melting steps (Langevin, md.friction_per_fs; 0: keep the crystal)")
     amorphous_max_order: Optional[float] = Field(
         0.3, description="the cell entering production counts as still crystalline when its Bragg order (summed "
                          "intensity of the crystal's strongest reflections, 0: random positions, 1: the ideal "
@@ -110,41 +136,26 @@ class TransportSettings(Settings):
                           "centre of mass adds N_i N_j <dR_cm^2> to every L_ij, and the result warns when that "
                           "exceeds 2 sigma either way")
 
-    @field_validator("temperatures_K")
+    @model_validator(mode="before")
     @classmethod
-    def _temperatures(cls, v: list[float]) -> list[float]:
-        if not v:
-            raise ValueError("temperatures_K: give at least one temperature")
-        bad = [t for t in v if not (t > 0 and t < 1e5)]
-        if bad:
-            raise ValueError(f"temperatures_K: temperatures must be in (0, 1e5) K, got {bad}")
-        if len(set(v)) != len(v):
-            raise ValueError("temperatures_K: duplicated temperature")
-        return [float(t) for t in v]
+    def _old_keys(cls, data):
+        return move_flat_keys(data, "transport", "md", _OLD_MD_KEYS)
 
-    @field_validator("timestep_fs")
-    @classmethod
-    def _timestep(cls, v: float) -> float:
-        if not (0 < v <= 10):
-            raise ValueError(f"timestep_fs: must be in (0, 10] fs, got {v}")
-        return v
-
-    @field_validator("n_steps", "sample_every", "target_atoms", "n_blocks", "flush_every")
+    @field_validator("target_atoms", "n_blocks", "flush_every")
     @classmethod
     def _positive_int(cls, v: int, info) -> int:
         if v < 1:
             raise ValueError(f"{info.field_name}: must be >= 1, got {v}")
         return v
 
-    @field_validator("n_equil_steps", "melt_steps", "npt_steps")
+    @field_validator("melt_steps", "npt_steps")
     @classmethod
     def _non_negative_int(cls, v: int, info) -> int:
         if v < 0:
             raise ValueError(f"{info.field_name}: must be >= 0, got {v}")
         return v
 
-    @field_validator("melt_temperature_K", "friction_per_fs", "volume_scale", "npt_taup_fs",
-                     "npt_compressibility_per_GPa", "thermostat_taut_fs", "npt_taut_fs")
+    @field_validator("melt_temperature_K", "volume_scale", "npt_taup_fs", "npt_compressibility_per_GPa", "npt_taut_fs")
     @classmethod
     def _positive_float(cls, v: float, info) -> float:
         if not v > 0:
@@ -195,26 +206,26 @@ class TransportSettings(Settings):
 
     @model_validator(mode="after")
     def _consistent(self):
-        for name in ("npt_taup_fs", "npt_taut_fs", "thermostat_taut_fs"):
-            if getattr(self, name) < self.timestep_fs:
-                raise ValueError(f"{name}: {getattr(self, name)} fs is shorter than one time step ({self.timestep_fs} fs)")
+        md = self.md
+        for name, value in (("npt_taup_fs", self.npt_taup_fs), ("npt_taut_fs", self.npt_taut_fs),
+                            ("md.damp_fs", md.damp_fs)):
+            if value < md.timestep_fs:
+                raise ValueError(f"{name}: {value} fs is shorter than one time step ({md.timestep_fs} fs)")
         if 0 < self.npt_steps < 20:
             raise ValueError(f"npt_steps: {self.npt_steps} is too few to average the volume over (use 0 or >= 20)")
-        if self.sample_every > self.n_steps:
-            raise ValueError(f"sample_every: {self.sample_every} exceeds n_steps {self.n_steps}")
-        n_frames = self.n_steps // self.sample_every + 1
+        n_frames = md.steps // md.sample_every + 1
         if n_frames < 4 * self.n_blocks:
             raise ValueError(f"n_blocks: {self.n_blocks} blocks need at least {4 * self.n_blocks} frames, "
-                             f"n_steps/sample_every gives {n_frames}")
+                             f"md.steps/md.sample_every gives {n_frames}")
         if n_frames < MIN_FRAMES:  # the estimator's minimum, checked before any MD is run
-            raise ValueError(f"n_steps: n_steps/sample_every + 1 gives {n_frames} frames, the Onsager estimator "
-                             f"needs at least {MIN_FRAMES}")
+            raise ValueError(f"md.steps: md.steps/md.sample_every + 1 gives {n_frames} frames, the Onsager "
+                             f"estimator needs at least {MIN_FRAMES}")
         return self
 
     @property
     def timestep_ps(self) -> float:
         """Time between stored frames, ps."""
-        return self.timestep_fs * self.sample_every * 1e-3
+        return self.md.sample_interval_fs * 1e-3
 
     def estimator_kwargs(self) -> dict:
         """Keyword arguments for :class:`~seilab.transport.onsager.Onsager`."""

@@ -22,6 +22,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from seilab.settings.base import Settings
+from seilab.settings.md import MDRun, move_flat_keys
 
 CheckGroup = Literal["metrics", "formation", "dimers", "eos", "rdf", "stability"]
 
@@ -29,6 +30,37 @@ CheckGroup = Literal["metrics", "formation", "dimers", "eos", "rdf", "stability"
 CHECK_NAMES = ("test_energy_rmse", "test_force_rmse", "test_energy_rmse_crystalline", "formation_energy",
                "hull_stable_set", "tie_line_products", "dimer_rmse", "dimer_repulsive", "eos", "eos_v0", "eos_b0",
                "rdf", "rdf_total", "rdf_partial", "stable", "no_void", "no_phase_separation")
+
+
+class RdfMD(MDRun):
+    """The RDF comparison's MD (``validation.rdf_md``): model and reference run the same protocol."""
+
+    temperature_K: float = Field(300.0, gt=0, lt=1e4, description="temperature of the runs, K")
+    timestep_fs: float = Field(1.0, gt=0, le=10, description="time step, fs")
+    equilibration_steps: int = Field(100, ge=0, description="NVT steps before g(r) is sampled")
+    steps: int = Field(400, ge=1, description="production steps (model and reference MD)")
+    sample_every: int = Field(10, ge=1, description="g(r) is accumulated every this many steps")
+    friction_per_fs: float = Field(0.01, gt=0, le=1, description="Langevin friction, 1/fs")
+
+
+class StabilityMD(MDRun):
+    """The stability screening's MD (``validation.stability_md``)."""
+
+    temperature_K: float = Field(300.0, gt=0, lt=1e4, description="temperature of the runs, K")
+    timestep_fs: float = Field(1.0, gt=0, le=10, description="time step, fs")
+    equilibration_steps: int = Field(
+        100, ge=0, description="NVT steps at temperature_K (fresh Maxwell-Boltzmann velocities) after the "
+                               "minimisation and before the judged run; only blow-ups (non-finite numbers, atoms "
+                               "closer than min_distance_A) fail here")
+    steps: int = Field(1000, ge=1, description="steps of the judged run")
+    sample_every: int = Field(50, ge=1, description="the run is checked (and a frame kept) every this many steps")
+    friction_per_fs: float = Field(0.01, gt=0, le=1, description="Langevin friction, 1/fs")
+
+
+#: flat keys before seilab.settings.md, moved into rdf_md / stability_md with a FutureWarning
+_OLD_RDF_KEYS = {f"rdf_{k}": k for k in ("temperature_K", "timestep_fs", "equilibration_steps", "steps", "sample_every")}
+_OLD_STABILITY_KEYS = {f"stability_{k}": k for k in ("temperature_K", "timestep_fs", "equilibration_steps", "steps",
+                                                      "sample_every")}
 
 
 class ValidationSettings(Settings):
@@ -85,11 +117,7 @@ class ValidationSettings(Settings):
     max_eos_b0_rel_error: float = Field(0.25, gt=0, description="|B0 model/ref - 1|")
 
     # -- RDF ------------------------------------------------------------------------------------------
-    rdf_temperature_K: float = Field(300.0, gt=0)
-    rdf_timestep_fs: float = Field(1.0, gt=0)
-    rdf_equilibration_steps: int = Field(100, ge=0)
-    rdf_steps: int = Field(400, ge=1, description="production steps (model and reference MD)")
-    rdf_sample_every: int = Field(10, ge=1)
+    rdf_md: RdfMD = Field(default_factory=RdfMD, description="NVT MD of the model and of the reference")
     rdf_r_max_A: float = Field(6.0, gt=1.0)
     rdf_bin_A: float = Field(0.05, gt=0)
     rdf_smearing_A: float = Field(0.1, ge=0, description="Gaussian smoothing of g(r) before comparing")
@@ -102,20 +130,15 @@ class ValidationSettings(Settings):
 
     # -- stability screening --------------------------------------------------------------------------
     stability_ensembles: list[Literal["nvt", "npt"]] = Field(["nvt", "npt"], min_length=1)
-    stability_temperature_K: float = Field(300.0, gt=0)
+    stability_md: StabilityMD = Field(
+        default_factory=StabilityMD, description="the stability runs (the NVT ones under its thermostat; NpT: "
+                                                 "Berendsen, see stability_pressure_GPa)")
     stability_pressure_GPa: float = 0.0
-    stability_timestep_fs: float = Field(1.0, gt=0)
     stability_minimize_steps: int = Field(
         100, ge=0, description="FIRE steps (at most) minimising the start structure with the model at fixed cell "
                                "before the stability run; 0 = no minimisation")
     stability_minimize_fmax_eV_per_A: float = Field(
         0.1, gt=0, description="the minimisation stops when the largest atomic force is below this")
-    stability_equilibration_steps: int = Field(
-        100, ge=0, description="NVT steps at stability_temperature_K (fresh Maxwell-Boltzmann velocities) after "
-                               "the minimisation and before the judged run; only blow-ups (non-finite numbers, "
-                               "atoms closer than min_distance_A) fail here")
-    stability_steps: int = Field(1000, ge=1)
-    stability_sample_every: int = Field(50, ge=1)
     stability_bulk_modulus_GPa: float = Field(20.0, gt=0, description="barostat compressibility guess (NpT)")
     stability_max_atoms: int = Field(2000, ge=1)
     stability_max_structures: int = Field(6, ge=1, description="per kind (amorphous, interface)")
@@ -129,6 +152,12 @@ class ValidationSettings(Settings):
         3.0, gt=1.0, description="stability runs: T above factor x target = exploded (not applied to the RDF runs)")
     max_volume_change: float = Field(0.3, gt=0, description="|V/V_start - 1| above this = exploded/collapsed (NpT)")
     min_distance_A: float = Field(0.6, gt=0, description="closer atoms = collapse")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_keys(cls, data):
+        data = move_flat_keys(data, "validation", "rdf_md", _OLD_RDF_KEYS)
+        return move_flat_keys(data, "validation", "stability_md", _OLD_STABILITY_KEYS)
 
     @model_validator(mode="after")
     def _ranges(self):

@@ -36,7 +36,6 @@ After the stages: ``potential.yaml`` (copy of the last stage's output), ``potent
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -451,7 +450,7 @@ class PacemakerBackend:
             "elements": list(data.elements), "reference_energies": data.reference_energies,
             "init_from": provenance.sha256_file(init_from.yaml) if init_from is not None else None,
         }
-        return _sha_text(json.dumps(parts, sort_keys=True, default=str))
+        return provenance.digest(parts)
 
     def _check_warm_start(self, init_from: Potential, settings, data, target_n, say) -> Path | None:
         path = Path(init_from.yaml)

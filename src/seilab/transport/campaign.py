@@ -11,7 +11,7 @@ For every phase (a name and a starting structure, ASE Atoms) and every temperatu
    (:class:`ase.md.nptberendsen.NPTBerendsen`, barostat ``npt_taup_fs`` with the assumed
    ``npt_compressibility_per_GPa``, Berendsen thermostat ``npt_taut_fs``); the cell is rescaled
    isotropically to the mean volume of the second half of those steps, so production runs where
-   ⟨P⟩ = 0 at T, not at the 0 K crystal volume. Then ``n_equil_steps`` of NVT at that volume under
+   ⟨P⟩ = 0 at T, not at the 0 K crystal volume. Then ``md.equilibration_steps`` of NVT at that volume under
    the production thermostat; their mean pressure (GPa, with std and block sem), the volumes (Å³)
    and the density ratio to the crystal go to ``<out>/<phase>/T0900K/equilibration.json``, the
    trajectory's provenance and the entry / summary;
@@ -22,19 +22,19 @@ For every phase (a name and a starting structure, ASE Atoms) and every temperatu
    ``status="not_amorphous"`` and the one-line reason (also in ``equilibration.json``); the verdict is
    re-evaluated on every rerun, so raising the limit (or switching it off with ``None``) continues
    from the stored equilibrated frame;
-4. **MD** — production under ``thermostat``: by default the global Bussi / CSVR thermostat
-   (:class:`ase.md.bussi.Bussi`, ``thermostat_taut_fs``), which rescales all velocities by one
+4. **MD** — production under ``md.thermostat``: by default the global Bussi / CSVR thermostat
+   (:class:`ase.md.bussi.Bussi`, ``md.damp_fs``), which rescales all velocities by one
    factor and so does not damp the atoms' relative motion (the distinct correlations in L_ij);
-   ``"langevin"`` (``friction_per_fs`` on every atom) and ``"nve"`` are options. The thermostat is
+   ``"langevin"`` (``md.friction_per_fs`` on every atom) and ``"nve"`` are options. The thermostat is
    stated in the trajectory's provenance and in every entry. Centre of mass fixed with
-   :class:`ase.constraints.FixCom` unless ``fix_com`` is off. ``n_steps`` steps with one frame every
-   ``sample_every`` steps (frame 0: the equilibrated state) appended (in chunks of ``flush_every``
+   :class:`ase.constraints.FixCom` unless ``fix_com`` is off. ``md.steps`` steps with one frame every
+   ``md.sample_every`` steps (frame 0: the equilibrated state) appended (in chunks of ``flush_every``
    frames) to ``<out>/<phase>/T0900K/trajectory.part.extxyz``; positions are never wrapped, so the
    file is an unwrapped trajectory. When all frames are there it becomes ``trajectory.extxyz`` with
    its provenance sidecar;
 5. **L** — the Onsager estimator on the trajectory → ``<out>/<phase>/T0900K/onsager.json``.
 
-Cost per phase and temperature: ``npt_steps + n_equil_steps + n_steps`` MD steps after the melt
+Cost per phase and temperature: ``npt_steps + md.equilibration_steps + md.steps`` MD steps after the melt
 (the NpT steps need the stress, which ASE MLIP calculators return with the forces).
 
 MD that blows up (non-finite energies or positions, or an atom moving more than half a cell vector
@@ -49,7 +49,7 @@ run continues from the last complete frame (positions, momenta and the productio
 in every frame; a run killed before frame 0 redoes the NpT and NVT equilibration;
 the thermostat's random stream restarts, so a resumed run is statistically but not bitwise
 identical to an uninterrupted one). A finished phase/temperature is skipped on rerun; raising
-``n_steps`` extends existing trajectories. Changing a setting that defines the MD
+``md.steps`` extends existing trajectories. Changing a setting that defines the MD
 (timestep, sampling, thermostat and its coupling, friction, NpT stage, seed, melt) for an existing
 folder is an error, and so is a folder made before a setting existed.
 
@@ -75,6 +75,7 @@ from seilab.errors import SeilabError
 from seilab.provenance import load_json, read_json
 
 from .onsager import Onsager, OnsagerResult
+from seilab.settings.base import settings_values
 from seilab.settings.transport import TransportSettings
 
 log = logging.getLogger("seilab.transport")
@@ -82,10 +83,11 @@ log = logging.getLogger("seilab.transport")
 STAGE = "analysis.transport"
 
 #: Settings that define an existing MD folder; changing them for that folder is an error.
-_MD_KEYS = ("timestep_fs", "sample_every", "friction_per_fs", "seed", "n_equil_steps", "fix_com", "thermostat",
-            "thermostat_taut_fs", "npt_steps", "npt_taup_fs", "npt_taut_fs", "npt_compressibility_per_GPa")
+#: (Dotted keys: ``md.timestep_fs`` is ``settings.md.timestep_fs``; read with ``settings_values``.)
+_MD_KEYS = ("md.timestep_fs", "md.sample_every", "md.friction_per_fs", "seed", "md.equilibration_steps", "fix_com",
+            "md.thermostat", "md.damp_fs", "npt_steps", "npt_taup_fs", "npt_taut_fs", "npt_compressibility_per_GPa")
 _CELL_KEYS = ("target_atoms", "melt_temperature_K", "melt_steps", "volume_scale", "rattle_A", "seed", "fix_com",
-              "timestep_fs", "friction_per_fs")
+              "md.timestep_fs", "md.friction_per_fs")
 
 
 class BlowUp(SeilabError):
@@ -191,30 +193,30 @@ def supercell_repeats(atoms, target_atoms: int) -> tuple[int, int, int]:
 
 
 def _langevin(atoms, T: float, settings: TransportSettings, rng):
-    """ASE Langevin at T (``friction_per_fs``); centre of mass fixed with FixCom when ``settings.fix_com``."""
-    return nvt(atoms, "langevin", temperature_K=T, timestep_fs=settings.timestep_fs, rng=rng,
-               friction_per_fs=settings.friction_per_fs, fix_com=settings.fix_com)
+    """ASE Langevin at T (``md.friction_per_fs``); centre of mass fixed with FixCom when ``settings.fix_com``."""
+    return nvt(atoms, "langevin", temperature_K=T, timestep_fs=settings.md.timestep_fs, rng=rng,
+               friction_per_fs=settings.md.friction_per_fs, fix_com=settings.fix_com)
 
 
 def thermostat_info(settings: TransportSettings) -> dict:
     """The production (and NVT equilibration) thermostat, as stated in provenance and summaries."""
-    if settings.thermostat == "bussi":
+    md = settings.md
+    if md.thermostat == "bussi":
         return {"name": "bussi", "class": "ase.md.bussi.Bussi", "scope": "global (one velocity scale factor)",
-                "taut_fs": settings.thermostat_taut_fs}
-    if settings.thermostat == "langevin":
+                "taut_fs": md.damp_fs}
+    if md.thermostat == "langevin":
         return {"name": "langevin", "class": "ase.md.langevin.Langevin", "scope": "per atom",
-                "friction_per_fs": settings.friction_per_fs}
+                "friction_per_fs": md.friction_per_fs}
     return {"name": "nve", "class": "ase.md.verlet.VelocityVerlet", "scope": "none"}
 
 
 def _thermostat(atoms, T: float, settings: TransportSettings, rng):
-    """NVT equilibration / production dynamics at T under ``settings.thermostat`` (:func:`seilab.dynamics.nvt`).
+    """NVT equilibration / production dynamics at T under ``settings.md.thermostat`` (:func:`seilab.dynamics.nvt`).
 
     Bussi (CSVR) rescales all momenta by one stochastic factor per step, so it leaves the relative
     motion of the atoms (the distinct correlations of L_ij) undamped, unlike a per-atom Langevin
     friction. The centre of mass is fixed with FixCom when ``settings.fix_com``."""
-    return nvt(atoms, settings.thermostat, temperature_K=T, timestep_fs=settings.timestep_fs, rng=rng,
-               friction_per_fs=settings.friction_per_fs, taut_fs=settings.thermostat_taut_fs, fix_com=settings.fix_com)
+    return nvt(atoms, temperature_K=T, rng=rng, fix_com=settings.fix_com, **settings.md.nvt_kwargs())
 
 
 def _pressure_GPa(atoms) -> float:
@@ -396,7 +398,7 @@ def run_campaign(phases: Iterable[Any], calculator, out_dir: str | os.PathLike,
         pdir = out / phase.name
         pdir.mkdir(exist_ok=True)
         cell_path = pdir / "cell.extxyz"
-        cell_settings = {k: dump[k] for k in _CELL_KEYS}
+        cell_settings = settings_values(settings, _CELL_KEYS)
         _check_same(pdir / "cell.settings.json", cell_settings, "cell")
         failed = _recorded_failure(pdir, cell_settings)
         if failed is None and is_valid_artifact(cell_path):
@@ -415,7 +417,7 @@ def run_campaign(phases: Iterable[Any], calculator, out_dir: str | os.PathLike,
                 write_extxyz(cell_path, [cell], record(STAGE, settings=dump, phase=phase.name,
                                                        composition=phase.composition, step="cell"))
                 write_json(pdir / "cell.settings.json", cell_settings)
-        for T in settings.temperatures_K:
+        for T in settings.md.temperatures_K:
             tdir = _temperature_dir(pdir, float(T))
             if failed is not None:
                 entries.append(_failed_entry(phase, float(T), tdir, failed))
@@ -460,8 +462,7 @@ def _run_temperature(phase: Phase, cell, cell_path: Path, T: float, calculator,
     from seilab.provenance import write_json
 
     tdir.mkdir(parents=True, exist_ok=True)
-    dump = settings.model_dump(mode="json")
-    md_settings = {k: dump[k] for k in _MD_KEYS} | {"temperature_K": T}
+    md_settings = settings_values(settings, _MD_KEYS) | {"temperature_K": T}
     _check_same(tdir / "md.settings.json", md_settings, "trajectory")
     if not (tdir / "md.settings.json").is_file():
         write_json(tdir / "md.settings.json", md_settings)
@@ -513,7 +514,7 @@ def _run_temperature_unguarded(phase: Phase, cell, cell_path: Path, T: float, ca
     final, part = tdir / "trajectory.extxyz", tdir / "trajectory.part.extxyz"
     result_path = tdir / "onsager.json"
     eq_path = tdir / "equilibration.json"
-    n_total = settings.n_steps // settings.sample_every + 1
+    n_total = settings.md.steps // settings.md.sample_every + 1
     est_settings = settings.estimator_kwargs()
     thermostat = thermostat_info(settings)
     eq = None
@@ -587,7 +588,7 @@ def _equilibrate(phase: Phase, cell, T: float, calculator, settings: TransportSe
     thermalize(atoms, T, rng)
     v0 = atoms.get_volume()
     eq: dict = {"volume_A3_crystal": float(crystal.get_volume()), "volume_A3_start": float(v0),
-                "npt_steps": settings.npt_steps, "n_equil_steps": settings.n_equil_steps}
+                "npt_steps": settings.npt_steps, "n_equil_steps": settings.md.equilibration_steps}
     steps = 0
     if settings.npt_steps:
         try:
@@ -597,7 +598,7 @@ def _equilibrate(phase: Phase, cell, T: float, calculator, settings: TransportSe
                               "P = 0; set npt_steps: 0") from None
         # Berendsen: first-order relaxation of V towards P = 0, robust within a few hundred steps on
         # ~100 atoms; it does not sample volume fluctuations, which are not used here (only ⟨V⟩).
-        dyn = npt_berendsen(atoms, temperature_K=T, timestep_fs=settings.timestep_fs, pressure_GPa=0.0,
+        dyn = npt_berendsen(atoms, temperature_K=T, timestep_fs=settings.md.timestep_fs, pressure_GPa=0.0,
                             taut_fs=settings.npt_taut_fs, taup_fs=settings.npt_taup_fs,
                             compressibility_per_GPa=settings.npt_compressibility_per_GPa)
         vols, press = [], []
@@ -629,10 +630,11 @@ def _equilibrate(phase: Phase, cell, T: float, calculator, settings: TransportSe
         except PropertyNotImplementedError:
             pass
 
-    if settings.n_equil_steps:
-        log.info("%s: NVT %d steps at %.1f Å³", what, settings.n_equil_steps, atoms.get_volume())
-        run_dynamics(dyn, settings.n_equil_steps, [Observer(observe_p, 1)], at_start=True)
-        steps += settings.n_equil_steps
+    n_equil = settings.md.equilibration_steps
+    if n_equil:
+        log.info("%s: NVT %d steps at %.1f Å³", what, n_equil, atoms.get_volume())
+        run_dynamics(dyn, n_equil, [Observer(observe_p, 1)], at_start=True)
+        steps += n_equil
     else:
         observe_p()
     if not (np.isfinite(atoms.get_potential_energy()) and np.all(np.isfinite(atoms.positions))):
@@ -700,9 +702,9 @@ def _run_md(phase: Phase, cell, T: float, calculator, settings: TransportSetting
         """Frame ``k`` (step ``k * sample_every``), checked for a blow-up; flushed every ``flush_every``."""
         nonlocal done, buf, previous
         k = done + len(buf)
-        snap = _snapshot(atoms, k * settings.sample_every, k * dt_frame_ps)
+        snap = _snapshot(atoms, k * settings.md.sample_every, k * dt_frame_ps)
         _check_blow_up(snap, previous, inv_cell, f"{phase.name} {T:g} K: MD blew up at step "
-                                                 f"{k * settings.sample_every}")
+                                                 f"{k * settings.md.sample_every}")
         previous = snap.positions
         buf.append(snap)
         if len(buf) >= settings.flush_every or done + len(buf) == n_total:
@@ -714,8 +716,8 @@ def _run_md(phase: Phase, cell, T: float, calculator, settings: TransportSetting
                 progress({"phase": phase.name, "temperature_K": T, "frames_done": done,
                           "frames_total": n_total})
 
-    n_steps = max(n_total - done, 0) * settings.sample_every
-    run_dynamics(dyn, n_steps, [Observer(frame, settings.sample_every)])
+    n_steps = max(n_total - done, 0) * settings.md.sample_every
+    run_dynamics(dyn, n_steps, [Observer(frame, settings.md.sample_every)])
     steps += n_steps
     atoms.calc = None
     atoms.set_constraint()

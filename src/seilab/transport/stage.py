@@ -113,13 +113,14 @@ def run_tag(potential, settings) -> str:
 
     A newer potential, or a change of a setting that defines the MD (thermostat, NpT stage, melt, time
     step, ...), gets its own folder instead of meeting the campaign's "made with different settings"
-    error; raising ``n_steps`` (not MD-defining) extends the existing trajectories.
+    error; raising ``md.steps`` (not MD-defining) extends the existing trajectories.
     """
 
     from seilab import provenance
+    from seilab.settings.base import settings_values
     from seilab.transport.campaign import _CELL_KEYS, _MD_KEYS
 
-    md = {k: getattr(settings, k) for k in sorted(set(_MD_KEYS) | set(_CELL_KEYS))}
+    md = settings_values(settings, sorted(set(_MD_KEYS) | set(_CELL_KEYS)))
     md_sha = provenance.digest(md, 8)
     return f"{potential.generation or potential.directory.name}-{provenance.sha256_file(potential.yaml)[:10]}-{md_sha}"
 

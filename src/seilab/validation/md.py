@@ -89,11 +89,16 @@ def minimize(atoms, calc, *, steps: int = 100, fmax_eV_per_A: float = 0.1,
 
 
 def run_md(atoms, calc, *, ensemble: str = "nvt", temperature_K: float = 300.0, timestep_fs: float = 1.0,
-           steps: int = 100, sample_every: int = 10, equilibration_steps: int = 0, seed: int = 0,
+           steps: int = 100, sample_every: int = 10, equilibration_steps: int = 0, thermostat: str = "langevin",
+           friction_per_fs: float = 0.01, damp_fs: float = 100.0, seed: int = 0,
            pressure_GPa: float = 0.0, bulk_modulus_GPa: float = 20.0, max_temperature_factor: float | None = 3.0,
            min_distance_A: float | None = 0.6, max_volume_change: float | None = None,
            gamma_calc=None) -> MDResult:
     """Run MD on a copy of ``atoms``; frames are sampled after ``equilibration_steps``.
+
+    The protocol keywords are those of :class:`seilab.settings.md.MDRun` (``**settings.rdf_md.model_dump()``);
+    ``thermostat``, ``friction_per_fs`` and ``damp_fs`` apply to the NVT ensemble (:func:`seilab.dynamics.nvt`,
+    centre of mass fixed); NpT is Berendsen (100 fs thermostat, 500 fs barostat coupling).
 
     ``gamma_calc``: a calculator of the same model that also returns per-atom γ
     (``results['gamma']``); it is evaluated on the sampled frames only, so the dynamics can run on the
@@ -107,8 +112,8 @@ def run_md(atoms, calc, *, ensemble: str = "nvt", temperature_K: float = 300.0, 
     rng = np.random.default_rng(seed)
     thermalize(work, temperature_K, rng)
     if ensemble == "nvt":
-        dyn = nvt(work, "langevin", temperature_K=temperature_K, timestep_fs=timestep_fs, rng=rng,
-                  friction_per_fs=0.01, fix_com=True)
+        dyn = nvt(work, thermostat, temperature_K=temperature_K, timestep_fs=timestep_fs, rng=rng,
+                  friction_per_fs=friction_per_fs, taut_fs=damp_fs, fix_com=True)
     elif ensemble == "npt":
         dyn = npt_berendsen(work, temperature_K=temperature_K, timestep_fs=timestep_fs, pressure_GPa=pressure_GPa,
                             taut_fs=100.0, taup_fs=500.0, compressibility_per_GPa=1.0 / bulk_modulus_GPa,

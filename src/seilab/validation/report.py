@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from pathlib import Path
 
 import numpy as np
+
+from seilab import provenance
 
 
 def check(name: str, group: str, value, threshold, op: str = "<=", what: str = "") -> dict:
@@ -42,8 +43,7 @@ class ReferenceCache:
         self.reference = reference
 
     def _path(self, key: dict) -> Path:
-        blob = json.dumps({"ref": self.reference, "key": key}, sort_keys=True, default=str)
-        return self.folder / f"{hashlib.sha256(blob.encode()).hexdigest()[:24]}.json"
+        return self.folder / f"{provenance.digest({'ref': self.reference, 'key': key}, 24)}.json"
 
     def get(self, key: dict):
         p = self._path(key)
@@ -55,9 +55,7 @@ class ReferenceCache:
             return None
 
     def put(self, key: dict, value) -> None:
-        from seilab.provenance import atomic_write_text
-
-        atomic_write_text(self._path(key), json.dumps({"key": key, "value": _encode(value)}, default=str))
+        provenance.atomic_write_text(self._path(key), json.dumps({"key": key, "value": _encode(value)}, default=str))
 
 
 def _encode(v):

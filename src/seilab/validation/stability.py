@@ -3,11 +3,11 @@
 The start structures are often snapshots of hot (900-1500 K) MD or amorphisation runs, so each run
 is prepared first (:func:`equilibrate`): the positions are minimised with the model at fixed cell
 (FIRE, at most ``stability_minimize_steps`` steps, down to ``stability_minimize_fmax_eV_per_A``),
-then ``stability_equilibration_steps`` of NVT at the target temperature from a fresh
+then ``stability_md.equilibration_steps`` of NVT at the target temperature from a fresh
 Maxwell–Boltzmann draw. Only a blow-up there fails the run (non-finite numbers, atoms closer than
 ``min_distance_A``; the message says it happened during equilibration); the temperature cap is not
 applied there, so releasing the start structure's excess energy is not counted against the model.
-The judged production run (``stability_steps``, new Maxwell–Boltzmann velocities at the target
+The judged production run (``stability_md.steps``, new Maxwell–Boltzmann velocities at the target
 temperature) starts from the equilibrated structure, which is also the reference state of the void
 and composition checks. What was done is recorded in the run's numbers (``minimize_*``,
 ``equilibration_*``).
@@ -107,15 +107,16 @@ def equilibrate(atoms, calc, settings, seed: int = 0) -> tuple:
                "equilibration_steps_done": 0, "equilibration_final_temperature_K": None}
     if failure:
         return None, numbers, f"exploded during equilibration (fixed-cell minimisation): {failure}"
-    n = s.stability_equilibration_steps
+    p = s.stability_md
+    n = p.equilibration_steps
     if n > 0:
-        md = run_md(relaxed, calc, ensemble="nvt", temperature_K=s.stability_temperature_K,
-                    timestep_fs=s.stability_timestep_fs, steps=n, sample_every=min(n, s.stability_sample_every),
-                    seed=seed, max_temperature_factor=None, min_distance_A=s.min_distance_A)
+        protocol = {**p.model_dump(), "equilibration_steps": 0, "steps": n, "sample_every": min(n, p.sample_every)}
+        md = run_md(relaxed, calc, ensemble="nvt", **protocol, seed=seed, max_temperature_factor=None,
+                    min_distance_A=s.min_distance_A)
         numbers["equilibration_steps_done"] = md.steps_done
         numbers["equilibration_final_temperature_K"] = md.temperatures[-1] if md.temperatures else None
         if md.failure:
-            where = f"NVT at {s.stability_temperature_K:g} K"
+            where = f"NVT at {p.temperature_K:g} K"
             return None, numbers, f"exploded during equilibration ({where}): {md.failure}"
         relaxed = md.frames[-1]
     start = atoms.copy()
@@ -138,14 +139,13 @@ def screen(name: str, atoms, calc, ensemble: str, settings, seed: int = 0, gamma
         md = MDResult(failure=failure)
     else:
         atoms = start  # the judged run and its reference state (void, composition, volume) begin here
-        md = run_md(atoms, calc, ensemble=ensemble, temperature_K=s.stability_temperature_K,
-                    timestep_fs=s.stability_timestep_fs, steps=s.stability_steps, sample_every=s.stability_sample_every,
+        md = run_md(atoms, calc, ensemble=ensemble, **{**s.stability_md.model_dump(), "equilibration_steps": 0},
                     seed=seed, pressure_GPa=s.stability_pressure_GPa, bulk_modulus_GPa=s.stability_bulk_modulus_GPa,
                     max_temperature_factor=s.max_temperature_factor, min_distance_A=s.min_distance_A,
                     max_volume_change=s.max_volume_change if ensemble == "npt" else None, gamma_calc=gamma_calc)
     tag = f"{name}:{ensemble}"
     checks = [{"name": f"stable:{tag}", "group": "stability", "passed": md.failure is None,
-               "value": md.steps_done, "threshold": s.stability_steps,
+               "value": md.steps_done, "threshold": s.stability_md.steps,
                "message": md.failure or (f"{md.steps_done} steps without NaN, explosion or collapse (after "
                                          f"{prep['minimize_steps_done']} minimisation and "
                                          f"{prep['equilibration_steps_done']} equilibration steps)")}]
@@ -154,7 +154,7 @@ def screen(name: str, atoms, calc, ensemble: str, settings, seed: int = 0, gamma
     comp0 = composition_spread(atoms, nbins=nbins)
     spread = lambda c: max(c.values(), default=0.0) if c else None  # noqa: E731
     v0 = float(atoms.get_volume())
-    series = {"step": [0] + list(md.steps), "temperature_K": [s.stability_temperature_K] + list(md.temperatures),
+    series = {"step": [0] + list(md.steps), "temperature_K": [s.stability_md.temperature_K] + list(md.temperatures),
               "volume_A3": [v0] + list(md.volumes), "void_radius_A": [r0], "composition_std": [spread(comp0)],
               "failed": md.failure is not None}
     for fr in md.frames:

@@ -173,9 +173,8 @@ def _rdf_group(structures: dict, model_factory, ref_calc, s, outdir: Path, cache
     # No temperature cap here: an amorphous snapshot quenched from a hot run heats up as it relaxes (for the
     # reference too), which is physics, not a blow-up; a real blow-up still stops the run through
     # non-finite numbers or the closest-pair floor. The stability group keeps the cap.
-    md_kw = dict(ensemble="nvt", temperature_K=s.rdf_temperature_K, timestep_fs=s.rdf_timestep_fs,
-                 steps=s.rdf_steps, sample_every=s.rdf_sample_every, equilibration_steps=s.rdf_equilibration_steps,
-                 seed=s.seed, max_temperature_factor=None, min_distance_A=s.min_distance_A)
+    md_kw = dict(ensemble="nvt", **s.rdf_md.model_dump(), seed=s.seed, max_temperature_factor=None,
+                 min_distance_A=s.min_distance_A)
     for tag, atoms in todo:
         if len(atoms) > s.rdf_max_atoms:
             skipped.append({"what": f"rdf:{tag}", "reason": f"{len(atoms)} atoms > rdf_max_atoms {s.rdf_max_atoms}"})
@@ -185,7 +184,7 @@ def _rdf_group(structures: dict, model_factory, ref_calc, s, outdir: Path, cache
                "rdf": [s.rdf_r_max_A, s.rdf_bin_A, s.rdf_smearing_A]}
         ref = cache.get(key) if cache is not None else None
         if ref is None:
-            say(f"rdf: reference MD {tag} ({len(atoms)} atoms, {s.rdf_equilibration_steps + s.rdf_steps} steps)")
+            say(f"rdf: reference MD {tag} ({len(atoms)} atoms, {s.rdf_md.equilibration_steps + s.rdf_md.steps} steps)")
             md_ref = run_md(atoms, ref_calc, **md_kw)
             if md_ref.failure or not md_ref.frames:
                 skipped.append({"what": f"rdf:{tag}", "reason": f"reference MD failed: {md_ref.failure}"})
@@ -233,7 +232,7 @@ def _stability_group(structures: dict, model_factory, s, outdir: Path, say) -> t
                                 "reason": f"{len(atoms)} atoms > stability_max_atoms {s.stability_max_atoms}"})
                 continue
             for ens in s.stability_ensembles:
-                say(f"stability: {ens.upper()} {kind}:{name} ({len(atoms)} atoms, {s.stability_steps} steps)")
+                say(f"stability: {ens.upper()} {kind}:{name} ({len(atoms)} atoms, {s.stability_md.steps} steps)")
                 run = screen(f"{kind}:{name}", atoms, model_factory(gamma=False), ens, s, seed=s.seed,
                              gamma_calc=model_factory())
                 runs[f"{kind}:{name}:{ens}"] = run
