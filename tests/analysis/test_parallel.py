@@ -334,7 +334,7 @@ def test_slurm_cluster_runs_the_analysis_stage(trajectories, tmp_path):
     if why := slurm_up():
         pytest.skip(why)
     from fixtures.campaigns import minimal_campaign
-    from seilab.workflows import runners
+    from seilab.workflows.stages import get_stage
 
     def campaign(folder, analysis):
         folder.mkdir()
@@ -352,8 +352,8 @@ def test_slurm_cluster_runs_the_analysis_stage(trajectories, tmp_path):
     common = "figures: false, structure_every: 3, local_phase_radius_A: 4.0, tasks_per_worker: 1"
     one = campaign(tmp_path / "one", f"{{{common}}}")
     two = campaign(tmp_path / "two", f"{{{common}, workers: 2, cluster: slurm, cluster_timeout_s: 120}}")
-    runners.analysis(one)
-    runners.analysis(two)
+    get_stage("analysis").run(one)
+    get_stage("analysis").run(two)
     assert numbers(two.stage_dir("analysis")) == numbers(one.stage_dir("analysis"))
     # what Slurm was asked for, and that the worker jobs were ended (their logs were under this campaign)
     jobs = subprocess.run(["scontrol", "show", "job", "-o"], capture_output=True, text=True, timeout=20).stdout

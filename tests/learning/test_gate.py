@@ -155,7 +155,7 @@ def test_the_training_stage_after_learning_is_still_the_first_fit(campaign_copy)
     and no new generation appears."""
     from seilab.reference.labelling import label_structures, store_for
     from seilab.training.stage import generations
-    from seilab.workflows.runners import training
+    from seilab.workflows.stages import get_stage
 
     campaign = load_config(campaign_copy)
     store = store_for(campaign)
@@ -165,6 +165,6 @@ def test_the_training_stage_after_learning_is_still_the_first_fit(campaign_copy)
     n = len(store)
     label_structures([a], store, helpers.lj_calculator, workers=1, progress=False)
     assert len(store_for(campaign)) == n + 1
-    summary = training(campaign)
+    summary = get_stage("training").run(campaign).summary()
     assert summary["generation"] == "gen000"
     assert [g.name for _, g in generations(campaign)] == ["gen000"]

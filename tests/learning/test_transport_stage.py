@@ -41,7 +41,10 @@ def _with_chemistry(cfg, **transport):
 
 
 def test_transport_stage_runs_per_potential_and_fails_only_when_every_phase_blew_up(campaign_copy):
-    from seilab.workflows.runners import transport
+    from seilab.workflows.stages import get_stage
+
+    def transport(campaign):
+        return get_stage("transport").run(campaign).summary()
 
     campaign = _with_chemistry(campaign_copy)
     # the tiny fit has no validation report: the gate refuses it, naming what is missing

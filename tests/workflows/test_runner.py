@@ -267,12 +267,14 @@ def standin_stages(monkeypatch):
     ran = []
 
     def load(self):
-        def fn(campaign):
+        from stage_fixtures import Result
+
+        def fn(campaign, *, progress=None, **options):  # the stage contract (options: the stage table's)
             ran.append(self.name)
             for rel in HANDOFFS[self.name]:
                 (campaign.output / rel).parent.mkdir(parents=True, exist_ok=True)
                 (campaign.output / rel).write_text(self.name)
-            return {}
+            return Result()
         return fn
 
     monkeypatch.setattr(st.Stage, "load", load)

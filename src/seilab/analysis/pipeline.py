@@ -87,6 +87,9 @@ class AnalysisResult:
     #: True when a truncated last frame was dropped (``partial=True``); ``partial_reason`` says why
     partial: bool = False
     partial_reason: str | None = None
+    #: whether the potential that made the trajectory passed validation (set by the campaign's analysis
+    #: stage from ``simulation/latest.json``; None: not known, e.g. ``seilab analyze`` on a dump)
+    validated: bool | None = None
 
     @property
     def bin_centers_A(self) -> np.ndarray:
@@ -102,11 +105,13 @@ class AnalysisResult:
             return np.where(n > 0, self.composition_counts / np.maximum(n, 1), np.nan)
 
     def summary(self) -> dict:
+        """The headline numbers, JSON-ready (NaN: None); ``validated`` only when it is known."""
         g = self.growth
         fit = g.fit_total
         last_nc = self.nanocrystals[-1] if self.nanocrystals else None
         clus = self.lip_clusters[-1] if self.lip_clusters else None
-        return {
+        known = {} if self.validated is None else {"validated": self.validated}
+        return _clean({
             "n_frames": int(self.times_ps.size),
             "n_atoms": self.n_atoms,
             "time_range_ps": [float(self.times_ps.min()), float(self.times_ps.max())] if self.times_ps.size else None,
@@ -134,7 +139,8 @@ class AnalysisResult:
             "max_domain_radius_A_final": (
                 float(last_nc.domain_radius_A.max()) if last_nc and last_nc.domain_radius_A.size else None
             ),
-        }
+            **known,
+        })
 
     def to_dict(self) -> dict:
         """JSON-ready: numpy arrays become lists, NaN becomes None (strict JSON)."""

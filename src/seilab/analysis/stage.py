@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from seilab.analysis.pipeline import AnalysisResult, analyze_trajectory
 from seilab.simulation.stage import production_trajectory
 
 
-def run_analysis(campaign, *, progress=None):
+def run_analysis(campaign, *, progress=None) -> AnalysisResult:
     """Analyse the production trajectory into ``analysis/``; returns the
-    :class:`~seilab.analysis.pipeline.AnalysisResult` (``.summary()``: the scalar results)."""
-    from seilab.analysis.pipeline import analyze_trajectory
-
+    :class:`~seilab.analysis.pipeline.AnalysisResult` (``.summary()``: the headline numbers, with whether the
+    potential that made the trajectory passed validation)."""
     info = production_trajectory(campaign)
     settings = campaign.analysis
     if not settings.type_map:
@@ -25,5 +25,7 @@ def run_analysis(campaign, *, progress=None):
     if progress is not None:
         progress(f"analysing {info['trajectory']}")
     # on a Slurm Dask cluster (analysis.cluster: slurm) the worker jobs get the analysis stage's resources
-    return analyze_trajectory(Path(info["trajectory"]), settings=settings, out_dir=campaign.stage_dir("analysis"),
-                              resources=campaign.cluster.for_stage("analysis"))
+    result = analyze_trajectory(Path(info["trajectory"]), settings=settings, out_dir=campaign.stage_dir("analysis"),
+                                resources=campaign.cluster.for_stage("analysis"))
+    result.validated = (info.get("potential_gate") or {}).get("validated")  # of the potential that made it
+    return result

@@ -18,6 +18,7 @@ from seilab.chemistry import phases_dir
 from seilab.chemistry.library import find_structure, phase_formula
 from seilab.geometry import min_distance
 from seilab.errors import SeilabError
+from seilab.results import DictResult
 
 log = logging.getLogger("seilab.chemistry")
 
@@ -96,7 +97,16 @@ def _say(progress, msg):
         progress(msg)
 
 
-def run_chemistry(campaign, progress=None) -> dict:
+class ChemistryResult(DictResult):
+    """``reaction.json``: the reactants, the interface-reaction kinks, products, hull and chemical potentials."""
+
+    def summary(self) -> dict:
+        li_rich = [k for k in self["kinks"] if 0 < k["x_anode"] < 1]
+        return {"products": self["products"], "stable_phases": self["stable_phases"],
+                "anode_rich_products": li_rich[-1]["products"] if li_rich else [], "n_kinks": len(self["kinks"])}
+
+
+def run_chemistry(campaign, *, progress=None) -> ChemistryResult:
     """Relax phases, build the phase diagram, react the reactants; write reaction.json + figure."""
     from seilab.chemistry.reaction import (chempot_distance, hull_table, interface_kinks, make_entries,
                                            phase_diagram, plot_phase_diagram)
@@ -133,4 +143,4 @@ def run_chemistry(campaign, progress=None) -> dict:
     inputs = [phases_dir(campaign) / f"{s.name}.extxyz" for s in campaign.phases]
     provenance.write_json(campaign.layout.reaction, result,
                           provenance.record("chemistry", inputs, campaign.chemistry.model_dump(mode="json")))
-    return result
+    return ChemistryResult(result)

@@ -21,7 +21,7 @@ def sample(config: Path) -> None:
     from seilab.sampling.pipeline import manifest_path, run_sampling
 
     campaign = load_config(config)
-    manifest = run_sampling(campaign)
+    manifest = run_sampling(campaign, progress=True)
     console = Console(width=120)
     table = Table(title=f"sampling: {campaign.name}")
     table.add_column("kind")

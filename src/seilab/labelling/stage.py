@@ -1,4 +1,5 @@
-"""``run_labelling``: the sampled structures of a campaign into its dataset store."""
+"""``run_labelling``: the sampled structures of a campaign into its dataset store; and the two halves of
+its fan-out on a cluster (:func:`unlabelled_indices`, :func:`label_batch`: one jobflow job per batch)."""
 
 from __future__ import annotations
 
@@ -24,4 +25,25 @@ def run_labelling(campaign, *, progress=None, factory: Callable[[], object] | No
     if callable(progress):
         progress(f"{report.labelled} labelled, {report.already_in_store} already in the store, "
                  f"{len(report.failed)} failed")
+    return report
+
+
+def unlabelled_indices(campaign) -> list[int]:
+    """Indices (into the sampling manifest's frames) of structures the dataset store lacks."""
+    from seilab.sampling.pipeline import sampled_frames
+
+    store = store_for(campaign)
+    return [i for i, atoms in enumerate(sampled_frames(campaign)) if atoms not in store]
+
+
+def label_batch(campaign, indices: list[int]) -> LabelReport:
+    """Label one batch of sampled structures (a jobflow fan-out job; serial); resumable like the stage."""
+    from seilab.reference.calculators import get_calculator
+    from seilab.sampling.pipeline import sampled_frames
+
+    frames = sampled_frames(campaign)
+    store = store_for(campaign)
+    report = label_structures([frames[i] for i in indices], store, functools.partial(get_calculator, campaign.reference),
+                              workers=1, threads=campaign.reference.threads, progress=False)
+    store.write_summary()
     return report

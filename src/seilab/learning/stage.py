@@ -68,6 +68,7 @@ import numpy as np
 
 from seilab import provenance
 from seilab.errors import SeilabError
+from seilab.results import DictResult
 from seilab.training.stage import LEARNED_KIND
 
 STATE = "state.json"
@@ -703,8 +704,23 @@ def _pending_harvest(campaign, paths, say) -> list[dict]:
     return fresh
 
 
-def run_learning(campaign, backend=None, reference_factory: Callable[[], object] | None = None,
-                 progress: Callable[[str], None] | None = None, harvest=None) -> dict:
+class LearningResult(DictResult):
+    """``learning/learning.json``: every generation's row, the stop reason, the accepted and final potentials."""
+
+    def summary(self) -> dict:
+        gens = self.get("generations") or []
+        last = gens[-1] if gens else {}
+        return {"stop_reason": self.get("stop_reason"), "generations": len(gens),
+                "final_potential": (self.get("final_potential") or {}).get("generation"),
+                "accepted_potential": (self.get("accepted_potential") or {}).get("generation"),
+                "dataset_size": last.get("dataset_size"),
+                "test_force_rmse_meV_per_A": last.get("test_force_rmse_meV_per_A"),
+                "candidates_per_source": self.get("candidates_per_source"),
+                "harvest_generations": self.get("harvest_generations")}
+
+
+def run_learning(campaign, *, progress: Callable[[str], None] | None = None, backend=None,
+                 reference_factory: Callable[[], object] | None = None, harvest=None) -> LearningResult:
     """Run (or resume) the active-learning loop of ``campaign``; returns the summary (also in
     ``<output>/learning/learning.json``).
 
@@ -864,7 +880,7 @@ def run_learning(campaign, backend=None, reference_factory: Callable[[], object]
         from seilab.learning.figures import plot_learning_curve
 
         plot_learning_curve(generations, root / "learning_curve.png")
-    return result
+    return LearningResult(result)
 
 
 def _limit_stop(s, g: int, extra: bool) -> str | None:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from seilab.errors import SeilabError
+from seilab.results import scalars
 
 # --- worker side ------------------------------------------------------------------------------
 
@@ -118,6 +119,10 @@ class LabelReport:
                 "duplicates": self.duplicates, "failed": self.failed, "wall_seconds": round(self.wall_seconds, 2),
                 "label_seconds": round(self.label_seconds, 2), "total_structures": self.total_structures,
                 "total_atoms": self.total_atoms, "rows": self.rows}
+
+    def summary(self) -> dict:
+        """The counts (failures as a number; their list is in the store's summary.json)."""
+        return {**scalars(self.as_dict()), "failed": len(self.failed)}
 
 
 def _meta(atoms) -> tuple[str, str, str]:

@@ -7,6 +7,6 @@ without network. The page opens with a verdict panel (``build._verdict``); the p
 captions (``captions.FIGURES``) and a figure that is missing is listed with the reason.
 """
 
-from seilab.report.build import build_report, collect_summary
+from seilab.report.build import build_report, collect_summary, run_report
 
-__all__ = ["build_report", "collect_summary"]
+__all__ = ["build_report", "collect_summary", "run_report"]

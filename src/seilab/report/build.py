@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from pathlib import Path
 
 from seilab import provenance
 from seilab.palette import element_color
+from seilab.results import DictResult
 from seilab.report.captions import FIGURES, caption, missing_reason, viewer_caption
 from seilab.report.viewer import frame_phases, read_end_frames, viewer_html, viewer_js
 
@@ -97,18 +97,13 @@ def _reaction_table(reaction: dict) -> str:
 
 
 def _validation_table(report: dict) -> str:
-    checks = report.get("checks") or report.get("results") or []
-    if isinstance(checks, dict):
-        checks = [{"name": k, **(v if isinstance(v, dict) else {"passed": v})} for k, v in checks.items()]
+    """The checks of a validation ``report.json`` (:func:`seilab.validation.report.check` records)."""
     rows = []
-    for c in checks:
-        if not isinstance(c, dict):
-            continue
-        ok = c.get("passed", c.get("pass"))
-        cls, word = (("pass", "pass") if ok else ("", "advisory: not met") if c.get("advisory")
-                     else ("fail", "FAIL") if ok is not None else ("", "skipped"))
-        rows.append(f"<tr><td>{html.escape(str(c.get('name', c.get('check', '?'))))}</td>"
-                    f"<td class='{cls}'>{word}</td><td>{html.escape(str(c.get('detail', c.get('message', ''))))[:200]}</td></tr>")
+    for c in report.get("checks") or []:
+        cls, word = (("pass", "pass") if c["passed"] else ("", "advisory: not met") if c.get("advisory")
+                     else ("fail", "FAIL"))
+        rows.append(f"<tr><td>{html.escape(c['name'])}</td><td class='{cls}'>{word}</td>"
+                    f"<td>{html.escape(str(c.get('message') or ''))[:200]}</td></tr>")
     if not rows:
         return ""
     return "<table><tr><th>check</th><th>result</th><th>detail</th></tr>" + "".join(rows) + "</table>"
@@ -427,7 +422,10 @@ def collect_summary(campaign) -> dict:
         order = list(STAGE_ORDER)
         found = sorted(markers.glob("*.json"),
                        key=lambda p: (order.index(p.stem) if p.stem in order else len(order), p.stem))
-        out["wall_time_s"] = {p.stem: json.loads(p.read_text()).get("seconds") for p in found}
+        records = {p.stem: provenance.load_json(p) or {} for p in found}
+        out["wall_time_s"] = {name: rec.get("seconds") for name, rec in records.items()}
+        # each stage's own summary (its result's .summary(), recorded by the runner): the headline numbers
+        out["stage_summaries"] = {name: rec.get("summary") for name, rec in records.items() if rec.get("summary")}
     return out
 
 
@@ -662,6 +660,10 @@ def build_report(campaign) -> dict:
                          "that did not pass validation.</p>")
         fig_html, missing = figs.get(stage, ([], []))
         files = _json_files(folder, names) if folder.is_dir() else []
+        headline = (summary.get("stage_summaries") or {}).get("labelling" if stage == "dataset" else stage)
+        if headline:
+            parts.append("<p class='src'>the stage's summary (its result, as the runner recorded it)</p>"
+                         + _table(_scalars(headline)))
         if not files and not fig_html:
             parts.append('<p class="missing">This stage has not run (no outputs).</p>')
         if files:
@@ -689,6 +691,21 @@ def build_report(campaign) -> dict:
     html_path = provenance.atomic_write_text(out_dir / "index.html", doc)
     summary_path = provenance.write_json(out_dir / "summary.json", summary, provenance.record("report"))
     return {"html": str(html_path), "summary": str(summary_path)}
+
+
+class ReportResult(DictResult):
+    """``{"html": path of index.html, "summary": path of summary.json}``."""
+
+    def summary(self) -> dict:
+        return dict(self)
+
+
+def run_report(campaign, *, progress=None) -> ReportResult:
+    """The report stage: :func:`build_report` of whatever ran."""
+    paths = ReportResult(build_report(campaign))
+    if progress is not None:
+        progress(f"report: {paths['html']}")
+    return paths
 
 
 def screenshot(html_path: str | Path, png_path: str | Path, width: int = 1200, height: int = 2400,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from seilab import provenance
 from seilab.errors import SeilabError
+from seilab.results import DictResult
 from seilab.sampling.amorphous import amorphous_jobs, amorphous_path
 from seilab.sampling.common import reference_factory, run_jobs, select_phases
 from seilab.sampling.crystalline import generate_crystalline
@@ -40,10 +41,19 @@ def _count_frames(path: Path) -> int:
         return len(provenance.read_extxyz(path))
 
 
-def run_sampling(campaign, phases: dict | None = None, factory=None, progress: bool = True) -> dict:
-    """Run (or resume) the sampling stage of ``campaign``; returns the manifest dict.
+class SamplingResult(DictResult):
+    """``sampling/manifest.json``: every sampled file, frames per kind, interface pairs, amorphous EOS fits."""
 
-    ``phases`` (name -> relaxed ASE Atoms) defaults to the chemistry stage's output
+    def summary(self) -> dict:
+        return {"files": len(self.get("files", [])), "total_frames": self.get("total_frames"),
+                "frames_per_kind": self.get("frames_per_kind"), "interface_pairs": self.get("interface_pairs")}
+
+
+def run_sampling(campaign, *, progress=None, phases: dict | None = None, factory=None) -> SamplingResult:
+    """Run (or resume) the sampling stage of ``campaign``; returns the manifest.
+
+    ``progress``: None (or False) for quiet, True for one line per step on stderr, a callable for one call
+    per step. ``phases`` (name -> relaxed ASE Atoms) defaults to the chemistry stage's output
     (:func:`seilab.chemistry.load_relaxed_phases`); ``factory`` builds the reference calculator in
     each process (default: ``campaign.reference``).
     """
@@ -115,7 +125,7 @@ def run_sampling(campaign, phases: dict | None = None, factory=None, progress: b
     provenance.write_json(manifest_path(campaign), manifest, provenance.record(
         "sampling", inputs=list(inputs.values()), settings=settings.model_dump(mode="json"),
         reference=campaign.reference.model_dump(mode="json")))
-    return manifest
+    return SamplingResult(manifest)
 
 
 #: each kind's folder under sampling/ (read when there is no manifest: a campaign sampled before it existed)
@@ -157,11 +167,13 @@ def sampled_frames(campaign) -> list:
 
 
 class _Log:
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
+    def __init__(self, progress):
+        self.progress = progress
 
     def __call__(self, msg: str) -> None:
-        if self.enabled:
+        if callable(self.progress):
+            self.progress(msg)
+        elif self.progress:
             from rich.console import Console
 
             Console(stderr=True).print(f"[sample] {msg}", highlight=False)

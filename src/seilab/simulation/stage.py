@@ -11,10 +11,12 @@ Artefacts under ``<output>/simulation/``:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from typing import Callable
 
 from seilab import provenance
 from seilab.errors import SeilabError
+from seilab.results import scalars
 from seilab.md.engine import MDResult, MDSpec, Potential, write_lammps_data
 from seilab.md.engines import get_engine
 
@@ -86,9 +88,33 @@ def interface_structure(campaign, settings, potential: Potential | None = None,
     return atoms, path
 
 
-def run_simulation(campaign, potential=None, progress: Callable[[str], None] | None = None,
-                   settings=None) -> MDResult:
-    """Build the interface and run MD with ``campaign.simulation`` (or ``settings``); resumable."""
+@dataclass
+class SimulationResult(MDResult):
+    """The production run (an :class:`~seilab.md.engine.MDResult`), whether its potential passed validation
+    (``validated``; None: no gate record), and the audit of the potential on it when the run made one
+    (``audit``, as in ``simulation/audit.json``)."""
+
+    validated: bool | None = None
+    audit: dict | None = None
+
+    def summary(self) -> dict:
+        out = scalars(MDResult.as_dict(self))
+        out["validated"] = self.validated
+        if self.audit is not None:
+            errors = (self.audit.get("errors") or {}).get("all") or {}
+            out["audit_subcells"] = self.audit.get("n_subcells")
+            out["audit_force_rmse_meV_per_A"] = (errors.get("force_meV_per_A") or {}).get("rmse")
+            out["audit_warnings"] = len(self.audit.get("warnings") or [])  # run_audit has printed them
+        return out
+
+
+def run_simulation(campaign, *, progress: Callable[[str], None] | None = None, potential=None, settings=None,
+                   audit: bool = False) -> SimulationResult:
+    """Build the interface and run MD with ``campaign.simulation`` (or ``settings``); resumable.
+
+    ``audit``: then also audit the potential on the trajectory (:func:`seilab.simulation.audit.run_audit`)
+    when ``simulation.audit`` is on, as the campaign's simulation stage does (``seilab simulate`` runs
+    the MD only)."""
     say = progress or (lambda m: None)
     settings = settings or campaign.simulation
     pot, gate = resolve_potential(campaign, potential)
@@ -128,7 +154,13 @@ def run_simulation(campaign, potential=None, progress: Callable[[str], None] | N
                                                    "halt_diagnosis": halt},
                           provenance.record("simulation", inputs=[ipath], settings=settings.model_dump(mode="json"),
                                             engine_info=result.info))
-    return result
+    audited = None
+    if audit and campaign.simulation.audit:
+        from seilab.simulation.audit import run_audit
+
+        audited = run_audit(campaign, progress=progress)
+    return SimulationResult(**{f.name: getattr(result, f.name) for f in fields(result)},
+                            validated=gate.get("validated"), audit=audited)
 
 
 def production_trajectory(campaign) -> dict:

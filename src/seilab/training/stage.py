@@ -92,6 +92,12 @@ class TrainingResult:
     skipped: bool = False
     directory: Path | None = None
 
+    def summary(self) -> dict:
+        test = (self.metrics or {}).get("test") or {}
+        return {"potential": str(self.potential.yaml), "generation": self.generation,
+                "test_energy_meV_per_atom": test.get("energy_meV_per_atom"),
+                "test_force_meV_per_A": test.get("force_meV_per_A")}
+
 
 def dataset_root(campaign) -> Path:
     return campaign.layout.dataset
@@ -143,8 +149,8 @@ def signature(settings, data_sig: str, ref_energies: dict, init_from: Potential 
     return provenance.digest(parts)
 
 
-def run_training(campaign, generation: int | None = None, init_from: Potential | None | str = "auto",
-                 backend: MLIPBackend | None = None, progress: Callable[[str], None] | None = None,
+def run_training(campaign, *, progress: Callable[[str], None] | None = None, generation: int | None = None,
+                 init_from: Potential | None | str = "auto", backend: MLIPBackend | None = None,
                  store_root: Path | None = None) -> TrainingResult:
     """Fit (or resume, or skip) one generation; see the module docstring for which one. Generation 0
     (the first fit, what the campaign's training stage runs) is fitted on the first-generation dataset

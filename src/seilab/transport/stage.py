@@ -13,6 +13,7 @@ result and the validation gate, never imports a later stage.
 
 from __future__ import annotations
 
+from seilab.results import DictResult
 
 
 def transport_phases(campaign, reaction: dict) -> list[str]:
@@ -30,7 +31,21 @@ def transport_phases(campaign, reaction: dict) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def run_transport(campaign, *, progress=None) -> dict:
+class TransportResult(DictResult):
+    """``transport/fluxes.json``: J = −L∇μ per phase and temperature, the failed runs, the comparison with
+    the interface MD, the potential and its gate record (plus ``n_phases`` and ``n_runs`` of this run)."""
+
+    def summary(self) -> dict:
+        rows = self.get("phases") or []
+        return {"phases": self.get("n_phases"), "runs": self.get("n_runs"),
+                "validated": (self.get("potential_gate") or {}).get("validated"),
+                "failed": [f"{f['phase']}@{f['temperature_K']:.0f}K" for f in self.get("failed") or []],
+                "signs": {f"{r['phase']}@{r['temperature_K']:.0f}K": " ".join(
+                    f"{s}{v}" if v in ("+", "-") else f"{s} not resolved" for s, v in r["sign"].items())
+                    for r in rows}}
+
+
+def run_transport(campaign, *, progress=None) -> TransportResult:
     """Onsager L for the tie-line phases with the newest potential; fluxes J = −L∇μ; figures.
 
     ∇μ = Δμ / width with the width from the analysis stage's measured interphase thickness when there is one
@@ -94,18 +109,16 @@ def run_transport(campaign, *, progress=None) -> dict:
     comparison = compare_with_interface(predicted, measured, T_md) if measured else None
     failures = [{"phase": e.phase, "temperature_K": e.temperature_K, "status": e.status, "error": e.error}
                 for e in failed]
-    provenance.write_json(campaign.layout.fluxes, {
+    fluxes = {
         "grad_mu_eV_per_A": grad_mu, "interface_width_A": width["value_A"], "interface_width": width,
         "units": {"J": "ions Å^-2 ps^-1, positive toward the metal", "L": "1/(eV Å ps)"},
         "frame": "; ".join(sorted({r["frame"] for r in rows})), "host_frame": host_frame_label(HOST), "sign_rule": "+/- only when |J| > 2 sigma, "
                                                                               "else 'not resolved'",
         "phases": rows, "failed": failures, "measured_interface_flux": measured, "comparison": comparison,
-        "potential": str(potential.yaml), "potential_gate": gate, "runs": str(runs)},
-        provenance.record("transport", inputs=[potential.yaml], settings=campaign.transport.model_dump(mode="json")))
-    return {"phases": len(names), "runs": len(entries), "validated": gate["validated"], "failed": [f"{f['phase']}@{f['temperature_K']:.0f}K"
-                                                                   for f in failures],
-            "signs": {f"{r['phase']}@{r['temperature_K']:.0f}K": " ".join(f"{s}{v}" if v in ("+", "-") else f"{s} not resolved" for s, v in r["sign"].items())
-                      for r in rows}}
+        "potential": str(potential.yaml), "potential_gate": gate, "runs": str(runs)}
+    provenance.write_json(campaign.layout.fluxes, fluxes, provenance.record(
+        "transport", inputs=[potential.yaml], settings=campaign.transport.model_dump(mode="json")))
+    return TransportResult(fluxes, n_phases=len(names), n_runs=len(entries))
 
 
 def run_tag(potential, settings) -> str:

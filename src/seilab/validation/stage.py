@@ -23,6 +23,7 @@ from typing import Callable
 
 from seilab import provenance
 from seilab.errors import SeilabError
+from seilab.results import DictResult
 
 KINDS = ("crystalline", "amorphous", "interface")
 
@@ -246,8 +247,20 @@ def _stability_group(structures: dict, model_factory, s, outdir: Path, say) -> t
 
 
 # -- stage ---------------------------------------------------------------------------------------
-def run_validation(campaign, potential=None, structures: dict | None = None, outdir: Path | None = None,
-                   reference_calc=None, backend=None, progress: Callable[[str], None] | None = None) -> dict:
+class ValidationResult(DictResult):
+    """``validation/<generation>/report.json`` (plus ``path`` and, for a campaign generation, ``gate``: the
+    accepted generation after this one was ranked)."""
+
+    def summary(self) -> dict:
+        s = self.get("summary") or {}
+        return {"passed": self.get("passed"), "generation": (self.get("potential") or {}).get("generation"),
+                "n_checks": s.get("n_checks"), "n_gating": s.get("n_gating"), "n_failed": s.get("n_failed"),
+                "failed": s.get("failed"), "advisory_failed": s.get("advisory_failed")}
+
+
+def run_validation(campaign, *, progress: Callable[[str], None] | None = None, potential=None,
+                   structures: dict | None = None, outdir: Path | None = None, reference_calc=None,
+                   backend=None) -> ValidationResult:
     """Validate ``potential`` (default: the newest finished one) and write ``report.json`` + figures."""
     from seilab.reference import describe, get_calculator
     from seilab.training import get_backend, latest_potential
@@ -352,7 +365,7 @@ def run_validation(campaign, potential=None, structures: dict | None = None, out
         from seilab.validation.gate import write_gate
 
         report["gate"] = write_gate(campaign)["accepted"]
-    return report
+    return ValidationResult(report)
 
 
 class _Lazy:

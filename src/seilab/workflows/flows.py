@@ -50,14 +50,14 @@ def stage_job(config: str, stage: str, after: list | None = None) -> dict:
 def label_batch_job(config: str, batch: list[int]) -> dict:
     """Label one batch of sampled structures (indices into the sampling manifest)."""
     from seilab.config import load_config
-    from seilab.workflows.runners import label_indices
+    from seilab.labelling.stage import label_batch
 
-    return label_indices(load_config(config), batch)
+    return label_batch(load_config(config), batch).summary()
 
 
 def labelling_batches(config: str) -> list[list[int]]:
     from seilab.config import load_config
-    from seilab.workflows.runners import unlabelled_indices
+    from seilab.labelling.stage import unlabelled_indices
 
     campaign = load_config(config)
     todo = unlabelled_indices(campaign)

@@ -1,8 +1,8 @@
 """The campaign's stages in pipeline order, and the runner behind ``seilab run``.
 
-Each stage is a function ``run(campaign) -> dict`` (a small JSON-able summary) living in its own
-subpackage. The runner calls them in order and writes a completion marker
-``<output>/.seilab/stages/<name>.json`` after each one finishes: its summary, its wall time, a key of
+Each stage is a function ``run_<stage>(campaign, *, progress=None)`` in its own subpackage, returning a
+result with a ``summary()`` (:mod:`seilab.results`). The runner calls them in order and writes a completion
+marker ``<output>/.seilab/stages/<name>.json`` after each one finishes: that summary, its wall time, a key of
 the settings it ran with and the SHA-256 of every upstream file it read (``Stage.inputs``). A stage is
 skipped only when its marker exists with the same key, its main outputs are still on disk and its inputs
 are unchanged, so
@@ -22,7 +22,6 @@ runs never write one campaign at once.
 from __future__ import annotations
 
 import importlib
-import inspect
 import shutil
 import time
 import uuid
@@ -36,6 +35,7 @@ from seilab.errors import SeilabError
 from seilab.lock import campaign_lock
 from seilab import layout as L
 from seilab.layout import STAGE_ORDER
+from seilab.results import StageResult
 
 
 @dataclass(frozen=True)
@@ -43,19 +43,21 @@ class Stage:
     """One pipeline stage: where its function lives and which config sections determine it."""
 
     name: str
-    target: str  # "module:function", called as function(campaign) -> dict
+    target: str  # "module:run_<stage>", called as run_<stage>(campaign, progress=..., **options)
     sections: tuple[str, ...]  # campaign sections its result depends on (for the skip key)
     description: str = ""
     outputs: tuple[str, ...] = ()  # paths under the campaign output that must exist for "done"
     inputs: tuple[str, ...] = ()  # upstream files (globs under the output) whose content it depends on
     owns: tuple[str, ...] = ()  # what --force moves aside (globs under the output)
+    options: tuple[tuple[str, object], ...] = ()  # keyword arguments of the campaign's stage (training: generation 0)
 
     def load(self) -> Callable:
         module, func = self.target.split(":")
-        try:
-            return getattr(importlib.import_module(module), func)
-        except (ImportError, AttributeError) as exc:
-            raise SeilabError(f"stage {self.name}: not available in this build ({exc})") from None
+        return getattr(importlib.import_module(module), func)
+
+    def run(self, campaign, progress: Callable[[str], None] | None = None) -> StageResult:
+        """The stage's work, as the runner does it (no marker, no skip): its result (``.summary()``)."""
+        return self.load()(campaign, progress=progress, **dict(self.options))
 
 
 def _after(stage: str) -> str:
@@ -66,32 +68,34 @@ def _after(stage: str) -> str:
 
 #: Pipeline order. Each stage only reads files that earlier stages wrote.
 STAGES: tuple[Stage, ...] = (
-    Stage("chemistry", "seilab.workflows.runners:chemistry", ("phases", "reactants", "chemistry", "reference"),
+    Stage("chemistry", "seilab.chemistry.stage:run_chemistry", ("phases", "reactants", "chemistry", "reference"),
           "phases, relaxations, phase diagram, interface reaction", (L.REACTION,),
           owns=("chemistry",)),
-    Stage("sampling", "seilab.workflows.runners:sampling", ("sampling",), "first-generation structures",
+    Stage("sampling", "seilab.sampling.pipeline:run_sampling", ("sampling",), "first-generation structures",
           (L.SAMPLING_MANIFEST,), inputs=(_after("chemistry"), L.REACTION), owns=("sampling",)),
-    Stage("labelling", "seilab.workflows.runners:labelling", ("reference",), "reference single points",
+    Stage("labelling", "seilab.labelling.stage:run_labelling", ("reference",), "reference single points",
           (L.DATASET_STORE,), inputs=(_after("sampling"), L.SAMPLING_MANIFEST), owns=(L.DATASET,)),
-    Stage("training", "seilab.workflows.runners:training", ("training",), "ACE fit (pacemaker or linear ACE)",
-          ("training",), inputs=(_after("labelling"), L.DATASET_STORE), owns=("training",)),
-    Stage("validation", "seilab.workflows.runners:validation", ("validation",), "validation report",
+    Stage("training", "seilab.training.stage:run_training", ("training",), "ACE fit (pacemaker or linear ACE)",
+          ("training",), inputs=(_after("labelling"), L.DATASET_STORE), owns=("training",),
+          options=(("generation", 0),)),  # the first fit; the refits are learning's
+    Stage("validation", "seilab.validation.stage:run_validation", ("validation",), "validation report",
           ("validation",), inputs=(_after("training"), "training/gen000/done.json"), owns=("validation",)),
-    Stage("learning", "seilab.workflows.runners:learning", ("learning",), "active learning generations",
+    Stage("learning", "seilab.learning.stage:run_learning", ("learning",), "active learning generations",
           (L.LEARNING_STATE,),
           inputs=(_after("validation"), "training/gen000/done.json", "validation/gen000/report.json"),
           # the refits are the learning stage's products, though they live beside the first fit
           owns=("learning", "training/gen00[1-9]", "training/gen0[1-9]?", "training/gen[1-9]??",
                 "validation/gen00[1-9]", "validation/gen0[1-9]?", "validation/gen[1-9]??")),
-    Stage("simulation", "seilab.workflows.runners:simulation", ("simulation", "gate"), "interface MD",
-          (L.SIMULATION_LATEST,), inputs=(_after("learning"), L.GATE), owns=("simulation",)),
-    Stage("analysis", "seilab.workflows.runners:analysis", ("analysis",), "interphase analysis",
+    Stage("simulation", "seilab.simulation.stage:run_simulation", ("simulation", "gate"), "interface MD",
+          (L.SIMULATION_LATEST,), inputs=(_after("learning"), L.GATE), owns=("simulation",),
+          options=(("audit", True),)),  # and the audit of the potential on the run (simulation.audit)
+    Stage("analysis", "seilab.analysis.stage:run_analysis", ("analysis",), "interphase analysis",
           (L.ANALYSIS,), inputs=(_after("simulation"), L.SIMULATION_LATEST, "simulation/run-*/dump.lammpstrj",
                                                "simulation/run-*/trajectory.extxyz"), owns=("analysis",)),
-    Stage("transport", "seilab.workflows.runners:transport", ("transport",), "Onsager transport",
+    Stage("transport", "seilab.transport.stage:run_transport", ("transport",), "Onsager transport",
           (L.FLUXES,), inputs=(_after("analysis"), L.REACTION, L.GATE,
                                               L.ANALYSIS), owns=("transport",)),
-    Stage("report", "seilab.workflows.runners:report", (), "HTML report + summary.json",
+    Stage("report", "seilab.report.build:run_report", (), "HTML report + summary.json",
           (L.REPORT_HTML, L.REPORT_SUMMARY),
           # the runner's markers, and the hand-offs it shows (a stage run alone, e.g. `seilab simulate`, writes
           # no marker but changes its hand-off)
@@ -225,8 +229,7 @@ def run_stage(campaign, stage: Stage, force: bool = False, progress: Callable[[s
 
     ``force`` moves the previous result aside first (:func:`move_aside`). The marker is removed before
     the stage starts and written only when it returns, so a killed stage is rerun, never skipped.
-    ``progress`` gets the stage's own messages (generations, fits, MD segments) where its function takes
-    a ``progress`` argument; ``on_rerun`` gets the reason when a stage that ran before runs again.
+    ``progress`` gets the stage's own messages (generations, fits, MD segments); ``on_rerun`` gets the reason when a stage that ran before runs again.
     ``rerun``: a reason to run a finished stage again without moving its result aside (its own caches
     decide what is redone; the production rounds use it for the learning stage)."""
     say = progress or (lambda m: None)
@@ -236,7 +239,6 @@ def run_stage(campaign, stage: Stage, force: bool = False, progress: Callable[[s
         return {**provenance.read_json(marker_path(campaign, stage.name)), "skipped": True}
     if on_rerun is not None and why not in (None, "not run yet"):  # None: forced (run_stage says so)
         on_rerun(why)
-    fn = stage.load()
     if force:
         aside = move_aside(campaign, stage)
         if aside is not None:
@@ -244,8 +246,7 @@ def run_stage(campaign, stage: Stage, force: bool = False, progress: Callable[[s
     else:
         marker_path(campaign, stage.name).unlink(missing_ok=True)
     t0 = time.perf_counter()
-    kwargs = {"progress": progress} if progress and "progress" in inspect.signature(fn).parameters else {}
-    summary = fn(campaign, **kwargs) or {}
+    summary = stage.run(campaign, progress=progress).summary()
     seconds = time.perf_counter() - t0
     # run_id: a marker is new each time its stage runs, so the stages after it (which hash it) rerun too
     record = {"stage": stage.name, "key": stage_key(campaign, stage), "run_id": uuid.uuid4().hex,
@@ -258,7 +259,7 @@ def run_stage(campaign, stage: Stage, force: bool = False, progress: Callable[[s
 def build_report_quietly(campaign) -> None:
     """Write the report of whatever ran; a report that cannot be built must not hide the original error."""
     try:
-        get_stage("report").load()(campaign)
+        get_stage("report").run(campaign)
     except Exception:  # noqa: BLE001 (best effort by design)
         pass
 
