@@ -70,10 +70,16 @@ def test_reused_pid_is_stale_and_other_hosts_are_respected(tmp_path):
 PROBED = []
 
 
-def probe(campaign):
-    """A stage that records who holds the campaign's lock while it runs."""
+class _Nothing(dict):
+    def summary(self) -> dict:
+        return {}
+
+
+def probe(campaign, *, progress=None):
+    """A stage (the stage contract: a result with a summary) that records who holds the campaign's lock
+    while it runs."""
     PROBED.append(holder(campaign.output))
-    return {}
+    return _Nothing()
 
 
 def test_seilab_run_holds_the_lock(tmp_path, monkeypatch):

@@ -31,7 +31,6 @@ run) are checkpointed under ``amorphous/work/`` so a killed job resumes where it
 from __future__ import annotations
 
 import math
-import warnings
 from functools import reduce
 from pathlib import Path
 
@@ -99,13 +98,12 @@ def fit_zero_pressure_volume(volumes, pressures_GPa) -> dict:
 
 
 def _fit_energy_minimum(volumes: np.ndarray, energies: np.ndarray) -> tuple[float, str, dict]:
-    """Birch–Murnaghan ⟨E_pot⟩(V) minimum (``ase.eos``); the lowest mean energy when the fit fails."""
-    from ase.eos import EquationOfState
+    """Birch–Murnaghan ⟨E_pot⟩(V) minimum (:func:`seilab.eos.fit_birch_murnaghan_parameters`, ``ase.eos``); the
+    lowest mean energy when the fit fails."""
+    from seilab.eos import fit_birch_murnaghan_parameters
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # scipy's OptimizeWarning on noisy data: judged below
-            v0, e0, b = EquationOfState(volumes, energies, eos="birchmurnaghan").fit()
+        e0, v0, b, _ = fit_birch_murnaghan_parameters(volumes, energies)  # noisy data: judged below
         if not (np.isfinite(v0) and np.isfinite(b) and b > 0):
             raise ValueError(f"unphysical fit (V0={v0}, B={b})")
         return float(v0), "birchmurnaghan", {"fit_v0_A3": float(v0), "fit_e0_eV": float(e0),

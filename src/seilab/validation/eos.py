@@ -14,28 +14,18 @@ from __future__ import annotations
 import numpy as np
 from ase.units import GPa
 
+from seilab.eos import birch_murnaghan, fit_birch_murnaghan_parameters
+
 EV_PER_A3_TO_GPA = 1.0 / GPa  # 160.21766208 (ase.units, CODATA 2014)
-
-
-def birch_murnaghan(v, e0, v0, b0, bp):
-    """Third-order Birch–Murnaghan E(V) (``ase.eos.birchmurnaghan``; b0 in eV/Å³)."""
-    from ase.eos import birchmurnaghan
-
-    with np.errstate(invalid="ignore"):
-        return birchmurnaghan(v, e0, b0, bp, v0)
 
 
 def fit_birch_murnaghan(volumes, energies) -> dict:
     """{E0 (eV), V0 (Å³), B0_GPa, B0p, rmse_meV_per_atom?} or {'error': ...}.
 
-    The fit is ``ase.eos.EquationOfState(..., eos="birchmurnaghan")`` (parabola start, ``curve_fit``);
+    The fit is the package's one EOS fit (:func:`seilab.eos.fit_birch_murnaghan_parameters`, ``ase.eos``);
     the checks around it (finite energies, at least 5 points, a convex scan, V0 inside the scan, B0 > 0)
-    are seilab's.
+    are the validation's.
     """
-    import warnings
-
-    from ase.eos import EquationOfState
-
     v = np.asarray(volumes, dtype=float)
     e = np.asarray(energies, dtype=float)
     if not (np.all(np.isfinite(e)) and len(v) >= 5):
@@ -43,11 +33,7 @@ def fit_birch_murnaghan(volumes, energies) -> dict:
     if np.polyfit(v, e, 2)[0] <= 0:
         return {"error": "energy-volume scan is not convex (no minimum)"}
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            eos = EquationOfState(v, e, eos="birchmurnaghan")
-            eos.fit(warn=False)
-        e0, b0, bp, v0 = (float(x) for x in eos.eos_parameters)
+        e0, v0, b0, bp = fit_birch_murnaghan_parameters(v, e)
     except Exception as exc:  # RuntimeError: no convergence
         return {"error": f"Birch-Murnaghan fit failed ({type(exc).__name__})"}
     resid = e - birch_murnaghan(v, e0, v0, b0, bp)
