@@ -67,7 +67,7 @@ def test_amorphous_density_within_15_percent(sampled):
     assert all(abs(a["density_ratio"] - 1) <= 0.15 for a in manifest["amorphous"].values())
 
 
-def test_rerun_computes_nothing_and_repairs_damage(sampled):
+def test_rerun_computes_nothing_and_repairs_damage(sampled, capsys):
     campaign, phases, manifest = sampled
     again = run_sampling(campaign, phases=phases, factory=exploding, progress=False)
     assert again["files"] == manifest["files"]
@@ -77,8 +77,12 @@ def test_rerun_computes_nothing_and_repairs_damage(sampled):
     mtime = other.stat().st_mtime_ns
     target.write_text(target.read_text().replace("Li", "Na", 1))
     assert not provenance.is_valid_artifact(target)
-    run_sampling(campaign, phases=phases, factory=lj, progress=False)
+    capsys.readouterr()
+    lines = []  # a progress callable (what `seilab run` passes) gets the step lines, and no progress bar is drawn
+    run_sampling(campaign, phases=phases, factory=lj, progress=lines.append)
     assert provenance.is_valid_artifact(target) and other.stat().st_mtime_ns == mtime
+    assert any(line.startswith("MD: 1 runs to do") for line in lines), lines
+    assert "sampling MD" not in capsys.readouterr().err
 
 
 def test_labelling_the_sampled_set(sampled, tmp_path):

@@ -91,7 +91,8 @@ def run_sampling(campaign, *, progress=None, phases: dict | None = None, factory
             + hot_md_jobs(cryst, settings, out_dir))
     log(f"MD: {len(jobs)} runs to do (amorphous + interface MD of {len(istarts)} interfaces + hot MD) "
         f"on {settings.workers} worker(s)")
-    run_jobs(jobs, factory, settings.workers, campaign.reference.threads, desc="sampling MD", progress=progress)
+    run_jobs(jobs, factory, settings.workers, campaign.reference.threads, desc="sampling MD",
+             progress=progress is True)  # the bar on a terminal only (a callable gets the step lines)
 
     files = []
 
