@@ -9,19 +9,28 @@ from typing import Callable
 from seilab.reference.labelling import LabelReport, label_structures, store_for
 
 
+def _label(campaign, frames, *, workers: int, bar: bool = False, factory: Callable[[], object] | None = None,
+           store=None) -> LabelReport:
+    """``frames`` into the campaign's dataset store (or ``store``) with the campaign's reference (or
+    ``factory``); then the store's ``summary.json`` and ``composition.png``."""
+    from seilab.reference.calculators import get_calculator
+
+    store = store if store is not None else store_for(campaign)
+    factory = factory or functools.partial(get_calculator, campaign.reference)
+    report = label_structures(frames, store, factory, workers=workers, threads=campaign.reference.threads,
+                              progress=bar)
+    store.write_summary()
+    return report
+
+
 def run_labelling(campaign, *, progress=None, factory: Callable[[], object] | None = None, store=None) -> LabelReport:
     """Label every structure of the campaign's sampling manifest into its dataset store; then write
     the store's ``summary.json`` and ``composition.png``. ``progress``: True for the labeller's progress
     bar, a callable for one line per finished stage step, None for quiet."""
-    from seilab.reference.calculators import get_calculator
     from seilab.sampling.pipeline import sampled_frames
 
-    frames = sampled_frames(campaign)
-    store = store if store is not None else store_for(campaign)
-    factory = factory or functools.partial(get_calculator, campaign.reference)
-    report = label_structures(frames, store, factory, workers=campaign.sampling.workers,
-                              threads=campaign.reference.threads, progress=progress is True)
-    store.write_summary()
+    report = _label(campaign, sampled_frames(campaign), workers=campaign.sampling.workers, bar=progress is True,
+                    factory=factory, store=store)
     if callable(progress):
         progress(f"{report.labelled} labelled, {report.already_in_store} already in the store, "
                  f"{len(report.failed)} failed")
@@ -38,12 +47,7 @@ def unlabelled_indices(campaign) -> list[int]:
 
 def label_batch(campaign, indices: list[int]) -> LabelReport:
     """Label one batch of sampled structures (a jobflow fan-out job; serial); resumable like the stage."""
-    from seilab.reference.calculators import get_calculator
     from seilab.sampling.pipeline import sampled_frames
 
     frames = sampled_frames(campaign)
-    store = store_for(campaign)
-    report = label_structures([frames[i] for i in indices], store, functools.partial(get_calculator, campaign.reference),
-                              workers=1, threads=campaign.reference.threads, progress=False)
-    store.write_summary()
-    return report
+    return _label(campaign, [frames[i] for i in indices], workers=1)
