@@ -33,10 +33,9 @@ CHECK_NAMES = ("test_energy_rmse", "test_force_rmse", "test_energy_rmse_crystall
 
 
 class RdfMD(MDRun):
-    """The RDF comparison's MD (``validation.rdf_md``): model and reference run the same protocol."""
+    """The RDF comparison's MD (``validation.rdf_md``): model and reference run the same protocol (300 K and
+    1 fs by default, :class:`~seilab.settings.md.MDRun`'s)."""
 
-    temperature_K: float = Field(300.0, gt=0, lt=1e4, description="temperature of the runs, K")
-    timestep_fs: float = Field(1.0, gt=0, le=10, description="time step, fs")
     equilibration_steps: int = Field(100, ge=0, description="NVT steps before g(r) is sampled")
     steps: int = Field(400, ge=1, description="production steps (model and reference MD)")
     sample_every: int = Field(10, ge=1, description="g(r) is accumulated every this many steps")
@@ -44,10 +43,8 @@ class RdfMD(MDRun):
 
 
 class StabilityMD(MDRun):
-    """The stability screening's MD (``validation.stability_md``)."""
+    """The stability screening's MD (``validation.stability_md``; 300 K and 1 fs by default, as MDRun)."""
 
-    temperature_K: float = Field(300.0, gt=0, lt=1e4, description="temperature of the runs, K")
-    timestep_fs: float = Field(1.0, gt=0, le=10, description="time step, fs")
     equilibration_steps: int = Field(
         100, ge=0, description="NVT steps at temperature_K (fresh Maxwell-Boltzmann velocities) after the "
                                "minimisation and before the judged run; only blow-ups (non-finite numbers, atoms "
